@@ -1,0 +1,189 @@
+"""Shared shapes for every recipe: training data in, a model out.
+
+Seed: "How It Works" (datasets, recipes, solutions) and "Creating a Solution".
+This package imports only numpy, scipy and the standard library: the same code
+runs in the trainer (SageMaker entry point or trainer Lambda), in the runtime
+Lambda and in the offline evaluation command.
+
+Conventions (shared by every recipe, the evaluation protocol and the runtime):
+
+- Users and items are dense int32 indices into `TrainingData.user_ids` /
+  `item_ids` (numpy unicode arrays, so artifacts load with
+  `allow_pickle=False`).
+- A user's *history* is a `History`: item indices in time order with their
+  timestamps (Unix seconds). At inference the history is the imported
+  interactions plus events recorded with PutEvents (fold-in, no retraining).
+- `Model.recommend` answers a batch: arrays of shape `[B, n]`, best first,
+  padded with index -1 / score -inf when fewer than `n` items qualify.
+- Hyperparameters arrive as strings (the SageMaker contract); each recipe
+  parses them against `chalicelib.domain.recipes` (defaults and ranges from
+  the seed's recipe tables).
+"""
+from __future__ import annotations
+
+import abc
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+USER_PERSONALIZATION = "USER_PERSONALIZATION"
+RELATED_ITEMS = "RELATED_ITEMS"
+SEARCH_PERSONALIZATION = "SEARCH_PERSONALIZATION"
+
+
+@dataclass
+class Interactions:
+    """One row per interaction, all arrays of equal length."""
+
+    user: np.ndarray                 # int32 user index
+    item: np.ndarray                 # int32 item index
+    timestamp: np.ndarray            # int64 Unix seconds
+    event_type: Optional[np.ndarray] = None   # int16 codes into TrainingData.event_types
+    event_value: Optional[np.ndarray] = None  # float32, NaN where absent
+
+    def __len__(self):
+        return int(self.user.shape[0])
+
+
+@dataclass
+class Metadata:
+    """Users or Items dataset columns aligned to the entity index.
+
+    `fields` maps a schema field name to an array of length n_entities
+    (float64 with NaN for missing numeric values, unicode for strings).
+    Names in `categorical` are `"categorical": true` string fields whose
+    values hold several categories separated by `|` (seed: "Datasets and
+    Schemas").
+    """
+
+    fields: Dict[str, np.ndarray] = field(default_factory=dict)
+    categorical: Tuple[str, ...] = ()
+
+
+@dataclass
+class TrainingData:
+    interactions: Interactions
+    user_ids: np.ndarray             # unicode, index -> USER_ID
+    item_ids: np.ndarray             # unicode, index -> ITEM_ID (catalogue incl. Items-only items)
+    event_types: Tuple[str, ...] = ()
+    users: Optional[Metadata] = None
+    items: Optional[Metadata] = None
+
+    @property
+    def n_users(self):
+        return int(self.user_ids.shape[0])
+
+    @property
+    def n_items(self):
+        return int(self.item_ids.shape[0])
+
+
+@dataclass
+class History:
+    """A user's interactions in time order (oldest first)."""
+
+    items: np.ndarray                # int32 item indices
+    timestamps: Optional[np.ndarray] = None  # int64 Unix seconds, same length
+
+    @classmethod
+    def empty(cls):
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int64))
+
+
+class Model(abc.ABC):
+    """A trained solution version. Subclasses implement what their recipe type needs."""
+
+    recipe: str = ""
+    recipe_type: str = USER_PERSONALIZATION
+
+    def __init__(self, item_ids: np.ndarray, hyperparameters: Optional[dict] = None):
+        self.item_ids = np.asarray(item_ids, dtype=str)
+        self.hyperparameters = dict(hyperparameters or {})
+
+    # --- inference -------------------------------------------------------
+    def recommend(self, histories: Sequence[History], n: int, *,
+                  users: Optional[np.ndarray] = None,
+                  exclude_history: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+        """USER_PERSONALIZATION: top-n items per history, `[B, n]` arrays."""
+        raise NotImplementedError(f"{self.recipe} does not recommend for users")
+
+    def similar_items(self, items: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
+        """RELATED_ITEMS: top-n items per query item (never the item itself)."""
+        raise NotImplementedError(f"{self.recipe} does not answer related items")
+
+    def rank(self, history: History, candidates: np.ndarray, *,
+             user: Optional[int] = None) -> np.ndarray:
+        """SEARCH_PERSONALIZATION: one score per candidate item index (higher is better)."""
+        raise NotImplementedError(f"{self.recipe} does not rank")
+
+    # --- artifacts -------------------------------------------------------
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """Arrays that make up the model, besides `item_ids`."""
+        return {}
+
+    def meta(self) -> dict:
+        """JSON-safe extra state, besides recipe and hyperparameters."""
+        return {}
+
+    @classmethod
+    def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
+        raise NotImplementedError
+
+    def save(self, directory: str) -> None:
+        """Write `model.json` and `arrays.npz` (loadable with allow_pickle=False)."""
+        os.makedirs(directory, exist_ok=True)
+        arrays = dict(self.arrays())
+        arrays["item_ids"] = self.item_ids
+        np.savez(os.path.join(directory, "arrays.npz"), **arrays)
+        with open(os.path.join(directory, "model.json"), "w") as f:
+            json.dump({"recipe": self.recipe, "recipeType": self.recipe_type,
+                       "hyperparameters": self.hyperparameters,
+                       "meta": self.meta()}, f)
+
+
+class Recipe(abc.ABC):
+    """A training algorithm: `fit` turns TrainingData into a Model."""
+
+    name: str = ""
+    recipe_type: str = USER_PERSONALIZATION
+    model_class: type = Model
+
+    @abc.abstractmethod
+    def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *,
+            seed: int = 0, log: Callable[[str], None] = lambda msg: None) -> Model:
+        """Train. Raise ValueError with a readable reason for bad hyperparameters or data."""
+
+
+def load_model(directory: str) -> Model:
+    """Load any saved model; the recipe registry picks the class."""
+    from chalicelib.algorithms.registry import recipe_for
+    with open(os.path.join(directory, "model.json")) as f:
+        doc = json.load(f)
+    with np.load(os.path.join(directory, "arrays.npz"), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    item_ids = arrays.pop("item_ids")
+    cls = recipe_for(doc["recipe"]).model_class
+    return cls.from_artifacts(item_ids, doc.get("hyperparameters", {}), arrays, doc.get("meta", {}))
+
+
+def top_n(scores: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-n of a `[B, I]` score matrix with argpartition; -inf never wins.
+
+    Returns `(idx, vals)` of shape `[B, min(n, I)]`, best first, idx -1 where the
+    score is -inf (excluded or unknown).
+    """
+    scores = np.atleast_2d(scores)
+    b, i = scores.shape
+    k = min(n, i)
+    if k <= 0:
+        return np.full((b, 0), -1, np.int32), np.zeros((b, 0), scores.dtype)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1).astype(np.int32)
+    vals = np.take_along_axis(vals, order, axis=1)
+    idx[~np.isfinite(vals) & (vals < 0)] = -1
+    return idx, vals

@@ -1,0 +1,63 @@
+"""Typed service errors (seed: API Reference, "Errors" of each operation).
+
+Business code raises these; the protocol layer turns them into the wire form
+(`{"__type": code, "message": ...}` and, for rest-json, `x-amzn-ErrorType`).
+"""
+
+
+class ServiceError(Exception):
+    """An error the client sees. `code` is the seed's error name."""
+
+    code = "InternalFailure"
+    status = 500
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputException(ServiceError):
+    code, status = "InvalidInputException", 400
+
+
+class InvalidNextTokenException(ServiceError):
+    code, status = "InvalidNextTokenException", 400
+
+
+class LimitExceededException(ServiceError):
+    code, status = "LimitExceededException", 400
+
+
+class ResourceAlreadyExistsException(ServiceError):
+    code, status = "ResourceAlreadyExistsException", 400
+
+
+class ResourceInUseException(ServiceError):
+    code, status = "ResourceInUseException", 400
+
+
+class ResourceNotFoundException(ServiceError):
+    code, status = "ResourceNotFoundException", 400
+
+
+class UnknownOperationException(ServiceError):
+    """An X-Amz-Target or route that names no operation we serve."""
+
+    code, status = "UnknownOperationException", 400
+
+
+class SerializationException(ServiceError):
+    """A body that is not JSON, or not a JSON object."""
+
+    code, status = "SerializationException", 400
+
+
+class UnsupportedMediaTypeException(ServiceError):
+    code, status = "UnsupportedMediaTypeException", 400
+
+
+BY_CODE = {cls.code: cls for cls in (
+    InvalidInputException, InvalidNextTokenException, LimitExceededException,
+    ResourceAlreadyExistsException, ResourceInUseException,
+    ResourceNotFoundException, UnknownOperationException,
+    SerializationException, UnsupportedMediaTypeException)}

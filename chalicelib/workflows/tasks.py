@@ -1,0 +1,44 @@
+"""Task registry for the state machines.
+
+Every Task state of every workflow invokes the one `tasks` Lambda with
+`{"task": "<name>", "input.$": "$"}` (see `infrastructure/statemachines/`).
+Modules under `chalicelib.workflows` register their steps with
+`@task("import.parse")`; `run_task` is what the Lambda (and the in-process
+state-machine runner used by fast tests) calls.
+"""
+
+_TASKS = {}
+
+
+def task(name):
+    def register(fn):
+        if name in _TASKS:
+            raise RuntimeError(f"task {name} registered twice")
+        _TASKS[name] = fn
+        return fn
+    return register
+
+
+def run_task(event):
+    """Run the task named by `event["task"]` on `event.get("input", {})`."""
+    load_all()
+    name = event.get("task")
+    if name not in _TASKS:
+        raise KeyError(f"unknown task {name!r}")
+    return _TASKS[name](event.get("input") or {})
+
+
+_loaded = False
+
+
+def load_all():
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+    import pkgutil
+    import chalicelib.workflows as pkg
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name not in ("tasks",):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    _loaded = True
