@@ -1,0 +1,45 @@
+"""Routes and Lambda functions only; everything else lives in chalicelib.
+
+One API serves the three services of the seed's "API Reference": the control
+plane (AWS JSON 1.1, `POST /`), Personalize Runtime (`POST /recommendations`,
+`POST /personalize-ranking`) and Personalize Events (`POST /events`).
+"""
+from chalice import Chalice
+
+from chalicelib.protocol import http
+
+app = Chalice(app_name="personalize")
+
+ANY = ["*/*"]  # the protocol layer answers a wrong content type with a typed error
+
+
+@app.route("/", methods=["POST"], content_types=ANY)
+def control_plane():
+    return http.handle(app.current_request, "personalize")
+
+
+@app.route("/recommendations", methods=["POST"], content_types=ANY)
+def recommendations():
+    return http.handle(app.current_request, "personalize-runtime")
+
+
+@app.route("/personalize-ranking", methods=["POST"], content_types=ANY)
+def personalize_ranking():
+    return http.handle(app.current_request, "personalize-runtime")
+
+
+@app.route("/events", methods=["POST"], content_types=ANY)
+def events():
+    return http.handle(app.current_request, "personalize-events")
+
+
+@app.route("/{proxy+}", methods=["GET", "POST", "PUT", "DELETE"], content_types=ANY)
+def unknown_route():
+    return http.handle(app.current_request, None)
+
+
+@app.lambda_function(name="tasks")
+def tasks(event, context):
+    """Every Task state of every state machine (see chalicelib.workflows.tasks)."""
+    from chalicelib.workflows.tasks import run_task
+    return run_task(event)
