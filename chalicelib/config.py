@@ -1,0 +1,51 @@
+"""Deployment settings, read from the environment at call time.
+
+Every boto3 client takes its endpoint from the standard `AWS_ENDPOINT_URL`
+(and per-service `AWS_ENDPOINT_URL_<SERVICE>`) variables, never from code; the
+names below are the project's own (set by template.yaml, by `make up`, or by
+the test fixtures).
+"""
+import os
+
+
+def _env(name, default):
+    return os.environ.get(name) or default
+
+
+def region():
+    return _env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1"))
+
+
+def account_id():
+    return _env("PERSONALIZE_ACCOUNT_ID", "000000000000")
+
+
+def resources_table():
+    """DynamoDB table holding every control-plane resource record."""
+    return _env("RESOURCES_TABLE", "personalize-resources")
+
+
+def events_table():
+    """DynamoDB table holding events recorded with PutEvents."""
+    return _env("EVENTS_TABLE", "personalize-events")
+
+
+def data_bucket():
+    """S3 bucket for data versions, model artifacts, exports."""
+    return _env("DATA_BUCKET", "personalize-data")
+
+
+def workflow_mode():
+    """`stepfunctions` on a deployment; `local` runs the same ASL in process (tests)."""
+    return _env("WORKFLOW_MODE", "local")
+
+
+def state_machine_arn(workflow):
+    """ARN of the state machine for `workflow` ("import", "training", ...): env
+    `<WORKFLOW>_STATE_MACHINE_ARN` (dashes as underscores), set by template.yaml."""
+    return os.environ.get(f"{workflow.upper().replace('-', '_')}_STATE_MACHINE_ARN")
+
+
+def training_backend():
+    """`lambda` (emulators: trainer Lambda in process) or `sagemaker` (AWS)."""
+    return _env("TRAINING_BACKEND", "lambda")
