@@ -15,27 +15,27 @@ ANY = ["*/*"]  # the protocol layer answers a wrong content type with a typed er
 
 @app.route("/", methods=["POST"], content_types=ANY)
 def control_plane():
-    return http.handle(app.current_request, "personalize")
+    return http.handle(app.current_request)
 
 
 @app.route("/recommendations", methods=["POST"], content_types=ANY)
 def recommendations():
-    return http.handle(app.current_request, "personalize-runtime")
+    return http.handle(app.current_request)
 
 
 @app.route("/personalize-ranking", methods=["POST"], content_types=ANY)
 def personalize_ranking():
-    return http.handle(app.current_request, "personalize-runtime")
+    return http.handle(app.current_request)
 
 
 @app.route("/events", methods=["POST"], content_types=ANY)
 def events():
-    return http.handle(app.current_request, "personalize-events")
+    return http.handle(app.current_request)
 
 
 @app.route("/{proxy+}", methods=["GET", "POST", "PUT", "DELETE"], content_types=ANY)
 def unknown_route():
-    return http.handle(app.current_request, None)
+    return http.handle(app.current_request)
 
 
 @app.lambda_function(name="tasks")

@@ -1,0 +1,214 @@
+"""Generic request validation driven by the service model.
+
+botocore's own ParamValidator checks types, required members and `min`, but a
+server must also enforce `max`, `pattern`, `enum` and numeric ranges. Messages
+follow the AWS form ("Value 'x' at 'name' failed to satisfy constraint: ...")
+so that they name the field and the rule (seed: API Reference, "Errors" ->
+InvalidInputException).
+"""
+import base64
+import datetime as _dt
+import functools
+import re
+
+MAX_REPORTED = 10
+
+
+class Problems:
+    def __init__(self):
+        self.items = []
+
+    def add(self, path, value, rule):
+        shown = _show(value)
+        where = f" at '{path}'" if path else ""
+        prefix = f"Value {shown}" if shown is not None else "Value"
+        self.items.append(f"{prefix}{where} failed to satisfy constraint: {rule}")
+
+    def missing(self, path):
+        self.items.append(f"Value null at '{path}' failed to satisfy constraint: Member must not be null")
+
+    def message(self):
+        n = len(self.items)
+        head = f"{n} validation error{'s' if n != 1 else ''} detected: "
+        return head + "; ".join(self.items[:MAX_REPORTED]) + ("; ..." if n > MAX_REPORTED else "")
+
+
+def _show(value):
+    if isinstance(value, (dict, list)):
+        return None
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "...'"
+
+
+@functools.lru_cache(maxsize=None)
+def _regex(pattern):
+    """Compile an AWS (Java flavoured) pattern; None if Python cannot express it.
+
+    Matched against the whole value, as the service's validator does (a name
+    like "bad name!" fails `^[a-zA-Z0-9][a-zA-Z0-9\\-_]*`)."""
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return None
+
+
+def validate(shape, value, path=""):
+    """Return a list of problems (empty when `value` fits `shape`)."""
+    problems = Problems()
+    _check(shape, value, path, problems)
+    return problems
+
+
+def _check(shape, value, path, problems):
+    kind = shape.type_name
+    checker = _CHECKS.get(kind)
+    if checker is not None:
+        checker(shape, value, path, problems)
+
+
+def _check_structure(shape, value, path, problems):
+    if not isinstance(value, dict):
+        problems.add(path, value, "Member must be a structure")
+        return
+    for name in shape.required_members:
+        if value.get(name) is None:
+            problems.missing(_join(path, name))
+    for name, member in shape.members.items():
+        if name in value and value[name] is not None:
+            _check(member, value[name], _join(path, name), problems)
+
+
+def _check_string(shape, value, path, problems):
+    if not isinstance(value, str):
+        problems.add(path, value, "Member must be a string")
+        return
+    _length(shape, len(value), value, path, problems)
+    enum = shape.enum
+    if enum and value not in enum:
+        problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+    pattern = shape.metadata.get("pattern")
+    if pattern and value:
+        rx = _regex(pattern)
+        if rx is not None and rx.fullmatch(value) is None:
+            problems.add(path, value, f"Member must satisfy regular expression pattern: {pattern}")
+
+
+def _length(shape, size, value, path, problems, unit="length"):
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    if lo is not None and size < lo:
+        problems.add(path, value, f"Member must have {unit} greater than or equal to {lo}")
+    if hi is not None and size > hi:
+        problems.add(path, value, f"Member must have {unit} less than or equal to {hi}")
+
+
+def _check_integer(shape, value, path, problems):
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            problems.add(path, value, "Member must be an integer")
+            return
+    _range(shape, value, path, problems)
+
+
+def _check_float(shape, value, path, problems):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.add(path, value, "Member must be a number")
+        return
+    if value != value or value in (float("inf"), float("-inf")):
+        problems.add(path, value, "Member must be a finite number")
+        return
+    _range(shape, value, path, problems)
+
+
+def _range(shape, value, path, problems):
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    if lo is not None and value < lo:
+        problems.add(path, value, f"Member must have value greater than or equal to {lo}")
+    if hi is not None and value > hi:
+        problems.add(path, value, f"Member must have value less than or equal to {hi}")
+
+
+def _check_boolean(shape, value, path, problems):
+    if not isinstance(value, bool):
+        problems.add(path, value, "Member must be a boolean")
+
+
+def _check_list(shape, value, path, problems):
+    if not isinstance(value, list):
+        problems.add(path, value, "Member must be a list")
+        return
+    _length(shape, len(value), None, path, problems, unit="length")
+    for i, item in enumerate(value):
+        if item is None:
+            problems.missing(f"{path}.{i + 1}")
+        else:
+            _check(shape.member, item, f"{path}.{i + 1}", problems)
+
+
+def _check_map(shape, value, path, problems):
+    if not isinstance(value, dict):
+        problems.add(path, value, "Member must be a map")
+        return
+    _length(shape, len(value), None, path, problems, unit="length")
+    for key, item in value.items():
+        _check(shape.key, key, f"{path}.key", problems)
+        if item is None:
+            problems.missing(f"{path}.{key}")
+        else:
+            _check(shape.value, item, f"{path}.{key}", problems)
+
+
+def _check_timestamp(shape, value, path, problems):
+    if parse_timestamp(value) is None:
+        problems.add(path, value, "Member must be a timestamp (epoch seconds or ISO 8601)")
+
+
+def _check_blob(shape, value, path, problems):
+    if not isinstance(value, str):
+        problems.add(path, value, "Member must be a base64-encoded string")
+        return
+    try:
+        base64.b64decode(value, validate=True)
+    except ValueError:
+        problems.add(path, value, "Member must be a base64-encoded string")
+
+
+def parse_timestamp(value):
+    """Epoch seconds (number) or ISO 8601 string -> aware datetime, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                return parse_timestamp(float(value))
+            except ValueError:
+                return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
+    return None
+
+
+def _join(path, name):
+    return f"{path}.{name}" if path else name
+
+
+_CHECKS = {
+    "structure": _check_structure,
+    "string": _check_string,
+    "integer": _check_integer,
+    "long": _check_integer,
+    "float": _check_float,
+    "double": _check_float,
+    "boolean": _check_boolean,
+    "list": _check_list,
+    "map": _check_map,
+    "timestamp": _check_timestamp,
+    "blob": _check_blob,
+}

@@ -1,0 +1,171 @@
+"""Model-driven request parsing and response serialization.
+
+One implementation serves AWS JSON 1.1 (`personalize`) and rest-json
+(`personalize-runtime`, `personalize-events`); which operation a request names
+and how its members are bound comes from the service model (DESIGN.md,
+"What we build").
+"""
+import base64
+import datetime as _dt
+import json
+
+from chalicelib.protocol import errors
+from chalicelib.protocol.validate import parse_timestamp, validate
+
+JSON_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
+
+
+def operation_for_target(model, target):
+    """JSON 1.1: `X-Amz-Target: AmazonPersonalize.<Operation>` -> OperationModel."""
+    prefix = model.metadata.get("targetPrefix", "")
+    if not target or "." not in target:
+        raise errors.UnknownOperationException("Missing or malformed X-Amz-Target header")
+    got_prefix, _, name = target.partition(".")
+    if got_prefix != prefix or name not in model.operation_names:
+        raise errors.UnknownOperationException(f"Unknown operation {target}")
+    return model.operation_model(name)
+
+
+def operations_for_route(model, method, path):
+    """rest-json: all operations bound to `method path` (several may share one URI)."""
+    path = "/" + path.strip("/")
+    found = []
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        uri = op.http.get("requestUri", "/").split("?")[0]
+        if op.http.get("method", "POST").upper() == method.upper() and _uri_matches(uri, path):
+            found.append(op)
+    return found
+
+
+def _uri_matches(template, path):
+    tparts, pparts = template.strip("/").split("/"), path.strip("/").split("/")
+    if len(tparts) != len(pparts):
+        return False
+    return all(t.startswith("{") or t == p for t, p in zip(tparts, pparts))
+
+
+def decode_body(raw, content_type):
+    """Body bytes -> dict. Empty body means no parameters (as botocore sends for none)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if raw and media not in JSON_TYPES:
+        raise errors.UnsupportedMediaTypeException(
+            f"Content-Type {content_type or '(none)'} is not supported; "
+            f"use {JSON_TYPES[0]} or application/json")
+    if not raw:
+        return {}
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+        body = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise errors.SerializationException(f"Request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise errors.SerializationException("Request body must be a JSON object")
+    return body
+
+
+def bind_rest_members(op, body, headers, query, uri_params):
+    """Place header / querystring / uri members of a rest-json input where the model says."""
+    shape = op.input_shape
+    if shape is None:
+        return body
+    params = dict(body)
+    lower_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if location == "header" and wire.lower() in lower_headers:
+            params[name] = lower_headers[wire.lower()]
+        elif location == "querystring" and query and wire in query:
+            params[name] = query[wire]
+        elif location == "uri" and uri_params and wire in uri_params:
+            params[name] = uri_params[wire]
+        elif location in ("header", "querystring", "uri"):
+            params.pop(name, None)
+    return params
+
+
+def parse_input(op, params):
+    """Validate `params` against the operation's input shape and convert wire types.
+
+    Raises InvalidInputException naming every field and rule that failed.
+    """
+    shape = op.input_shape
+    if shape is None:
+        return {}
+    problems = validate(shape, params)
+    if problems.items:
+        raise errors.InvalidInputException(problems.message())
+    return _from_wire(shape, params)
+
+
+def _from_wire(shape, value):
+    kind = shape.type_name
+    if kind == "structure":
+        return {name: _from_wire(shape.members[name], v)
+                for name, v in value.items() if name in shape.members and v is not None}
+    if kind == "list":
+        return [_from_wire(shape.member, v) for v in value]
+    if kind == "map":
+        return {k: _from_wire(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp":
+        return parse_timestamp(value)
+    if kind == "blob":
+        return base64.b64decode(value)
+    if kind in ("integer", "long") and isinstance(value, float):
+        return int(value)
+    return value
+
+
+def serialize_output(op, result):
+    """Keep only members of the output shape; timestamps as epoch seconds."""
+    shape = op.output_shape
+    if shape is None or result is None:
+        return {}
+    return _to_wire(shape, result)
+
+
+def _to_wire(shape, value):
+    kind = shape.type_name
+    if kind == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            if member.serialization.get("location") in ("header", "headers", "statusCode"):
+                continue
+            v = value.get(name) if isinstance(value, dict) else None
+            if v is not None:
+                out[member.serialization.get("name", name)] = _to_wire(member, v)
+        return out
+    if kind == "list":
+        return [_to_wire(shape.member, v) for v in value]
+    if kind == "map":
+        return {k: _to_wire(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp":
+        return _epoch(value)
+    if kind == "blob":
+        return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+    if kind in ("float", "double"):
+        return float(value)
+    if kind in ("integer", "long"):
+        return int(value)
+    return value
+
+
+def _epoch(value):
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.timestamp()
+    if isinstance(value, str):
+        parsed = parse_timestamp(value)
+        return parsed.timestamp() if parsed else value
+    return float(value)
+
+
+def error_status(model, error):
+    """HTTP status for a typed error: the model's `httpStatusCode` if it has one."""
+    try:
+        shape = model.shape_for(error.code)
+    except Exception:  # not modelled for this service: the error class decides
+        return error.status
+    return shape.metadata.get("error", {}).get("httpStatusCode", error.status)

@@ -1,0 +1,168 @@
+"""Shared fixtures: boto3 clients wired IN PROCESS to the Chalice app, under moto.
+
+The clients are real boto3 clients (stock, and with the shipped models from
+`build/models`, which `make models` writes); a `before-send` hook hands each
+prepared HTTP request to the Chalice app instead of the network, so tests see
+exactly what a user's boto3 sees. The app's own DynamoDB/S3 calls go to moto.
+"""
+import io
+import os
+import threading
+from urllib.parse import urlsplit, parse_qsl
+
+import boto3
+import botocore.session
+import pytest
+from botocore.awsrequest import AWSResponse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(ROOT, "build", "models")
+ENDPOINT = "http://personalize.in-process"
+
+_BASE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "WORKFLOW_MODE": "local",
+    "RESOURCES_TABLE": "personalize-resources",
+    "EVENTS_TABLE": "personalize-events",
+    "DATA_BUCKET": "personalize-data",
+}
+
+
+class _RawBody(io.BytesIO):
+    def stream(self, **kwargs):
+        contents = self.read()
+        while contents:
+            yield contents
+            contents = self.read()
+
+
+class InProcessApp:
+    """Routes botocore's prepared requests to the Chalice app.
+
+    Through Chalice's LocalGateway by default (routing and content types as
+    deployed). Chalice keeps `app.current_request` on the app object, so
+    those calls are serialized; `threaded=True` calls the protocol dispatcher
+    directly instead, for tests that need real concurrency.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, threaded=False):
+        from chalice.config import Config
+        from chalice.local import LocalGateway
+        import app as chalice_app
+        self.threaded = threaded
+        self.gateway = LocalGateway(chalice_app.app, Config.create())
+
+    def __call__(self, request, **kwargs):
+        url = urlsplit(request.url)
+        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+        body = request.body or b""
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        if self.threaded:
+            from chalicelib.protocol import http
+            resp = http.dispatch(http.service_for_path(url.path), request.method, url.path,
+                                 headers, dict(parse_qsl(url.query)), body)
+            status, out_headers, out_body = resp.status_code, resp.headers, resp.body
+            out_body = out_body.encode() if isinstance(out_body, str) else out_body
+        else:
+            from chalice.local import LocalGatewayException
+            path = url.path + (f"?{url.query}" if url.query else "")
+            with self._lock:
+                try:
+                    resp = self.gateway.handle_request(method=request.method, path=path,
+                                                       headers=headers, body=body)
+                    status, out_headers, out_body = resp["statusCode"], resp["headers"], resp["body"]
+                except LocalGatewayException as e:
+                    status, out_headers, out_body = e.CODE, e.headers, e.body or b""
+            if isinstance(out_body, str):
+                out_body = out_body.encode()
+        return AWSResponse(request.url, status, out_headers, _RawBody(out_body))
+
+
+def make_client(service, shipped_models=True, threaded=False):
+    """A boto3 client for `service` talking to the in-process app."""
+    session = botocore.session.get_session()
+    if shipped_models:
+        if not os.path.isdir(MODELS_DIR):
+            pytest.fail("build/models is missing: run `make models` (make test does)")
+        loader = session.get_component("data_loader")
+        loader.search_paths.insert(0, MODELS_DIR)
+    client = boto3.Session(botocore_session=session).client(
+        service, endpoint_url=ENDPOINT, region_name="us-east-1")
+    client.meta.events.register_first("before-send", InProcessApp(threaded=threaded))
+    return client
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto for the app's DynamoDB and S3, tables and bucket created."""
+    from moto import mock_aws
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_PROFILE":
+            monkeypatch.delenv(name, raising=False)
+    for name, value in _BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        _reset_cached_clients()
+        from chalicelib.storage.tables import ensure_tables
+        ensure_tables(boto3.client("dynamodb"))
+        boto3.client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+        yield
+        _reset_cached_clients()
+
+
+def _reset_cached_clients():
+    """Storage keeps one boto3 client per process; tests need fresh ones per moto mock."""
+    try:
+        from chalicelib import storage
+    except ImportError:
+        return
+    reset = getattr(storage, "reset_clients", None)
+    if reset:
+        reset()
+
+
+@pytest.fixture
+def personalize(aws):
+    """Control-plane client with the shipped models (seed operations included)."""
+    return make_client("personalize")
+
+
+@pytest.fixture
+def stock_personalize(aws):
+    """Control-plane client with botocore's stock model only."""
+    return make_client("personalize", shipped_models=False)
+
+
+@pytest.fixture
+def runtime(aws):
+    return make_client("personalize-runtime")
+
+
+@pytest.fixture
+def stock_runtime(aws):
+    return make_client("personalize-runtime", shipped_models=False)
+
+
+@pytest.fixture
+def events(aws):
+    return make_client("personalize-events")
+
+
+@pytest.fixture
+def s3(aws):
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def threaded_personalize(aws):
+    """Like `personalize`, but safe to call from many threads at once."""
+    return make_client("personalize", threaded=True)
