@@ -166,3 +166,36 @@ def s3(aws):
 def threaded_personalize(aws):
     """Like `personalize`, but safe to call from many threads at once."""
     return make_client("personalize", threaded=True)
+
+
+@pytest.fixture
+def raw(aws):
+    """Send a raw HTTP request to the app (what a non-boto3 client would send).
+
+    Returns (status, headers, json body or None)."""
+    import json
+    from chalice.config import Config
+    from chalice.local import LocalGateway, LocalGatewayException
+    import app as chalice_app
+    gateway = LocalGateway(chalice_app.app, Config.create())
+
+    def call(path="/", body=b"{}", headers=None, method="POST", target=None,
+             content_type="application/x-amz-json-1.1"):
+        hdrs = {"Content-Type": content_type} if content_type else {}
+        if target:
+            hdrs["X-Amz-Target"] = f"AmazonPersonalize.{target}"
+        hdrs.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        with InProcessApp._lock:
+            try:
+                resp = gateway.handle_request(method=method, path=path, headers=hdrs, body=body)
+                status, out_headers, out = resp["statusCode"], resp["headers"], resp["body"]
+            except LocalGatewayException as e:
+                status, out_headers, out = e.CODE, e.headers, e.body
+        try:
+            parsed = json.loads(out) if out else None
+        except ValueError:
+            parsed = None
+        return status, {k.lower(): v for k, v in out_headers.items()}, parsed
+    return call
