@@ -1,0 +1,60 @@
+"""Resource lifecycles: the statuses and the transitions allowed between them.
+
+Seed, API Reference (CreateDatasetGroup, CreateDatasetImportJob, ...): a
+resource goes `CREATE PENDING > CREATE IN_PROGRESS > ACTIVE -or- CREATE FAILED`
+and, when deleted, `DELETE PENDING > DELETE IN_PROGRESS > DELETE FAILED` (a
+deleted resource disappears). The seed writes the statuses with spaces in most
+places and with underscores in a few; we use the spaced form everywhere.
+
+Every status write is conditional on the current status being one from which
+the target may be reached (`allowed_previous`), so a retried or duplicated
+workflow task can never move a resource backwards.
+"""
+
+CREATE_PENDING = "CREATE PENDING"
+CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
+ACTIVE = "ACTIVE"
+CREATE_FAILED = "CREATE FAILED"
+DELETE_PENDING = "DELETE PENDING"
+DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
+DELETE_FAILED = "DELETE FAILED"
+
+STATUSES = (CREATE_PENDING, CREATE_IN_PROGRESS, ACTIVE, CREATE_FAILED,
+            DELETE_PENDING, DELETE_IN_PROGRESS, DELETE_FAILED)
+
+# status -> statuses it may move to. ACTIVE and CREATE FAILED are the ends of
+# creation; DELETE PENDING may fall back to where it came from when a delete is
+# refused (children appeared), which `revert_delete` does explicitly.
+TRANSITIONS = {
+    CREATE_PENDING: frozenset({CREATE_IN_PROGRESS, CREATE_FAILED}),
+    CREATE_IN_PROGRESS: frozenset({ACTIVE, CREATE_FAILED}),
+    ACTIVE: frozenset({DELETE_PENDING}),
+    CREATE_FAILED: frozenset({DELETE_PENDING}),
+    DELETE_PENDING: frozenset({DELETE_IN_PROGRESS, DELETE_FAILED}),
+    DELETE_IN_PROGRESS: frozenset({DELETE_FAILED}),
+    DELETE_FAILED: frozenset({DELETE_PENDING}),
+}
+
+TERMINAL = frozenset({ACTIVE, CREATE_FAILED})
+IN_FLIGHT = frozenset({CREATE_PENDING, CREATE_IN_PROGRESS})
+# Statuses in which a resource may be deleted (not while being created).
+DELETABLE = frozenset({ACTIVE, CREATE_FAILED, DELETE_FAILED})
+
+
+class TransitionRefused(Exception):
+    """A status write that would move a resource backwards or sideways."""
+
+    def __init__(self, arn, current, target):
+        super().__init__(f"{arn} is {current}; it cannot become {target}")
+        self.arn, self.current, self.target = arn, current, target
+
+
+def allowed_previous(target):
+    """The statuses from which `target` may be reached."""
+    if target not in STATUSES:
+        raise ValueError(f"unknown status {target!r}")
+    return frozenset(s for s, nxt in TRANSITIONS.items() if target in nxt)
+
+
+def can_move(current, target):
+    return target in TRANSITIONS.get(current, ())
