@@ -1,0 +1,137 @@
+"""Bytes in chunks -> CSV rows in batches, with bounded memory.
+
+Seed: "Formatting your Input Data": files are CSV, values separated by
+commas, and the first row holds the column headers. We accept UTF-8 with or
+without a byte-order mark, LF or CRLF line ends, and RFC 4180 quoting (a
+quoted field may hold commas, doubled quotes and line breaks).
+
+The reader never holds more than one batch of rows plus the decoder's
+buffer, whatever the object's size: S3 bodies arrive as an iterator of byte
+chunks (boto3 `StreamingBody.iter_chunks`).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from typing import Iterable, Iterator, List, Optional
+
+READ_SIZE = 1 << 20
+
+
+class _ChunkRaw(io.RawIOBase):
+    """A read-only raw stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._pending = b""
+        self.offset = 0  # bytes handed out so far (for error messages)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self.offset += n
+        return n
+
+
+class NotUtf8(ValueError):
+    def __init__(self, line):
+        super().__init__(f"line {line}: the file is not UTF-8 text")
+        self.line = line
+
+
+class RowBatches:
+    """Iterate a CSV byte stream: `header` first, then `batches(n)` of rows.
+
+    Each batch is `(first_line, rows)`: `rows` are lists of cell strings and
+    `first_line` is the 1-based physical line where the batch's first row
+    starts. Blank lines are skipped (a trailing empty line is common).
+    `line_of(first_line, rows, i)` gives the line of row i, counting line
+    breaks inside quoted cells.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]):
+        raw = _ChunkRaw(chunks)
+        # utf-8-sig drops a leading BOM; newline="" hands \r\n to csv untouched
+        # so quoted line breaks survive and csv counts physical lines.
+        self._text = io.TextIOWrapper(io.BufferedReader(raw, READ_SIZE),
+                                      encoding="utf-8-sig", newline="")
+        self._reader = csv.reader(self._text, strict=False)
+
+    @property
+    def line_num(self):
+        return self._reader.line_num
+
+    def header(self) -> Optional[List[str]]:
+        """The first non-blank row, or None for a file with no rows at all."""
+        try:
+            for row in self._reader:
+                if row:
+                    return row
+        except UnicodeDecodeError:
+            raise NotUtf8(self._reader.line_num + 1) from None
+        return None
+
+    def batches(self, size: int) -> Iterator["Batch"]:
+        reader = self._reader
+        while True:
+            first_line = reader.line_num + 1
+            try:
+                rows = list(itertools.islice(reader, size))
+            except UnicodeDecodeError:
+                raise NotUtf8(reader.line_num + 1) from None
+            if not rows:
+                return
+            batch = Batch(first_line, rows)
+            if [] in rows:
+                batch = batch.without_blank_rows()
+                if not batch.rows:
+                    continue
+            yield batch
+
+
+class Batch:
+    """Rows read together; `line(i)` is the physical line where row i starts."""
+
+    def __init__(self, first_line: int, rows: List[List[str]], gaps=None):
+        self.first_line = first_line
+        self.rows = rows
+        self._gaps = gaps      # blank lines skipped after each kept row, if any
+        self._lines = None
+
+    def __len__(self):
+        return len(self.rows)
+
+    def without_blank_rows(self) -> "Batch":
+        kept, gaps, lead = [], [], 0
+        for row in self.rows:
+            if row:
+                kept.append(row)
+                gaps.append(0)
+            elif kept:
+                gaps[-1] += 1
+            else:
+                lead += 1
+        return Batch(self.first_line + lead, kept, gaps)
+
+    def line(self, index: int) -> int:
+        # Computed only when a problem needs a line number: count the line
+        # breaks inside quoted cells of the rows before.
+        if self._lines is None:
+            lines, line = [], self.first_line
+            for i, row in enumerate(self.rows):
+                lines.append(line)
+                line += 1 + sum(cell.count("\n") for cell in row if "\n" in cell)
+                if self._gaps:
+                    line += self._gaps[i]
+            self._lines = lines
+        return self._lines[index]

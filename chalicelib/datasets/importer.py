@@ -1,0 +1,219 @@
+"""One import run's data path: dataLocation -> validated rows -> a new data version.
+
+Seed: "Preparing and Importing Data" ("Formatting your Input Data": CSV, the
+first row holds column headers that map to the schema; "Importing your
+Data": a full refresh), DataSource (`dataLocation`), DatasetImportJobRun
+(`failureReason`).
+
+Decisions the seed leaves open, taken here:
+
+- `dataLocation` names one object, or - when no object has that key - a
+  prefix: every `.csv` object under it is imported (each with its own header).
+- Header names are matched to schema fields ignoring surrounding spaces and
+  case (the Getting Started header is written "USER_ID, ITEM_ID, TIMESTAMP").
+- A column that is not a schema field fails the run: the seed says the
+  headers "need to map to the schema", and silently dropping data hides
+  mistakes such as a misspelt EVENT_TYPE.
+- A schema field may be left out of the header only when it is optional
+  (a union with null, or has a default) and not required for the dataset type.
+- A file whose data does not fit fails the run; `failureReason` names the
+  file, line, column and rule of the first few problems and counts them all.
+"""
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from chalicelib.datasets import cells, objects
+from chalicelib.datasets.csv_stream import NotUtf8, RowBatches
+from chalicelib.datasets.schema import DatasetSchema
+from chalicelib.datasets.versions import VersionWriter
+
+BATCH_ROWS = 1 << 16
+SHOWN_PROBLEMS = 5
+
+
+class ImportFailed(Exception):
+    """The data cannot be imported; `str(e)` is the run's failureReason."""
+
+
+@dataclass
+class Problems:
+    """Every problem is counted; the first few are kept to be shown."""
+
+    limit: int = SHOWN_PROBLEMS
+    count: int = 0
+    shown: List[str] = field(default_factory=list)
+
+    def add(self, source: str, line: Optional[int], column: Optional[str], message: str):
+        self.count += 1
+        if len(self.shown) < self.limit:
+            where = source + (f" line {line}" if line else "")
+            where += f", column {column}" if column else ""
+            self.shown.append(f"{where}: {message}")
+
+    def reason(self) -> str:
+        noun = "problem" if self.count == 1 else "problems"
+        text = f"The data does not match the dataset's schema ({self.count} {noun}). "
+        text += "; ".join(self.shown)
+        if self.count > len(self.shown):
+            text += f"; and {self.count - len(self.shown)} more"
+        return text + "."
+
+
+@dataclass
+class ImportResult:
+    version_id: str
+    rows: int
+    sources: List[str]
+    manifest: dict
+
+
+def resolve_sources(data_location: str) -> Tuple[str, List[str]]:
+    """(bucket, keys) for `dataLocation`; ImportFailed with a clear reason if nothing is there."""
+    try:
+        bucket, key = objects.parse_location(data_location)
+    except ValueError as e:
+        raise ImportFailed(str(e)) from None
+    try:
+        size = objects.head(bucket, key)
+        if size is not None:
+            if size == 0:
+                raise ImportFailed(f"{data_location} is empty: the first row must hold "
+                                   "the column headers")
+            return bucket, [key]
+        listed = [(k, s) for k, s in objects.list_objects(bucket, key) if not k.endswith("/")]
+    except objects.SourceMissing as e:
+        raise ImportFailed(f"Cannot read {data_location}: {e}") from None
+    csvs = [k for k, _ in listed if k.lower().endswith(".csv")]
+    if not listed:
+        raise ImportFailed(f"Cannot read {data_location}: no object has that key and "
+                           "no object starts with that prefix")
+    if not csvs:
+        raise ImportFailed(f"No .csv file under {data_location} "
+                           f"({len(listed)} other object(s) found)")
+    return bucket, csvs
+
+
+def map_header(header: List[str], schema: DatasetSchema, source: str,
+               problems: Problems) -> Dict[int, str]:
+    """Column index -> schema field name. Adds header problems (all on line 1)."""
+    by_exact = {f.name: f.name for f in schema.fields}
+    by_upper = {f.name.upper(): f.name for f in schema.fields}
+    columns, seen = {}, {}
+    for index, raw in enumerate(header):
+        name = raw.strip()
+        if not name:
+            problems.add(source, 1, None, f"column {index + 1} of the header has no name")
+            continue
+        target = by_exact.get(name) or by_upper.get(name.upper())
+        if target is None:
+            problems.add(source, 1, name, "is not a field of the schema (fields: "
+                         + ", ".join(schema.names) + ")")
+            continue
+        if target in seen:
+            problems.add(source, 1, name, f"appears twice in the header "
+                         f"(columns {seen[target] + 1} and {index + 1})")
+            continue
+        seen[target] = index
+        columns[index] = target
+    for spec in schema.fields:
+        if spec.name in seen:
+            continue
+        if spec.name in schema.required:
+            problems.add(source, 1, spec.name, "required column is missing from the header "
+                         f"(a {schema.dataset_type.title()} dataset needs "
+                         + ", ".join(schema.required) + ")")
+        elif not schema.may_be_absent(spec):
+            problems.add(source, 1, spec.name, "column is missing from the header, and its "
+                         f"type {spec.type} does not allow null")
+    return columns
+
+
+def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
+    """Validate one CSV object; append its rows to `writer` while no problem is known."""
+    source = f"s3://{bucket}/{key}"
+    stream = RowBatches(objects.iter_bytes(bucket, key))
+    try:
+        header = stream.header()
+    except NotUtf8 as e:
+        problems.add(source, e.line, None, "the file is not UTF-8 text")
+        return 0
+    if header is None:
+        raise ImportFailed(f"{source} is empty: the first row must hold the column headers")
+    before = problems.count
+    columns = map_header(header, schema, source, problems)
+    if problems.count > before:
+        return 0  # rows cannot be read against a header that does not map
+    width = len(header)
+    specs = [(index, schema.field(name)) for index, name in columns.items()]
+    rows_read = 0
+    try:
+        for batch in stream.batches(batch_rows):
+            rows = batch.rows
+            keep, found = None, []  # this batch's problems, reported in line order
+            if any(n != width for n in set(map(len, rows))):
+                keep = []
+                for i, row in enumerate(rows):
+                    if len(row) == width:
+                        keep.append(i)
+                    else:
+                        found.append((batch.line(i), "", None,
+                                      f"{len(row)} values, but the header has {width} columns"))
+                rows = [rows[i] for i in keep]
+            rows_read += len(rows)
+            cols = list(zip(*rows))
+            typed = {}
+            for index, spec in specs:
+                try:
+                    typed[spec.name] = cells.convert(cols[index], spec)
+                except cells.CellProblems as e:
+                    for row_index, message in e.problems:
+                        original = keep[row_index] if keep is not None else row_index
+                        found.append((batch.line(original), spec.name, spec.name, message))
+            for line, _, column, message in sorted(found, key=lambda p: p[:2]):
+                problems.add(source, line, column, message)
+            if problems.count == 0:
+                writer.append(typed, len(rows))
+    except NotUtf8 as e:
+        problems.add(source, e.line, None, "the file is not UTF-8 text")
+    return rows_read
+
+
+def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema, *,
+                    version_id: Optional[str] = None, bucket: Optional[str] = None,
+                    batch_rows: int = BATCH_ROWS) -> ImportResult:
+    """Validate every row at `data_location` and write them as a new data version.
+
+    Returns the finished version (not yet current: the caller switches the
+    dataset to it). Raises ImportFailed with the failureReason when the data
+    does not fit; then nothing of the new version is left behind. Other
+    exceptions (S3 errors) propagate for the workflow to retry.
+    """
+    source_bucket, keys = resolve_sources(data_location)
+    writer = VersionWriter(dataset_arn, schema, version_id=version_id, bucket=bucket)
+    problems = Problems()
+    rows = 0
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived lists, no cycles: the collector only costs time
+    try:
+        for key in keys:
+            rows += _read_file(source_bucket, key, schema, writer, problems, batch_rows)
+        if problems.count:
+            raise ImportFailed(problems.reason())
+        if rows == 0:
+            raise ImportFailed(f"{data_location} holds column headers but no data rows")
+        sources = [f"s3://{source_bucket}/{k}" for k in keys]
+        manifest = writer.finish(sources)
+    except BaseException:
+        if collecting:
+            gc.enable()
+        try:
+            writer.discard()
+        except Exception:  # the workflow's failure step deletes the version again
+            pass
+        raise
+    if collecting:
+        gc.enable()
+    return ImportResult(writer.version_id, rows, sources, manifest)

@@ -1,0 +1,97 @@
+"""The S3 calls the data path needs: stream a source object, list a prefix,
+put / get / delete the objects of a data version.
+
+Seed: "Uploading to an Amazon S3 Bucket" and DataSource (`dataLocation`:
+`s3://bucket-name/training-data.csv`). Reading goes through boto3's
+`StreamingBody.iter_chunks`, so a source file of any size is never held in
+memory whole.
+
+Everything goes through the storage engineer's S3 object port
+(`chalicelib.storage.objects`); this module adds what the importer needs
+on top: `dataLocation` checks, chunked reads, and telling a missing bucket
+from a missing key (the port's `head` answers None for both).
+"""
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Tuple
+
+from chalicelib.storage import client
+from chalicelib.storage import objects as port
+
+CHUNK_BYTES = 1 << 20
+
+
+class SourceMissing(Exception):
+    """The bucket, key or prefix named by dataLocation does not exist or is empty."""
+
+
+def _code(error) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def parse_location(location: str) -> Tuple[str, str]:
+    """`s3://bucket/key-or-prefix` -> (bucket, key); ValueError when not that shape."""
+    if not isinstance(location, str) or not location.startswith("s3://"):
+        raise ValueError(f"dataLocation {location!r} is not an s3://bucket/key location")
+    bucket, _, key = location[len("s3://"):].partition("/")
+    if not bucket:
+        raise ValueError(f"dataLocation {location!r} names no bucket")
+    return bucket, key
+
+
+def bucket_exists(bucket: str) -> bool:
+    try:
+        client("s3").head_bucket(Bucket=bucket)
+    except Exception as e:
+        if _code(e) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def head(bucket: str, key: str) -> Optional[int]:
+    """Size of the object, or None if there is no such key; SourceMissing if no bucket."""
+    found = port.head(port.uri(bucket, key)) if key else None
+    if found is None and not bucket_exists(bucket):
+        raise SourceMissing(f"S3 bucket {bucket} does not exist")
+    return None if found is None else int(found["size"])
+
+
+def list_objects(bucket: str, prefix: str) -> List[Tuple[str, int]]:
+    """(key, size) of every object under `prefix`, in key order."""
+    try:
+        found = port.list_prefix(port.uri(bucket, prefix))
+    except Exception as e:
+        if _code(e) in ("NoSuchBucket", "404"):
+            raise SourceMissing(f"S3 bucket {bucket} does not exist") from None
+        raise
+    return [(o["key"], int(o["size"])) for o in found]
+
+
+def iter_bytes(bucket: str, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The object's body in chunks (bounded memory)."""
+    try:
+        body = port.open_stream(port.uri(bucket, key))
+    except Exception as e:
+        if _code(e) in ("NoSuchKey", "404"):
+            raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
+        if _code(e) == "NoSuchBucket":
+            raise SourceMissing(f"S3 bucket {bucket} does not exist") from None
+        raise
+    try:
+        yield from body.iter_chunks(chunk_bytes)
+    finally:
+        body.close()
+
+
+def put_bytes(bucket: str, key: str, data: bytes, content_type="application/octet-stream"):
+    port.put_bytes(port.uri(bucket, key), data, content_type)
+
+
+def get_bytes(bucket: str, key: str) -> bytes:
+    return port.get_bytes(port.uri(bucket, key))
+
+
+def delete_prefix(bucket: str, prefix: str) -> int:
+    """Delete every object under `prefix` (a data version); returns how many."""
+    return port.delete_prefix(port.uri(bucket, prefix))
