@@ -1,0 +1,130 @@
+"""The import workflow's steps (`infrastructure/statemachines/import.asl.json`).
+
+Seed: CreateDatasetImportJob ("upon successful creation, a run of the import
+job is initiated"; run status CREATE PENDING > CREATE IN_PROGRESS > ACTIVE
+-or- CREATE FAILED, with `failureReason`), UpdateDatasetImportJob (a new run;
+"The dataset import job replaces any previous data in the dataset") and
+"Importing your Data" ("Imports ... are a full refresh of the data").
+
+Execution input (from whoever starts a run): `datasetImportJobRunArn`, and
+optionally `datasetImportJobArn`. The steps:
+
+1. `import.start`   run -> CREATE IN_PROGRESS; read dataset, location, the
+                    current data version; choose the new version id.
+2. `import.parse`   stream + validate every row, write the new version. Data
+                    that does not fit is an *answer* (`failureReason`), not an
+                    exception, so the state machine does not retry it.
+3. `import.activate` switch the dataset to the new version (conditional on
+                    the version it had at start) and the run -> ACTIVE, then
+                    delete superseded versions.
+4. `import.fail`    (Choice on a failureReason, or Catch on any step) the run
+                    -> CREATE FAILED with the reason; the new version's objects
+                    are deleted; the dataset keeps its previous version.
+
+Every step is idempotent, so Retry may repeat it: a repeated status move is
+a no-op in the store, parse rewrites its own version prefix from scratch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from chalicelib.datasets import importer, records, versions
+from chalicelib.datasets.schema import SchemaError
+from chalicelib.workflows.tasks import task
+
+log = logging.getLogger(__name__)
+
+
+def _jobs():
+    # The import-job records and their status moves live with the storage
+    # engineer's service module; imported late so this module loads without it.
+    from chalicelib.service import dataset_import_jobs
+    return dataset_import_jobs
+
+
+def _run_arn(state) -> str:
+    arn = state.get("datasetImportJobRunArn")
+    if not arn:
+        raise ValueError("the import workflow needs datasetImportJobRunArn in its input")
+    return arn
+
+
+@task("import.start")
+def start(state):
+    run = _jobs().start_run(_run_arn(state))
+    dataset_arn = run["datasetArn"]
+    location = (run.get("dataSource") or {}).get("dataLocation")
+    dataset = records.dataset(dataset_arn)
+    return {
+        "datasetArn": dataset_arn,
+        "dataLocation": location,
+        "versionId": versions.new_version_id(),
+        "previousVersion": records.current_version(dataset),
+    }
+
+
+@task("import.parse")
+def parse(state):
+    run = state["run"]
+    dataset_arn, version_id = run["datasetArn"], run["versionId"]
+    # A retried attempt starts its version from scratch.
+    versions.delete_version(dataset_arn, version_id)
+    dataset = records.dataset(dataset_arn)
+    if dataset is None:
+        return {"failureReason": f"Dataset {dataset_arn} no longer exists"}
+    try:
+        schema = records.dataset_schema_of(dataset)
+    except SchemaError as e:
+        return {"failureReason": f"The dataset's schema cannot be used for import: {e}"}
+    if not run.get("dataLocation"):
+        return {"failureReason": "The run has no dataSource.dataLocation to import from"}
+    try:
+        result = importer.import_location(run["dataLocation"], dataset_arn, schema,
+                                          version_id=version_id)
+    except importer.ImportFailed as e:
+        return {"failureReason": str(e)}
+    return {"versionId": result.version_id, "rows": result.rows, "sources": result.sources}
+
+
+@task("import.activate")
+def activate(state):
+    run, parsed = state["run"], state["parse"]
+    _jobs().complete_run(_run_arn(state), dataset_arn=run["datasetArn"],
+                         version_id=parsed["versionId"],
+                         previous_version=run.get("previousVersion"))
+    try:
+        removed = versions.delete_older_versions(run["datasetArn"], parsed["versionId"])
+    except Exception:  # superseded versions are harmless; the next run removes them
+        log.exception("could not delete superseded data versions of %s", run["datasetArn"])
+        removed = []
+    return {"dataVersion": parsed["versionId"], "rows": parsed["rows"], "removedVersions": removed}
+
+
+def failure_reason(state) -> str:
+    """The run's failureReason: the parse step's answer, or the caught error."""
+    parsed = state.get("parse") or {}
+    if parsed.get("failureReason"):
+        return parsed["failureReason"]
+    error = state.get("error") or {}
+    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
+    try:  # a Lambda failure's Cause is its error document
+        document = json.loads(cause)
+        message = document.get("errorMessage") or cause
+    except (ValueError, AttributeError):
+        message = cause
+    if name == "States.Timeout":
+        return "The import did not finish in time (a step timed out); try fewer or smaller files"
+    return f"Internal error while importing ({name}): {message}".rstrip(": ")
+
+
+@task("import.fail")
+def fail(state):
+    reason = failure_reason(state)
+    _jobs().fail_run(_run_arn(state), reason)
+    run = state.get("run") or {}
+    if run.get("versionId") and run.get("datasetArn"):
+        current = records.current_version(records.dataset(run["datasetArn"]))
+        if current != run["versionId"]:
+            versions.delete_version(run["datasetArn"], run["versionId"])
+    return {"failureReason": reason}
