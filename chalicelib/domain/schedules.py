@@ -14,7 +14,9 @@ CloudWatch syntax accepted here:
 """
 import re
 
-MIN_INTERVAL_MINUTES = 30  # seed, "Limits": minimum increment for a cron schedule
+from chalicelib.domain.limits import MIN_SCHEDULE_MINUTES
+
+MIN_INTERVAL_MINUTES = MIN_SCHEDULE_MINUTES  # seed, "Limits"
 
 MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 WEEKDAYS = "SUN MON TUE WED THU FRI SAT".split()

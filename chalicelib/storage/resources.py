@@ -25,6 +25,7 @@ from chalicelib import config
 from chalicelib.domain import lifecycle
 from chalicelib.protocol.errors import (InvalidNextTokenException,
                                         ResourceAlreadyExistsException,
+                                        ResourceInUseException,
                                         ResourceNotFoundException)
 from chalicelib.storage import codec
 from chalicelib.storage.clients import client
@@ -244,6 +245,38 @@ class ResourceStore:
         except self.db.exceptions.TransactionCanceledException as e:
             reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
             raise TransactionFailed(reasons) from None
+
+    def begin_delete(self, arn, resource_type, label=None):
+        """First half of a guarded delete: move the record to DELETE PENDING.
+
+        Only from a deletable status (ACTIVE, CREATE FAILED, DELETE FAILED);
+        a resource still being created gives ResourceInUseException, a missing
+        one ResourceNotFoundException. Returns (record, previous status). Children
+        are created under a condition that their parent is ACTIVE, so once this
+        returns no new child can appear; look for existing children, then call
+        `delete` (expect DELETE PENDING) or `revert_delete`.
+        """
+        label = label or resource_type.replace("-", " ")
+        record = self.require(arn, resource_type, label)
+        status = record.get("status")
+        if status not in lifecycle.DELETABLE:
+            raise ResourceInUseException(f"The {label} {arn} is {status}; it cannot be deleted now")
+        try:
+            record = self.update(arn, {"status": lifecycle.DELETE_PENDING, "lastUpdatedDateTime": now()},
+                                 expect_status=[status])
+        except ConditionFailed as e:
+            if e.current is None:
+                raise ResourceNotFoundException(f"Could not find {label} {arn}") from None
+            raise ResourceInUseException(
+                f"The {label} {arn} is {e.current.get('status')}; it cannot be deleted now") from None
+        return record, status
+
+    def revert_delete(self, arn, previous):
+        """Second half of a refused delete: give the record its previous status back."""
+        try:
+            self.update(arn, {"status": previous}, expect_status=[lifecycle.DELETE_PENDING])
+        except ConditionFailed:
+            pass  # already settled by someone else
 
     # ---- reads -------------------------------------------------------------
 

@@ -1,0 +1,372 @@
+"""Dataset import jobs and their runs (seed: "Importing your Data"; API
+Reference: CreateDatasetImportJob, DescribeDatasetImportJob,
+ListDatasetImportJobs, UpdateDatasetImportJob, DeleteDatasetImportJob,
+DescribeDatasetImportJobRun, ListDatasetImportJobRuns).
+
+Seed, CreateDatasetImportJob: "First, the import job itself is created.
+Second, upon successful creation, a run of the import job is initiated." The
+job and its first run are stored CREATE PENDING, then the "import" workflow is
+started with `{"datasetImportJobArn", "datasetImportJobRunArn"}`. The job
+becomes ACTIVE when its first run starts (the seed's example: job ACTIVE, run
+CREATE_IN_PROGRESS); a first run that fails before starting fails the job too.
+UpdateDatasetImportJob (optionally new dataSource / schedule) starts a new
+run; `latestDatasetImportJobRun` follows the runs.
+
+One run per dataset at a time (seed, UpdateDatasetImportJob: "A new import
+job cannot be created for a given dataset while another import job for that
+same dataset is running"): a run is created in the same transaction that sets
+the dataset's `importRunArn`, conditional on it being absent
+(ResourceInUseException otherwise); the run's end releases it.
+
+For the workflow tasks: `start_run`, `complete_run` (publishes the data
+version and activates the run in one transaction), `fail_run`, the generic
+`mark_run`, and `begin_scheduled_run` for runs started by the schedule.
+"""
+import logging
+
+from chalicelib.domain import arns, lifecycle, limits, schedules as schedule_rules
+from chalicelib.domain import schemas
+from chalicelib.protocol.errors import (InvalidInputException, LimitExceededException,
+                                        ResourceAlreadyExistsException, ResourceInUseException,
+                                        ResourceNotFoundException)
+from chalicelib.service import datasets
+from chalicelib.service.registry import operation
+from chalicelib.storage import objects, schedules
+from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
+
+log = logging.getLogger(__name__)
+
+JOB = arns.DATASET_IMPORT_JOB
+RUN = arns.DATASET_IMPORT_JOB_RUN
+WORKFLOW = "import"
+# A job takes new runs while it exists and is not being deleted.
+JOB_OPEN = lifecycle.IN_FLIGHT | lifecycle.TERMINAL
+
+
+class DataVersionConflict(Exception):
+    """The dataset's data changed under a run (another version was published, or the
+    run no longer holds the import lock); the run's data is not published."""
+
+
+# ------------------------------------------------------------------ rules
+
+def _data_source(source):
+    location = (source or {}).get("dataLocation") or ""
+    bucket, key = objects.split(location) if location.startswith("s3://") else ("", "")
+    if not bucket:
+        raise InvalidInputException(
+            f"dataSource.dataLocation {location!r} must be an S3 location, s3://bucket/key")
+    try:
+        size = objects.total_size(location)
+    except Exception:  # unreadable now: the run reports it as its failureReason
+        size = 0
+    if size > limits.MAX_DATASET_BYTES:
+        raise LimitExceededException(
+            f"{location} holds {size} bytes; a dataset holds at most "
+            f"{limits.MAX_DATASET_BYTES} bytes (100 GB)")
+    return {"dataLocation": location}
+
+
+def _schedule(config):
+    """The normalized importJobSchedule of a DatasetImportJobConfig, or None for none."""
+    try:
+        return schedule_rules.normalize((config or {}).get("importJobSchedule"))
+    except schedule_rules.InvalidSchedule as e:
+        raise InvalidInputException(f"datasetImportJobConfig.importJobSchedule: {e}") from None
+
+
+def _job_config(schedule):
+    return {"importJobSchedule": schedule} if schedule else None
+
+
+def _run_record(job, run_arn, created):
+    return {"arn": run_arn, "datasetImportJobRunArn": run_arn,
+            "datasetImportJobArn": job["datasetImportJobArn"], "datasetArn": job["datasetArn"],
+            "dataSource": job["dataSource"], "roleArn": job.get("roleArn"),
+            "datasetImportJobConfig": job.get("datasetImportJobConfig"),
+            "status": lifecycle.CREATE_PENDING,
+            "creationDateTime": created, "lastUpdatedDateTime": created}
+
+
+def _lock_dataset_op(dataset_arn, run_arn):
+    return store().op_update(dataset_arn, {datasets.IMPORT_LOCK: run_arn},
+                             expect_status=[lifecycle.ACTIVE], absent=[datasets.IMPORT_LOCK])
+
+
+def _explain_dataset_refusal(dataset_arn):
+    dataset = store().require(dataset_arn, datasets.TYPE, "dataset")
+    if dataset.get(datasets.IMPORT_LOCK):
+        raise ResourceInUseException(
+            f"Dataset {dataset_arn} is being imported by {dataset[datasets.IMPORT_LOCK]}; "
+            "wait until that run is ACTIVE or CREATE FAILED")
+    raise ResourceInUseException(f"Dataset {dataset_arn} is {dataset.get('status')}")
+
+
+def _start(job_arn, run_arn):
+    """Start the workflow for a stored run; a run that cannot start fails with the reason."""
+    try:
+        from chalicelib.workflows.starter import start_workflow
+        execution = start_workflow(WORKFLOW, {"datasetImportJobArn": job_arn,
+                                              "datasetImportJobRunArn": run_arn})
+    except Exception as e:
+        log.exception("could not start the import of %s", run_arn)
+        fail_run(run_arn, f"The import could not be started: {e}")
+        return None
+    try:
+        store().update(run_arn, {"executionArn": execution})
+    except ConditionFailed:
+        pass
+    return execution
+
+
+def _apply_schedule(job_arn, schedule):
+    name = schedules.rule_name("import", job_arn)
+    if schedule:
+        schedules.put_schedule(name, schedule, WORKFLOW, {"datasetImportJobArn": job_arn})
+    else:
+        schedules.remove_schedule(name)
+
+
+# ------------------------------------------------------------------ operations
+
+@operation("CreateDatasetImportJob")
+def create_dataset_import_job(params):
+    dataset_arn = params["datasetArn"]
+    dataset = store().require(dataset_arn, datasets.TYPE, "dataset")
+    if dataset["datasetType"] == schemas.EVENT_INTERACTIONS:
+        raise InvalidInputException(
+            f"Dataset {dataset_arn} receives events through PutEvents only; it cannot be imported")
+    source = _data_source(params["dataSource"])
+    schedule = _schedule(params.get("datasetImportJobConfig"))
+    arn = arns.dataset_import_job(params["jobName"])
+    run_arn = arns.dataset_import_job_run(arn)
+    created = now()
+    job = {"arn": arn, "jobName": params["jobName"], "datasetImportJobArn": arn,
+           "datasetArn": dataset_arn, "dataSource": source, "roleArn": params.get("roleArn"),
+           "datasetImportJobConfig": _job_config(schedule), "status": lifecycle.CREATE_PENDING,
+           "latestDatasetImportJobRunArn": run_arn,
+           "creationDateTime": created, "lastUpdatedDateTime": created}
+    s = store()
+    try:
+        s.transact([s.op_put_new(job, JOB, parent_arn=dataset_arn),
+                    s.op_put_new(_run_record(job, run_arn, created), RUN, parent_arn=arn),
+                    _lock_dataset_op(dataset_arn, run_arn)])
+    except TransactionFailed as e:
+        if e.failed(0):
+            raise ResourceAlreadyExistsException(f"Dataset import job {arn} already exists") from None
+        _explain_dataset_refusal(dataset_arn)
+        raise
+    if schedule:
+        _apply_schedule(arn, schedule)
+    _start(arn, run_arn)
+    return {"datasetImportJobArn": arn}
+
+
+@operation("DescribeDatasetImportJob")
+def describe_dataset_import_job(params):
+    job = store().require(params["datasetImportJobArn"], JOB, "dataset import job")
+    # Seed: "Once the create status shows as ACTIVE, the DescribeDatasetImportJob
+    # response includes the latestDatasetImportJobRun object".
+    if job["status"] != lifecycle.CREATE_PENDING:
+        run = store().get(job.get("latestDatasetImportJobRunArn"), RUN)
+        if run:
+            job["latestDatasetImportJobRun"] = run
+    return {"datasetImportJob": job}
+
+
+@operation("ListDatasetImportJobs")
+def list_dataset_import_jobs(params):
+    dataset_arn = params.get("datasetArn")
+    if dataset_arn:
+        store().require(dataset_arn, datasets.TYPE, "dataset")
+    records, token = store().list(JOB, dataset_arn, max_results=params.get("maxResults"),
+                                  next_token=params.get("nextToken"))
+    return {"datasetImportJobs": records, "nextToken": token}
+
+
+@operation("UpdateDatasetImportJob")
+def update_dataset_import_job(params):
+    arn = params["datasetImportJobArn"]
+    job = store().require(arn, JOB, "dataset import job")
+    changes = {}
+    if params.get("dataSource") is not None:
+        changes["dataSource"] = _data_source(params["dataSource"])
+    schedule_given = params.get("datasetImportJobConfig") is not None
+    if schedule_given:
+        schedule = _schedule(params["datasetImportJobConfig"])
+        # Seed: "set an empty string for the importJobSchedule key" to stop the schedule.
+        changes["datasetImportJobConfig"] = _job_config(schedule)
+    run = new_run(arn, changes)
+    if schedule_given:
+        _apply_schedule(arn, schedule)
+    _start(arn, run["arn"])
+    return {"datasetImportJobArn": job["arn"]}
+
+
+def new_run(job_arn, changes=None):
+    """Store a new CREATE PENDING run of a job (with `changes` to the job's dataSource /
+    datasetImportJobConfig), taking the dataset's import lock; returns the run record.
+
+    ResourceNotFoundException (job gone), ResourceInUseException (job being deleted,
+    dataset busy with another run or not ACTIVE)."""
+    s = store()
+    job = s.require(job_arn, JOB, "dataset import job")
+    job.update(changes or {})
+    run_arn = arns.dataset_import_job_run(job_arn)
+    created = now()
+    run = _run_record(job, run_arn, created)
+    job_changes = dict(changes or {}, latestDatasetImportJobRunArn=run_arn,
+                       lastUpdatedDateTime=created)
+    try:
+        s.transact([s.op_put_new(run, RUN, parent_arn=job_arn),
+                    s.op_update(job_arn, job_changes, expect_status=JOB_OPEN),
+                    _lock_dataset_op(job["datasetArn"], run_arn)])
+    except TransactionFailed as e:
+        if e.failed(1):
+            current = s.require(job_arn, JOB, "dataset import job")
+            raise ResourceInUseException(
+                f"Dataset import job {job_arn} is {current['status']}") from None
+        _explain_dataset_refusal(job["datasetArn"])
+        raise
+    return s.get(run_arn)
+
+
+@operation("DeleteDatasetImportJob")
+def delete_dataset_import_job(params):
+    arn = params["datasetImportJobArn"]
+    s = store()
+    # New runs need the job open (CREATE PENDING..ACTIVE), so after DELETE PENDING none start.
+    _, previous = s.begin_delete(arn, JOB, "dataset import job")
+    running = [r["arn"] for r in s.iterate(RUN, arn) if r.get("status") in lifecycle.IN_FLIGHT]
+    if running:
+        s.revert_delete(arn, previous)
+        raise ResourceInUseException(
+            f"Dataset import job {arn} has a run in progress: {', '.join(running)}")
+    _apply_schedule(arn, None)
+    for run_arn in [r["arn"] for r in s.iterate(RUN, arn)]:
+        try:
+            s.delete(run_arn)
+        except ConditionFailed:
+            pass
+    s.delete(arn, expect_status=[lifecycle.DELETE_PENDING])
+    return {}
+
+
+@operation("DescribeDatasetImportJobRun")
+def describe_dataset_import_job_run(params):
+    run = store().require(params["datasetImportJobRunArn"], RUN, "dataset import job run")
+    return {"datasetImportJobRun": run}
+
+
+@operation("ListDatasetImportJobRuns")
+def list_dataset_import_job_runs(params):
+    job_arn = params.get("datasetImportJobArn")
+    if job_arn:
+        store().require(job_arn, JOB, "dataset import job")
+    records, token = store().list(RUN, job_arn, max_results=params.get("maxResults"),
+                                  next_token=params.get("nextToken"))
+    return {"datasetImportJobRuns": records, "nextToken": token}
+
+
+# ------------------------------------------------------------------ workflow side
+
+def mark_run(run_arn, status, failure_reason=None, **fields):
+    """Move a run to `status` (conditional on its lifecycle; a repeat is a no-op) with an
+    optional `failureReason` and extra members; the job and the dataset's import lock
+    follow. ACTIVE needs the data published: use `complete_run`. Returns the run record;
+    raises `lifecycle.TransitionRefused` for a backwards move."""
+    if status == lifecycle.ACTIVE:
+        raise ValueError("a run becomes ACTIVE with complete_run, which publishes its data")
+    run = store().transition(run_arn, status, failure_reason=failure_reason, **fields)
+    if status == lifecycle.CREATE_FAILED:
+        _release_lock(run)
+    _job_follows(run, status, failure_reason)
+    return run
+
+
+def start_run(run_arn):
+    """Workflow step 1: the run -> CREATE IN_PROGRESS (its job -> ACTIVE); returns the run."""
+    return mark_run(run_arn, lifecycle.CREATE_IN_PROGRESS)
+
+
+def fail_run(run_arn, reason):
+    """The run -> CREATE FAILED with `reason`; the dataset keeps its previous data."""
+    return mark_run(run_arn, lifecycle.CREATE_FAILED, failure_reason=reason)
+
+
+def complete_run(run_arn, version_id, dataset_arn=None, previous_version=None, **fields):
+    """Publish `version_id` as the dataset's current data and make the run ACTIVE, in one
+    transaction, only if the run holds the dataset's import lock and the dataset's data is
+    still `previous_version` (None: no data yet). A repeat after success is a no-op.
+    Raises DataVersionConflict or `lifecycle.TransitionRefused`."""
+    s = store()
+    run = s.require(run_arn, RUN, "dataset import job run")
+    dataset_arn = dataset_arn or run["datasetArn"]
+    stamp = now()
+    dataset_op = s.op_update(
+        dataset_arn, {"dataVersion": version_id, "dataVersionRunArn": run_arn,
+                      "lastUpdatedDateTime": stamp},
+        remove=[datasets.IMPORT_LOCK], equals={datasets.IMPORT_LOCK: run_arn,
+                                               **({"dataVersion": previous_version}
+                                                  if previous_version else {})},
+        absent=[] if previous_version else ["dataVersion"])
+    run_op = s.op_update(run_arn, dict(fields, status=lifecycle.ACTIVE, lastUpdatedDateTime=stamp),
+                         expect_status=lifecycle.allowed_previous(lifecycle.ACTIVE))
+    try:
+        s.transact([run_op, dataset_op])
+    except TransactionFailed:
+        current = s.require(run_arn, RUN, "dataset import job run")
+        dataset = s.get(dataset_arn) or {}
+        if current["status"] == lifecycle.ACTIVE and dataset.get("dataVersion") == version_id:
+            return current  # a retried step
+        if current["status"] not in lifecycle.allowed_previous(lifecycle.ACTIVE):
+            raise lifecycle.TransitionRefused(run_arn, current["status"], lifecycle.ACTIVE) from None
+        raise DataVersionConflict(
+            f"Dataset {dataset_arn} changed during run {run_arn} (data version "
+            f"{dataset.get('dataVersion')!r}, import lock {dataset.get(datasets.IMPORT_LOCK)!r})"
+        ) from None
+    run = s.get(run_arn)
+    _job_follows(run, lifecycle.ACTIVE, None)
+    return run
+
+
+def begin_scheduled_run(job_arn):
+    """For a run started by the job's schedule (input without a run ARN): store a new run
+    and return its ARN, or None when the dataset is busy with another run (that tick is
+    skipped) or the job is gone / being deleted."""
+    try:
+        return new_run(job_arn)["arn"]
+    except (ResourceInUseException, ResourceNotFoundException) as e:
+        log.info("scheduled import of %s skipped: %s", job_arn, e.message)
+        return None
+
+
+def _release_lock(run):
+    try:
+        store().update(run["datasetArn"], remove=[datasets.IMPORT_LOCK],
+                       equals={datasets.IMPORT_LOCK: run["arn"]})
+    except ConditionFailed:
+        pass  # not held by this run (already released, or the dataset is gone)
+
+
+def _job_follows(run, status, failure_reason):
+    """The job is created once its first run starts; a first run that fails before
+    starting fails the job. Every run move updates the job's lastUpdatedDateTime."""
+    job_arn = run["datasetImportJobArn"]
+    s = store()
+    try:
+        if status in (lifecycle.CREATE_IN_PROGRESS, lifecycle.ACTIVE):
+            for step in (lifecycle.CREATE_IN_PROGRESS, lifecycle.ACTIVE):
+                try:
+                    s.transition(job_arn, step)
+                except lifecycle.TransitionRefused:
+                    pass
+        elif status == lifecycle.CREATE_FAILED:
+            try:
+                s.update(job_arn, {"status": lifecycle.CREATE_FAILED, "failureReason": failure_reason},
+                         expect_status=[lifecycle.CREATE_PENDING])
+            except ConditionFailed:
+                pass
+        s.update(job_arn, {"lastUpdatedDateTime": now()})
+    except (ConditionFailed, ResourceNotFoundException):
+        pass  # the job was deleted meanwhile

@@ -1,0 +1,93 @@
+"""Schemas (seed: "Datasets and Schemas"; API Reference: CreateSchema,
+DescribeSchema, ListSchemas, DeleteSchema).
+
+CreateSchema parses the Avro text and checks it against the "Datasets and
+Schemas" table (`chalicelib.domain.schemas`); the dataset type the schema
+serves is kept with the record so CreateDataset/UpdateDataset can match it.
+A schema needs no work to create and is stored ACTIVE at once (the API shows
+no status for schemas; the store keeps one so deletes can be guarded).
+DeleteSchema refuses with ResourceInUseException while a dataset uses it.
+"""
+from chalicelib.domain import arns, lifecycle, schemas
+from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
+                                        ResourceInUseException)
+from chalicelib.service.registry import operation
+from chalicelib.storage.resources import now, store
+
+TYPE = arns.SCHEMA
+
+
+def new_record(name, text, dataset_type, system=False):
+    arn = arns.schema(name)
+    created = now()
+    return {"arn": arn, "name": name, "schemaArn": arn, "schema": text, "datasetType": dataset_type,
+            "status": lifecycle.ACTIVE, "system": system or None,
+            "creationDateTime": created, "lastUpdatedDateTime": created}
+
+
+def require_active(schema_arn):
+    schema = store().require(schema_arn, TYPE, "schema")
+    if schema.get("status") != lifecycle.ACTIVE:
+        raise InvalidInputException(f"Schema {schema_arn} is {schema.get('status')}; it is being deleted")
+    return schema
+
+
+@operation("CreateSchema")
+def create_schema(params):
+    name = params["name"]
+    if name == schemas.EVENT_INTERACTIONS_SCHEMA_NAME:
+        raise InvalidInputException(
+            f"The schema name {name} is reserved for the schema CreateEventTracker creates")
+    try:
+        dataset_type = schemas.dataset_type_of(params["schema"])
+    except schemas.InvalidSchema as e:
+        raise InvalidInputException(str(e)) from None
+    record = new_record(name, params["schema"], dataset_type)
+    store().put_new(record, TYPE, exists_message=f"Schema {record['arn']} already exists")
+    return {"schemaArn": record["arn"]}
+
+
+@operation("DescribeSchema")
+def describe_schema(params):
+    return {"schema": store().require(params["schemaArn"], TYPE, "schema")}
+
+
+@operation("ListSchemas")
+def list_schemas(params):
+    records, token = store().list(TYPE, max_results=params.get("maxResults"),
+                                  next_token=params.get("nextToken"))
+    return {"schemas": records, "nextToken": token}
+
+
+def datasets_using(schema_arn):
+    return [d["arn"] for d in store().iterate(arns.DATASET) if d.get("schemaArn") == schema_arn]
+
+
+@operation("DeleteSchema")
+def delete_schema(params):
+    arn = params["schemaArn"]
+    # Datasets are created and updated only with an ACTIVE schema (a condition of their
+    # transaction), so after DELETE PENDING the set of users can only shrink.
+    _, previous = store().begin_delete(arn, TYPE, "schema")
+    users = datasets_using(arn)
+    if users:
+        store().revert_delete(arn, previous)
+        raise ResourceInUseException(f"Schema {arn} is used by {', '.join(users)}")
+    store().delete(arn, expect_status=[lifecycle.DELETE_PENDING])
+    return {}
+
+
+def ensure_event_interactions_schema():
+    """The event-interactions schema (seed, "Event Interactions Schema"), created once."""
+    arn = arns.schema(schemas.EVENT_INTERACTIONS_SCHEMA_NAME)
+    found = store().get(arn, TYPE)
+    if found is None:
+        record = new_record(schemas.EVENT_INTERACTIONS_SCHEMA_NAME,
+                            schemas.event_interactions_schema_text(), schemas.INTERACTIONS,
+                            system=True)
+        try:
+            store().put_new(record, TYPE)
+        except ResourceAlreadyExistsException:  # created concurrently by another tracker: use that one
+            pass
+        found = store().get(arn, TYPE)
+    return found
