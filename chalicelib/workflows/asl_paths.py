@@ -246,7 +246,7 @@ def set_reference(path, data, value):
         if last:
             node[arg] = value
         else:
-            if not isinstance(node.get(arg), (dict, list)):
+            if arg not in node:  # missing objects on the way are created
                 node[arg] = {}
             node = node[arg]
     return out
@@ -337,7 +337,8 @@ class _IntrinsicParser:
         self._ws()
         c = self.text[self.i:self.i + 1]
         if c == "'":
-            return ("lit", self._string())
+            value, escaped = self._string()
+            return ("lit", value, escaped)
         if c == "$":
             return ("path", self._path())
         if self.text.startswith("States.", self.i):
@@ -354,18 +355,22 @@ class _IntrinsicParser:
             raise IntrinsicError(f"bad argument {token!r} in {self.text!r}") from None
 
     def _string(self):
+        """(value, value with `\\{`, `\\}` and `\\\\` still escaped for States.Format)."""
         self.i += 1
-        out = []
+        out, escaped = [], []
         while self.i < len(self.text):
             c = self.text[self.i]
             if c == "\\" and self.i + 1 < len(self.text):
-                out.append(self.text[self.i + 1])
+                nxt = self.text[self.i + 1]
+                out.append(nxt)
+                escaped.append(c + nxt if nxt in "{}\\" else nxt)
                 self.i += 2
                 continue
             if c == "'":
                 self.i += 1
-                return "".join(out)
+                return "".join(out), "".join(escaped)
             out.append(c)
+            escaped.append(c)
             self.i += 1
         raise IntrinsicError(f"unterminated string in {self.text!r}")
 
@@ -391,9 +396,11 @@ class _IntrinsicParser:
 def _eval_call(node, data, context):
     _, name, raw_args = node
     args = []
-    for arg in raw_args:
+    for position, arg in enumerate(raw_args):
         if arg[0] == "lit":
-            args.append(arg[1])
+            # a Format template keeps its escapes so that \\{\\} stays a literal {}
+            escaped = name == "States.Format" and position == 0 and len(arg) == 3
+            args.append(arg[2] if escaped else arg[1])
         elif arg[0] == "path":
             args.append(evaluate(arg[1], data, context))
         else:
