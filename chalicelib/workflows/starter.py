@@ -163,11 +163,16 @@ def _function_arn(name):
 
 
 def local_substitutions():
-    """Values for the DefinitionSubstitutions that template.yaml passes."""
+    """Values for the DefinitionSubstitutions that template.yaml passes (the
+    SageMaker ones only matter on the `sagemaker` training backend, which
+    local runs do not take)."""
     return {
         "TasksFunctionArn": _function_arn("tasks"),
         "TasksFunctionName": "tasks",
         "TrainingBackend": config.training_backend(),
+        "TrainingImage": os.environ.get("TRAINING_IMAGE") or "none",
+        "TrainingInstanceType": os.environ.get("TRAINING_INSTANCE_TYPE") or "ml.m5.xlarge",
+        "SageMakerRoleArn": f"arn:aws:iam::{config.account_id()}:role/local-sagemaker",
         "DataBucket": config.data_bucket(),
         "ResourcesTable": config.resources_table(),
         "EventsTable": config.events_table(),
