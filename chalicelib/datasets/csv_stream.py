@@ -11,6 +11,7 @@ chunks (boto3 `StreamingBody.iter_chunks`).
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -44,9 +45,34 @@ class _ChunkRaw(io.RawIOBase):
 
 
 class NotUtf8(ValueError):
+    """Raised with the line being read, which is approximate: the text layer
+    decodes ahead. `first_bad_line` finds the exact line on a second pass."""
+
     def __init__(self, line):
         super().__init__(f"line {line}: the file is not UTF-8 text")
         self.line = line
+
+
+def first_bad_line(chunks: Iterable[bytes]) -> Optional[int]:
+    """The 1-based line of the first byte sequence that is not UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    pending = b""  # bytes of an incomplete character carried into this chunk
+    for chunk in chunks:
+        data = pending + chunk
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as e:
+            offset = max(0, e.start)
+            return lines_before + data[:offset].count(b"\n") + 1
+        state = decoder.getstate()[0]
+        lines_before += data[:len(data) - len(state)].count(b"\n")
+        pending = state
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return lines_before + 1
+    return None
 
 
 class RowBatches:

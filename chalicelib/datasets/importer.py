@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from chalicelib.datasets import cells, objects
-from chalicelib.datasets.csv_stream import NotUtf8, RowBatches
+from chalicelib.datasets.csv_stream import NotUtf8, RowBatches, first_bad_line
 from chalicelib.datasets.schema import DatasetSchema
 from chalicelib.datasets.versions import VersionWriter
 
@@ -138,7 +138,7 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
     try:
         header = stream.header()
     except NotUtf8 as e:
-        problems.add(source, e.line, None, "the file is not UTF-8 text")
+        _not_utf8(bucket, key, e, problems)
         return 0
     if header is None:
         raise ImportFailed(f"{source} is empty: the first row must hold the column headers")
@@ -165,7 +165,7 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
             rows_read += len(rows)
             cols = list(zip(*rows))
             typed = {}
-            for index, spec in specs:
+            for index, spec in specs if rows else ():
                 try:
                     typed[spec.name] = cells.convert(cols[index], spec)
                 except cells.CellProblems as e:
@@ -177,8 +177,14 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
             if problems.count == 0:
                 writer.append(typed, len(rows))
     except NotUtf8 as e:
-        problems.add(source, e.line, None, "the file is not UTF-8 text")
+        _not_utf8(bucket, key, e, problems)
     return rows_read
+
+
+def _not_utf8(bucket, key, error, problems):
+    # Rare: read the object again to name the exact line (the text layer decodes ahead).
+    line = first_bad_line(objects.iter_bytes(bucket, key)) or error.line
+    problems.add(f"s3://{bucket}/{key}", line, None, "the file is not UTF-8 text")
 
 
 def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema, *,
