@@ -517,3 +517,16 @@ def test_spec_files_are_well_formed():
         assert patch["service"] == service and patch["apiVersion"] == version
         assert set(patch) <= {"service", "apiVersion", "source", "served", "service-2",
                               "paginators-1"}
+
+
+def test_patch_definitions_do_not_mix_into_stock_ones():
+    """A patch entry with a "type" (shape) or "name" (operation) defines a new
+    one; if the stock had the same name, the merge would silently keep stock
+    keys, so such an entry must use $replace instead."""
+    for service in models.SERVICES:
+        stock = models.stock_documents(service)["service-2"]
+        patch = models.load_patch(service).get("service-2", {})
+        for name, entry in patch.get("shapes", {}).items():
+            assert not ("type" in entry and name in stock["shapes"]), (service, name)
+        for name, entry in patch.get("operations", {}).items():
+            assert not ("name" in entry and name in stock["operations"]), (service, name)
