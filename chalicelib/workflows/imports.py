@@ -6,11 +6,13 @@ job is initiated"; run status CREATE PENDING > CREATE IN_PROGRESS > ACTIVE
 "The dataset import job replaces any previous data in the dataset") and
 "Importing your Data" ("Imports ... are a full refresh of the data").
 
-Execution input (from whoever starts a run): `datasetImportJobRunArn`, and
-optionally `datasetImportJobArn`. The steps:
+Execution input: `{"datasetImportJobArn", "datasetImportJobRunArn"}` from
+Create/UpdateDatasetImportJob, or `{"datasetImportJobArn"}` alone from the
+job's schedule (DatasetImportJobConfig.importJobSchedule). The steps:
 
-1. `import.start`   run -> CREATE IN_PROGRESS; read dataset, location, the
-                    current data version; choose the new version id.
+1. `import.start`   (scheduled: store a new run, or skip the tick when the
+                    dataset is busy) run -> CREATE IN_PROGRESS; read dataset,
+                    location, current data version; choose the new version id.
 2. `import.parse`   stream + validate every row, write the new version. Data
                     that does not fit is an *answer* (`failureReason`), not an
                     exception, so the state machine does not retry it.
@@ -43,20 +45,31 @@ def _jobs():
     return dataset_import_jobs
 
 
-def _run_arn(state) -> str:
-    arn = state.get("datasetImportJobRunArn")
-    if not arn:
-        raise ValueError("the import workflow needs datasetImportJobRunArn in its input")
-    return arn
+def _run_arn(state):
+    """The run this execution imports: given in the input, or made by `import.start`
+    for a scheduled execution (whose input names only the job)."""
+    return (state.get("run") or {}).get("datasetImportJobRunArn") \
+        or state.get("datasetImportJobRunArn")
 
 
 @task("import.start")
 def start(state):
-    run = _jobs().start_run(_run_arn(state))
+    run_arn = state.get("datasetImportJobRunArn")
+    if not run_arn:
+        job_arn = state.get("datasetImportJobArn")
+        if not job_arn:
+            raise ValueError("the import workflow needs datasetImportJobRunArn or "
+                             "datasetImportJobArn in its input")
+        # Seed, DatasetImportJobConfig: the schedule starts a new run of the job.
+        run_arn = _jobs().begin_scheduled_run(job_arn)
+        if run_arn is None:  # dataset busy with another run, or job gone: skip this tick
+            return {"skipped": True}
+    run = _jobs().start_run(run_arn)
     dataset_arn = run["datasetArn"]
     location = (run.get("dataSource") or {}).get("dataLocation")
     dataset = records.dataset(dataset_arn)
     return {
+        "datasetImportJobRunArn": run_arn,
         "datasetArn": dataset_arn,
         "dataLocation": location,
         "versionId": versions.new_version_id(),
@@ -90,8 +103,7 @@ def parse(state):
 @task("import.activate")
 def activate(state):
     run, parsed = state["run"], state["parse"]
-    _jobs().complete_run(_run_arn(state), dataset_arn=run["datasetArn"],
-                         version_id=parsed["versionId"],
+    _jobs().complete_run(_run_arn(state), parsed["versionId"], dataset_arn=run["datasetArn"],
                          previous_version=run.get("previousVersion"))
     try:
         removed = versions.delete_older_versions(run["datasetArn"], parsed["versionId"])
@@ -121,7 +133,11 @@ def failure_reason(state) -> str:
 @task("import.fail")
 def fail(state):
     reason = failure_reason(state)
-    _jobs().fail_run(_run_arn(state), reason)
+    run_arn = _run_arn(state)
+    if not run_arn:  # a scheduled execution failed before it had a run: nothing to record
+        log.error("import execution failed before a run existed: %s", reason)
+        return {"failureReason": reason}
+    _jobs().fail_run(run_arn, reason)
     run = state.get("run") or {}
     if run.get("versionId") and run.get("datasetArn"):
         current = records.current_version(records.dataset(run["datasetArn"]))
