@@ -1,0 +1,231 @@
+"""Recipes (seed: "Using Predefined Recipes", "Bring Your Own Recipe" step c, "Overriding Default
+Recipe Parameters"; API Reference: CreateRecipe, DescribeRecipe, ListRecipes, UpdateRecipe,
+DeleteRecipe; data types Recipe, RecipeSummary).
+
+The 8 predefined recipes come from `chalicelib.domain.recipes` (ARNs
+`arn:aws:personalize:::recipe/<name>`); a user's recipes (BYOR) are stored records at
+`arn:aws:personalize::<acct>:recipe/<name>` (the seed's example form).
+
+Rules the service model cannot express:
+- CreateRecipe/UpdateRecipe: the algorithm and the feature transformation exist, predefined or
+  custom (ResourceNotFoundException). A custom recipe takes the recipe type of the predefined
+  recipe whose algorithm it uses, USER_PERSONALIZATION otherwise (CreateRecipe has no type).
+- predefined recipes cannot be updated or deleted: InvalidInputException (the error both
+  operations list for a value that cannot be acted on);
+- a recipe a solution uses (recipeArn or autoMLConfig.recipeList) cannot be deleted
+  (ResourceInUseException).
+- ListRecipes: recipeProvider Service | BYOR | All (default; "BYORs listed first"); the stock
+  enum's SERVICE is read as Service. Its nextToken is our own (the list merges two sources).
+
+`training_parameters` turns a solution's overrides into what training needs, with the errors a
+caller sees (InvalidInputException naming the hyperparameter and the rule).
+"""
+import base64
+import binascii
+import json
+import re
+
+from chalicelib.domain import arns, lifecycle
+from chalicelib.domain import recipes as catalog
+from chalicelib.protocol.errors import (InvalidInputException, InvalidNextTokenException,
+                                        ResourceInUseException)
+from chalicelib.service import algorithms, feature_transformations
+from chalicelib.service.feature_transformations import BUILTIN_CREATED
+from chalicelib.service.registry import operation
+from chalicelib.storage.resources import ConditionFailed, now, store
+
+TYPE = arns.RECIPE
+PAGE = 100
+# The Getting Started chapter prints predefined ARNs with one colon less
+# ("arn:aws:personalize::recipe/aws-hrnn"); a user copying them should not be refused.
+_SHORT_BUILTIN = re.compile(r"^arn:aws:personalize::recipe/(?P<name>[A-Za-z0-9_-]+)$")
+
+
+def canonical_arn(arn):
+    m = _SHORT_BUILTIN.match(arn or "")
+    if m and m["name"] in catalog.BUILTIN_RECIPES:
+        return catalog.recipe_arn(m["name"])
+    return arn
+
+
+def custom_arn(name):
+    return arns.build(TYPE, name, region="")
+
+
+def builtin_of(arn):
+    """The predefined recipe (domain object) an ARN names, or None."""
+    arn = canonical_arn(arn)
+    prefix = catalog.recipe_arn("")
+    if arn.startswith(prefix):
+        return catalog.BUILTIN_RECIPES.get(arn[len(prefix):])
+    return None
+
+
+def _builtin_record(recipe):
+    return {"name": recipe.name, "recipeArn": recipe.arn, "algorithmArn": recipe.algorithm_arn,
+            "featureTransformationArn": recipe.feature_transformation_arn,
+            "recipeType": recipe.recipe_type, "description": recipe.description,
+            "status": lifecycle.ACTIVE, "creationDateTime": BUILTIN_CREATED,
+            "lastUpdatedDateTime": BUILTIN_CREATED, "builtin": True}
+
+
+def get(arn):
+    """The Recipe (wire shape, plus `builtin`) for a predefined or custom ARN, else
+    ResourceNotFoundException."""
+    recipe = builtin_of(arn)
+    if recipe is not None:
+        return _builtin_record(recipe)
+    return store().require(arn, TYPE, "recipe")
+
+
+def custom_recipes_using(algorithm_arn=None, feature_transformation_arn=None):
+    """ARNs of the custom recipes built on an algorithm or a feature transformation."""
+    return [r["recipeArn"] for r in store().iterate(TYPE)
+            if (algorithm_arn and r.get("algorithmArn") == algorithm_arn)
+            or (feature_transformation_arn and r.get("featureTransformationArn") == feature_transformation_arn)]
+
+
+def _recipe_type_for(algorithm_arn):
+    builtin = algorithms.builtin_recipe_of(algorithm_arn)
+    return builtin.recipe_type if builtin else catalog.USER_PERSONALIZATION
+
+
+def training_parameters(recipe_arn, hyperparameters=None, ft_overrides=None, hpo_ranges=None):
+    """What training a recipe needs, checked against the recipe (seed: "Overriding Default
+    Recipe Parameters"): {"recipe": Recipe, "algorithmHyperParameters": name -> typed value
+    (predefined) or string (custom), "featureTransformationParameters": name -> float}.
+    InvalidInputException names the parameter and the rule."""
+    recipe = get(recipe_arn)
+    builtin = builtin_of(recipe["recipeArn"])
+    algorithm = algorithms.get(recipe["algorithmArn"]) if recipe.get("algorithmArn") else None
+    if builtin is not None:
+        try:
+            hps = catalog.parse_hyperparameters(builtin.name, hyperparameters or {})
+        except ValueError as e:
+            raise InvalidInputException(f"algorithmHyperParameters: {e}") from None
+    else:
+        hps = algorithms.check_hyperparameters(algorithm, hyperparameters or {})
+    if hpo_ranges:
+        if algorithm is None:
+            raise InvalidInputException(
+                f"hpoConfig: recipe {recipe['recipeArn']} has no tunable hyperparameters")
+        algorithms.check_hpo_ranges(algorithm, hpo_ranges)
+    if recipe.get("featureTransformationArn"):
+        fts = feature_transformations.effective_parameters(recipe["featureTransformationArn"],
+                                                           ft_overrides)
+    elif ft_overrides:
+        raise InvalidInputException(
+            f"featureTransformationParameters: recipe {recipe['recipeArn']} has no feature "
+            "transformation")
+    else:
+        fts = {}
+    return {"recipe": recipe, "algorithmHyperParameters": hps,
+            "featureTransformationParameters": fts}
+
+
+def _refuse_builtin(arn, verb):
+    if builtin_of(arn) is not None:
+        raise InvalidInputException(f"{arn} is a predefined recipe; it cannot be {verb}")
+
+
+# ---- operations ----------------------------------------------------------------------------
+
+@operation("CreateRecipe")
+def create_recipe(params):
+    algorithm = algorithms.get(params["algorithmArn"])
+    feature_transformations.get(params["featureTransformationArn"])
+    arn = custom_arn(params["name"])
+    created = now()
+    store().put_new({
+        "arn": arn, "recipeArn": arn, "name": params["name"],
+        "algorithmArn": params["algorithmArn"],
+        "featureTransformationArn": params["featureTransformationArn"],
+        "recipeType": _recipe_type_for(algorithm["algorithmArn"]),
+        "description": f"Custom recipe on algorithm {algorithm['name']}",
+        "status": lifecycle.ACTIVE, "creationDateTime": created, "lastUpdatedDateTime": created,
+    }, TYPE, exists_message=f"Recipe {arn} already exists")
+    return {"recipeArn": arn}
+
+
+@operation("DescribeRecipe")
+def describe_recipe(params):
+    return {"recipe": get(params["recipeArn"])}
+
+
+@operation("UpdateRecipe")
+def update_recipe(params):
+    arn = params["recipeArn"]
+    _refuse_builtin(arn, "updated")
+    store().require(arn, TYPE, "recipe")
+    changes = {}
+    if "algorithmArn" in params:
+        algorithms.get(params["algorithmArn"])
+        changes["algorithmArn"] = params["algorithmArn"]
+        changes["recipeType"] = _recipe_type_for(params["algorithmArn"])
+    if "featureTransformationArn" in params:
+        feature_transformations.get(params["featureTransformationArn"])
+        changes["featureTransformationArn"] = params["featureTransformationArn"]
+    if changes:
+        store().update(arn, dict(changes, lastUpdatedDateTime=now()))
+    return {"recipeArn": arn}
+
+
+@operation("DeleteRecipe")
+def delete_recipe(params):
+    arn = params["recipeArn"]
+    _refuse_builtin(arn, "deleted")
+    store().require(arn, TYPE, "recipe")
+    from chalicelib.service import solutions  # solutions refer to recipes, not the reverse
+    users = solutions.solutions_using_recipe(arn)
+    if users:
+        raise ResourceInUseException(
+            f"Recipe {arn} is used by solutions {', '.join(users)}; delete them first")
+    try:
+        store().delete(arn)
+    except ConditionFailed:
+        store().require(arn, TYPE, "recipe")
+        raise
+    return {}
+
+
+def _summary(record):
+    return {k: record.get(k) for k in ("name", "recipeArn", "status", "creationDateTime",
+                                        "lastUpdatedDateTime")}
+
+
+def _encode_token(provider, offset):
+    body = json.dumps({"p": provider, "o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(body).decode().rstrip("=")
+
+
+def _decode_token(token, provider):
+    bad = InvalidNextTokenException("The nextToken is not valid for this request")
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(body, dict) or body.get("p") != provider \
+            or not isinstance(body.get("o"), int) or isinstance(body.get("o"), bool) or body["o"] < 1:
+        raise bad
+    return body["o"]
+
+
+@operation("ListRecipes")
+def list_recipes(params):
+    provider = params.get("recipeProvider") or "All"
+    provider = "Service" if provider.upper() == "SERVICE" else provider
+    limit = params.get("maxResults") or PAGE
+    offset = _decode_token(params["nextToken"], provider) if params.get("nextToken") else 0
+    if params.get("domain"):
+        entries = []  # none of our recipes belongs to a domain (a stock-only filter)
+    else:
+        entries = []
+        if provider in ("BYOR", "All"):
+            entries += [_summary(r) for r in store().iterate(TYPE)]
+        if provider in ("Service", "All"):
+            entries += [_summary(_builtin_record(r)) for r in catalog.BUILTIN_RECIPES.values()]
+    if offset > len(entries):
+        raise InvalidNextTokenException("The nextToken is not valid for this request")
+    page = entries[offset:offset + limit]
+    more = offset + limit < len(entries)
+    return {"recipes": page, "nextToken": _encode_token(provider, offset + limit) if more else None}
