@@ -132,6 +132,4 @@ def convert(values: Sequence[str], spec: FieldSpec) -> Tuple[object, Optional[np
         raise CellProblems(problems)
     if spec.type == "int":
         data = data.astype(np.int32)
-    elif spec.type == "float":
-        data = data.astype(np.float32)
     return data, mask

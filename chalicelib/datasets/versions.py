@@ -12,7 +12,7 @@ Layout (`s3://<DATA_BUCKET>/data-versions/<dataset path>/<version id>/`):
 
 - `part-00000.npz`, ... columnar parts, one `.npy` per schema field: string
   fields as int32 codes into the version's dictionary (-1 = null), `int` as
-  int32, `long` as int64, `float` as float32, `double` as float64, `boolean`
+  int32, `long` as int64, `float` and `double` as float64, `boolean`
   as int8; `<field>__null` (bool) beside a nullable numeric field.
 - `dictionaries.npz`: one unicode array per string field (code -> value).
 - `manifest.json`, written last: fields, parts, row count, sources.
@@ -38,7 +38,9 @@ from chalicelib.datasets.schema import DatasetSchema
 FORMAT = "personalize-data-version/1"
 PART_ROWS = 1 << 18
 ROOT = "data-versions/"
-STORAGE_DTYPES = {"int": np.int32, "long": np.int64, "float": np.float32,
+# `float` is kept as float64: the CSV's decimal text then compares exactly with
+# an eventValueThreshold (3.1 as float32 is below 3.1).
+STORAGE_DTYPES = {"int": np.int32, "long": np.int64, "float": np.float64,
                   "double": np.float64, "boolean": np.int8, "string": np.int32}
 
 

@@ -52,7 +52,7 @@ def test_everything_imported_is_there(shop):
                      data.item_ids[data.interactions.item].tolist(),
                      data.interactions.timestamp.tolist(),
                      [data.event_types[c] for c in data.interactions.event_type],
-                     np.round(data.interactions.event_value, 1).tolist()))
+                     [round(v, 1) for v in data.interactions.event_value.tolist()]))
     want = sorted((r["USER_ID"], r["ITEM_ID"], int(r["TIMESTAMP"]), r["EVENT_TYPE"],
                    float(r["EVENT_VALUE"])) for r in interactions)
     assert got == want
@@ -66,10 +66,10 @@ def test_event_type_and_value_threshold_filters(shop):
     data = load_training_data(group, event_type="click")
     assert len(data.interactions) == len(clicks)
     assert data.event_types == ("click",)
-    strong = [r for r in clicks if float(r["EVENT_VALUE"]) >= 3.0]
-    data = load_training_data(group, event_type="click", event_value_threshold="3.0")
-    assert len(data.interactions) == len(strong)
-    assert (data.interactions.event_value >= 3.0).all()
+    strong = [r for r in clicks if float(r["EVENT_VALUE"]) >= 3.1]
+    data = load_training_data(group, event_type="click", event_value_threshold="3.1")
+    assert len(data.interactions) == len(strong)  # exact at the threshold
+    assert any(r["EVENT_VALUE"] == "3.1" for r in strong)
     assert data.user_ids.tolist() == sorted({r["USER_ID"] for r in strong})
     with pytest.raises(ValueError, match="pass the filters"):
         load_training_data(group, event_type="no-such-type")
