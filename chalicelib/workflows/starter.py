@@ -14,6 +14,9 @@ takes its endpoint from the environment.
 status, output, error and cause are kept in memory (`local_executions()`).
 Waits and retry intervals do not really sleep unless
 `LOCAL_WORKFLOW_SLEEP_SCALE` is set (a factor on the requested seconds).
+`LOCAL_LAMBDA_ERROR_STYLE=ministack` names every task failure
+`Runtime.HandlerError`, as the embedded emulator does (default `aws`: the
+exception's class name).
 """
 import json
 import logging
@@ -236,7 +239,8 @@ def _start_local(name, payload, exec_name):
         f"arn:aws:states:{config.region()}:{config.account_id()}:stateMachine:personalize-{name}")
     arn = sm_arn.replace(":stateMachine:", ":execution:") + ":" + exec_name
     runner = StateMachineRunner(definition, functions=_functions(), sleep=_sleeper(),
-                                execution_name=exec_name, execution_arn=arn, state_machine_arn=sm_arn)
+                                execution_name=exec_name, execution_arn=arn, state_machine_arn=sm_arn,
+                                error_style=os.environ.get("LOCAL_LAMBDA_ERROR_STYLE") or "aws")
     execution = LocalExecution(arn, name, exec_name, payload, history=runner.history)
     with _executions_lock:
         _executions[arn] = execution

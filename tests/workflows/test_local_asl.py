@@ -150,6 +150,21 @@ def test_failing_task_reports_lambda_error_shape():
     assert not any("workflows/local_asl.py" in frame for frame in cause["stackTrace"])
 
 
+def test_ministack_error_style_hides_the_exception_type():
+    def handler(event):
+        raise KeyError("k")
+
+    states = {"T": {"Type": "Task", "Resource": FN, "End": True,
+                    "Catch": [{"ErrorEquals": ["KeyError"], "Next": "Named"},
+                              {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.e", "Next": "Any"}]},
+              "Named": {"Type": "Pass", "Result": "named", "End": True},
+              "Any": {"Type": "Pass", "OutputPath": "$.e", "End": True}}
+    assert ok(run(states, functions={"tasks": handler})[0]) == "named"
+    out = ok(run(states, functions={"tasks": handler}, error_style="ministack")[0])
+    assert out["Error"] == "Runtime.HandlerError"
+    assert json.loads(out["Cause"])["errorMessage"] == "'k'"
+
+
 def test_unknown_function_and_unmarshallable_result():
     r, _ = run({"T": {"Type": "Task", "Resource": FN.replace("tasks", "nope"), "End": True}})
     assert r.error == "Lambda.ResourceNotFoundException"
