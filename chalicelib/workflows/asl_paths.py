@@ -275,9 +275,9 @@ def apply_template(template, data, context):
             if key.endswith(".$") and isinstance(value, str):
                 try:
                     out[key[:-2]] = resolve_dynamic(value, data, context)
-                except PathError as e:
-                    raise PathError(f"The JSONPath {value!r} specified for the field "
-                                    f"{key!r} could not be found in the input: {e}") from None
+                except PathError:
+                    raise PathError(f"The JSONPath '{value}' specified for the field '{key}' could not "
+                                    f"be found in the input '{_compact(data)}'") from None
             else:
                 out[key] = apply_template(value, data, context)
         return out

@@ -303,8 +303,11 @@ class StateMachineRunner:
     def _template(self, template, data, ctx, field_name):
         try:
             return apply_template(template, data, ctx)
-        except (PathError, IntrinsicError) as e:
-            raise _runtime(f"{field_name}: {e}") from None
+        except PathError as e:
+            raise _runtime(f"An error occurred while executing the state '{ctx['State']['Name']}'. "
+                           f"{field_name}: {e}") from None
+        except IntrinsicError as e:
+            raise StatesError("States.IntrinsicFailure", f"{field_name}: {e}") from None
 
     def _effective_input(self, state, raw, ctx):
         data = self._input_path(state, raw)
@@ -380,8 +383,10 @@ class StateMachineRunner:
             if name + "Path" in state:
                 try:
                     return resolve_dynamic(state[name + "Path"], raw, ctx)
-                except (PathError, IntrinsicError) as e:
+                except PathError as e:
                     raise _runtime(f"Fail {name}Path: {e}") from None
+                except IntrinsicError as e:
+                    raise StatesError("States.IntrinsicFailure", f"Fail {name}Path: {e}") from None
             return None
         raise StatesError(field_value("Error"), field_value("Cause"))
 
@@ -389,7 +394,10 @@ class StateMachineRunner:
         params = self._effective_input(state, raw, ctx)
         timeout = state.get("TimeoutSeconds")
         if timeout is None and "TimeoutSecondsPath" in state:
-            timeout = resolve_dynamic(state["TimeoutSecondsPath"], self._input_path(state, raw), ctx)
+            try:
+                timeout = resolve_dynamic(state["TimeoutSecondsPath"], self._input_path(state, raw), ctx)
+            except (PathError, IntrinsicError) as e:
+                raise _runtime(f"TimeoutSecondsPath: {e}") from None
         result = self._call_with_timeout(lambda: self._invoke(state["Resource"], params), timeout)
         return self._result(state, raw, result, ctx)
 

@@ -103,7 +103,8 @@ def test_missing_parameter_path_is_a_runtime_error_not_caught_by_states_all():
                 "S": {"Type": "Succeed"}},
                functions={"tasks": lambda e: e})
     assert (r.status, r.error) == ("FAILED", "States.Runtime")
-    assert "$.missing" in r.cause
+    assert ("The JSONPath '$.missing' specified for the field 'x.$' could not be found "
+            "in the input '{}'") in r.cause
 
 
 # --- Task ----------------------------------------------------------------------
@@ -473,10 +474,13 @@ def test_intrinsic_functions():
     assert out["merged"] == {"k": 9, "z": "ü"}
 
 
-def test_bad_intrinsic_is_runtime_error():
+def test_bad_intrinsic_call_is_intrinsic_failure():
     r, _ = run({"P": {"Type": "Pass", "Parameters": {"x.$": "States.Format('{} {}', $.a)"}, "End": True}},
                {"a": 1})
-    assert r.error == "States.Runtime"
+    assert r.error == "States.IntrinsicFailure"
+    r, _ = run({"P": {"Type": "Pass", "Parameters": {"x.$": "States.Format('{}', $.b)"}, "End": True}},
+               {"a": 1})
+    assert r.error == "States.Runtime"  # the argument's path does not resolve
 
 
 def test_context_object():
