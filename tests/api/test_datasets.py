@@ -1,0 +1,178 @@
+"""Datasets as a boto3 user sees them (seed: CreateDataset, DescribeDataset,
+ListDatasets, UpdateDataset, DeleteDataset; "Datasets and Schemas")."""
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+ACCT = "arn:aws:personalize:us-east-1:000000000000"
+
+
+def schema_text(name, *extra):
+    fields = {"Interactions": ["USER_ID", "ITEM_ID"], "Users": ["USER_ID"], "Items": ["ITEM_ID"]}[name]
+    out = [{"name": f, "type": "string"} for f in fields]
+    if name == "Interactions":
+        out.append({"name": "TIMESTAMP", "type": "long"})
+    return json.dumps({"type": "record", "name": name, "fields": out + list(extra), "version": "1.0"})
+
+
+def code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def setup(personalize):
+    group = personalize.create_dataset_group(name="MovieRatingDatasetGroup")["datasetGroupArn"]
+    schemas = {t: personalize.create_schema(name=f"{t}Schema", schema=schema_text(t))["schemaArn"]
+               for t in ("Interactions", "Users", "Items")}
+    return personalize, group, schemas
+
+
+def test_create_as_in_getting_started(setup):
+    personalize, group, schemas = setup
+    arn = personalize.create_dataset(name="ratings", datasetGroupArn=group, datasetType="Interactions",
+                                     schemaArn=schemas["Interactions"])["datasetArn"]
+    assert arn == f"{ACCT}:dataset/MovieRatingDatasetGroup/INTERACTIONS"
+    d = personalize.describe_dataset(datasetArn=arn)["dataset"]
+    assert (d["name"], d["datasetGroupArn"], d["datasetType"], d["schemaArn"], d["status"]) == \
+        ("ratings", group, "INTERACTIONS", schemas["Interactions"], "ACTIVE")
+    assert d["creationDateTime"] <= d["lastUpdatedDateTime"]
+
+
+def test_one_dataset_per_type(setup):
+    personalize, group, schemas = setup
+    for t in ("Interactions", "users", "ITEMS"):
+        personalize.create_dataset(name=t.lower(), datasetGroupArn=group, datasetType=t,
+                                   schemaArn=schemas[t.title()])
+    with pytest.raises(ClientError) as e:
+        personalize.create_dataset(name="again", datasetGroupArn=group, datasetType="interactions",
+                                   schemaArn=schemas["Interactions"])
+    assert code(e) == "ResourceAlreadyExistsException"
+    listed = personalize.list_datasets(datasetGroupArn=group)["datasets"]
+    assert sorted(d["datasetType"] for d in listed) == ["INTERACTIONS", "ITEMS", "USERS"]
+
+
+def test_type_must_match_schema(setup):
+    personalize, group, schemas = setup
+    with pytest.raises(ClientError) as e:
+        personalize.create_dataset(name="d", datasetGroupArn=group, datasetType="Users",
+                                   schemaArn=schemas["Interactions"])
+    assert code(e) == "InvalidInputException" and "Users" in str(e.value)
+    for bad_type in ("Ratings", "EVENT_INTERACTIONS"):
+        with pytest.raises(ClientError) as e:
+            personalize.create_dataset(name="d", datasetGroupArn=group, datasetType=bad_type,
+                                       schemaArn=schemas["Interactions"])
+        assert code(e) == "InvalidInputException"
+    assert personalize.list_datasets(datasetGroupArn=group)["datasets"] == []
+
+
+def test_missing_references(setup):
+    personalize, group, schemas = setup
+    with pytest.raises(ClientError) as e:
+        personalize.create_dataset(name="d", datasetGroupArn=f"{ACCT}:dataset-group/none",
+                                   datasetType="Interactions", schemaArn=schemas["Interactions"])
+    assert code(e) == "ResourceNotFoundException" and "dataset group" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        personalize.create_dataset(name="d", datasetGroupArn=group, datasetType="Interactions",
+                                   schemaArn=f"{ACCT}:schema/none")
+    assert code(e) == "ResourceNotFoundException" and "schema" in str(e.value)
+    for call, key in ((personalize.describe_dataset, "datasetArn"), (personalize.delete_dataset, "datasetArn"),
+                      (personalize.update_dataset, "datasetArn")):
+        with pytest.raises(ClientError) as e:
+            call(**{key: f"{ACCT}:dataset/none/INTERACTIONS"})
+        assert code(e) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        personalize.list_datasets(datasetGroupArn=f"{ACCT}:dataset-group/none")
+    assert code(e) == "ResourceNotFoundException"
+
+
+def test_list_all_and_paged(setup):
+    personalize, group, schemas = setup
+    group2 = personalize.create_dataset_group(name="other")["datasetGroupArn"]
+    for g in (group, group2):
+        for t in ("Interactions", "Items"):
+            personalize.create_dataset(name=t.lower(), datasetGroupArn=g, datasetType=t,
+                                       schemaArn=schemas[t])
+    everything = personalize.list_datasets()["datasets"]
+    assert len(everything) == 4
+    page = personalize.list_datasets(datasetGroupArn=group2, maxResults=1)
+    assert len(page["datasets"]) == 1 and page["nextToken"]
+    rest = personalize.list_datasets(datasetGroupArn=group2, nextToken=page["nextToken"])
+    assert len(rest["datasets"]) == 1 and "nextToken" not in rest
+    assert {d["datasetArn"] for d in page["datasets"] + rest["datasets"]} == \
+        {f"{ACCT}:dataset/other/INTERACTIONS", f"{ACCT}:dataset/other/ITEMS"}
+    with pytest.raises(ClientError) as e:
+        personalize.list_datasets(datasetGroupArn=group, nextToken=page["nextToken"])
+    assert code(e) == "InvalidNextTokenException"
+
+
+def test_update_schema(setup):
+    personalize, group, schemas = setup
+    arn = personalize.create_dataset(name="items", datasetGroupArn=group, datasetType="Items",
+                                     schemaArn=schemas["Items"])["datasetArn"]
+    richer = personalize.create_schema(name="Items2", schema=schema_text(
+        "Items", {"name": "GENRE", "type": "string", "categorical": True}))["schemaArn"]
+    assert personalize.update_dataset(datasetArn=arn, schemaArn=richer)["datasetArn"] == arn
+    assert personalize.describe_dataset(datasetArn=arn)["dataset"]["schemaArn"] == richer
+    with pytest.raises(ClientError) as e:
+        personalize.update_dataset(datasetArn=arn, schemaArn=schemas["Users"])
+    assert code(e) == "InvalidInputException"
+    with pytest.raises(ClientError) as e:
+        personalize.update_dataset(datasetArn=arn, schemaArn=f"{ACCT}:schema/none")
+    assert code(e) == "ResourceNotFoundException"
+    # the old schema is free now
+    personalize.delete_schema(schemaArn=schemas["Items"])
+
+
+def test_update_while_importing_is_in_use(setup, s3):
+    personalize, group, schemas = setup
+    from chalicelib.storage.resources import store
+    arn = personalize.create_dataset(name="i", datasetGroupArn=group, datasetType="Interactions",
+                                     schemaArn=schemas["Interactions"])["datasetArn"]
+    other = personalize.create_schema(name="I2", schema=schema_text(
+        "Interactions", {"name": "EVENT_TYPE", "type": "string"}))["schemaArn"]
+    store().update(arn, {"importRunArn": "a-run"})  # what a running import holds
+    with pytest.raises(ClientError) as e:
+        personalize.update_dataset(datasetArn=arn, schemaArn=other)
+    assert code(e) == "ResourceInUseException" and "a-run" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        personalize.delete_dataset(datasetArn=arn)
+    assert code(e) == "ResourceInUseException"
+
+
+def test_delete(setup):
+    personalize, group, schemas = setup
+    arn = personalize.create_dataset(name="u", datasetGroupArn=group, datasetType="Users",
+                                     schemaArn=schemas["Users"])["datasetArn"]
+    personalize.delete_dataset(datasetArn=arn)
+    with pytest.raises(ClientError) as e:
+        personalize.describe_dataset(datasetArn=arn)
+    assert code(e) == "ResourceNotFoundException"
+    # the type slot is free again
+    personalize.create_dataset(name="u2", datasetGroupArn=group, datasetType="Users",
+                               schemaArn=schemas["Users"])
+
+
+def test_delete_with_import_jobs_is_in_use(setup, s3):
+    personalize, group, schemas = setup
+    arn = personalize.create_dataset(name="i", datasetGroupArn=group, datasetType="Interactions",
+                                     schemaArn=schemas["Interactions"])["datasetArn"]
+    s3.put_object(Bucket="personalize-data", Key="in/r.csv",
+                  Body=b"USER_ID,ITEM_ID,TIMESTAMP\n1,2,3\n")
+    job = personalize.create_dataset_import_job(
+        jobName="j", datasetArn=arn, dataSource={"dataLocation": "s3://personalize-data/in/r.csv"},
+        roleArn="arn:aws:iam::123456789012:role/r")["datasetImportJobArn"]
+    _wait_import_done(personalize, job)
+    with pytest.raises(ClientError) as e:
+        personalize.delete_dataset(datasetArn=arn)
+    assert code(e) == "ResourceInUseException" and job in str(e.value)
+    assert personalize.describe_dataset(datasetArn=arn)["dataset"]["status"] == "ACTIVE"
+    personalize.delete_dataset_import_job(datasetImportJobArn=job)
+    personalize.delete_dataset(datasetArn=arn)
+
+
+def _wait_import_done(personalize, job):
+    from chalicelib.workflows import starter
+    starter.wait_local_executions()
+    run = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+    return run
