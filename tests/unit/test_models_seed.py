@@ -433,3 +433,14 @@ def test_data_type_matches_seed(type_name):
         problems += check_member(service, type_name, type_name, type_name if in_stock else None,
                                  m, new_structure=not in_stock)
     assert not problems, "\n".join(problems)
+
+
+def test_pattern_comparison_ignores_escaping_only():
+    stock_name = r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*"
+    assert same_pattern(stock_name, r"^[a-zA-Z0-9][a-zA-Z0-9\-\_]*")
+    assert same_pattern(stock_name, r"^[a-zA-Z0-9][a-zA-Z0-9\_-]*")
+    assert not same_pattern(stock_name, r"^[a-zA-Z0-9][a-zA-Z0-9_]*")
+    assert not same_pattern(r"arn:([a-z\d-]+):personalize:.*:.*:.*",
+                            r"arn:([a-z\d-]+):personalize:.*:.*:.+")
+    assert fix_seed_pattern(r"`arn:([a-z\d-]):personalize:.*:.*:.*`") == \
+        r"arn:([a-z\d-]+):personalize:.*:.*:.*"
