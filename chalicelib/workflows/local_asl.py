@@ -164,13 +164,15 @@ def _runtime(message):
     return StatesError("States.Runtime", message)
 
 
-def _matches(names, error, task_state=True):
+def _matches(names, error):
+    """ErrorEquals semantics: States.ALL matches all but the terminal errors;
+    States.TaskFailed (on any state with Retry/Catch) all but those and States.Timeout."""
     for n in names:
         if n == error:
             return True
         if n == "States.ALL" and error not in _NOT_IN_ALL:
             return True
-        if n == "States.TaskFailed" and task_state and error not in _NOT_IN_ALL | {"States.Timeout"}:
+        if n == "States.TaskFailed" and error not in _NOT_IN_ALL | {"States.Timeout"}:
             return True
     return False
 
@@ -430,7 +432,6 @@ class StateMachineRunner:
         retriers = state.get("Retry", [])
         attempts = [0] * len(retriers)
         retry_count = 0
-        is_task = state["Type"] == "Task"
         while True:
             try:
                 return body(state, raw, self._context(name, ctx["State"]["EnteredTime"], retry_count)), \
@@ -440,7 +441,7 @@ class StateMachineRunner:
                     raise
                 self._event("StateFailed", name=name, error=err.error, cause=err.cause)
                 index = next((i for i, r in enumerate(retriers)
-                              if _matches(r.get("ErrorEquals", []), err.error, is_task)), None)
+                              if _matches(r.get("ErrorEquals", []), err.error)), None)
                 if index is not None and attempts[index] < retriers[index].get("MaxAttempts", 3):
                     self._sleep(self._retry_delay(retriers[index], attempts[index]))
                     attempts[index] += 1
@@ -448,7 +449,7 @@ class StateMachineRunner:
                     self._event("RetryScheduled", name=name, attempt=retry_count)
                     continue
                 for catcher in state.get("Catch", []):
-                    if _matches(catcher.get("ErrorEquals", []), err.error, is_task):
+                    if _matches(catcher.get("ErrorEquals", []), err.error):
                         self._event("Caught", name=name, error=err.error, next=catcher["Next"])
                         error_output = {"Error": err.error, "Cause": err.cause}
                         try:

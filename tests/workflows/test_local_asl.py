@@ -420,6 +420,14 @@ def test_parallel_branch_failure_is_caught_on_the_parallel_state():
     assert r.states_entered().count("F") == 2  # one retry
 
 
+def test_task_failed_is_a_wildcard_on_parallel_states_too():
+    r, _ = run({"P": {"Type": "Parallel", "End": True,
+                      "Branches": [machine({"F": {"Type": "Fail", "Error": "X", "Cause": "c"}})],
+                      "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "S"}]},
+                "S": {"Type": "Succeed"}})
+    assert ok(r) == {"Error": "X", "Cause": "c"}
+
+
 def test_map_item_selector_and_context():
     r, _ = run({"M": {"Type": "Map", "ItemsPath": "$.users", "MaxConcurrency": 4,
                       "ItemSelector": {"index.$": "$$.Map.Item.Index", "user.$": "$$.Map.Item.Value",
