@@ -30,6 +30,7 @@ the clock seen by the machine (`$$.Execution.StartTime`, Wait Timestamp,
 machine TimeoutSeconds) advances by the requested time even when `sleep`
 does not really sleep.
 """
+import contextvars
 import json
 import random
 import re
@@ -480,7 +481,9 @@ class StateMachineRunner:
             except BaseException as e:  # handed back to the state machine's thread
                 box["error"] = e
 
-        worker = threading.Thread(target=target, daemon=True, name="asl-task")
+        # the call keeps the caller's context variables (loggers, request ids)
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                                  daemon=True, name="asl-task")
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
