@@ -23,7 +23,6 @@ caller sees (InvalidInputException naming the hyperparameter and the rule).
 import base64
 import binascii
 import json
-import re
 
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
@@ -36,25 +35,12 @@ from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.RECIPE
 PAGE = 100
-# The Getting Started chapter prints predefined ARNs with one colon less
-# ("arn:aws:personalize::recipe/aws-hrnn"); a user copying them should not be refused.
-_SHORT_BUILTIN = re.compile(r"^arn:aws:personalize::recipe/(?P<name>[A-Za-z0-9_-]+)$")
-
-
-def canonical_arn(arn):
-    m = _SHORT_BUILTIN.match(arn or "")
-    if m and m["name"] in catalog.BUILTIN_RECIPES:
-        return catalog.recipe_arn(m["name"])
-    return arn
-
-
 def custom_arn(name):
     return arns.build(TYPE, name, region="")
 
 
 def builtin_of(arn):
     """The predefined recipe (domain object) an ARN names, or None."""
-    arn = canonical_arn(arn)
     prefix = catalog.recipe_arn("")
     if arn.startswith(prefix):
         return catalog.BUILTIN_RECIPES.get(arn[len(prefix):])

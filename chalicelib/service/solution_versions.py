@@ -206,8 +206,7 @@ def record_training_result(arn, *, metrics=None, training_hours=None, model_key=
     if model_key is not None:
         changes["modelKey"] = model_key
     if best_recipe_arn is not None:
-        from chalicelib.service import recipes
-        best = recipes.canonical_arn(best_recipe_arn)
+        best = best_recipe_arn
         listed = ((version.get("solutionConfig") or {}).get("autoMLConfig") or {}).get("recipeList") or []
         if not version.get("performAutoML") or best not in listed:
             raise ValueError(f"{best_recipe_arn} is not a recipe AutoML considered for {arn}")

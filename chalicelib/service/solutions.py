@@ -115,7 +115,7 @@ def _check_automl(config):
     listed = automl.get("recipeList") or [catalog.recipe_arn(n) for n in catalog.AUTOML_RECIPES]
     found, types = [], set()
     for arn in listed:
-        recipe = recipes.get(recipes.canonical_arn(arn))
+        recipe = recipes.get(arn)
         if recipe["recipeArn"] in found:
             raise InvalidInputException(f"autoMLConfig.recipeList: {arn} is listed twice")
         found.append(recipe["recipeArn"])
@@ -228,8 +228,6 @@ def create_solution(params):
     dataset_groups.require_active(group_arn)
     fields = _schema_fields(group_arn)
     spec = dict(params)
-    if spec.get("recipeArn"):
-        spec["recipeArn"] = recipes.canonical_arn(spec["recipeArn"])
     spec.setdefault("performAutoML", _default("performAutoML", False))
     spec.setdefault("performHPO", _default("performHPO", True))
     config = check_solution(spec, fields)
@@ -299,15 +297,17 @@ def update_solution(params):
             f"Solution {arn} is {solution['status']}; it must be ACTIVE to be updated")
     if "solutionConfig" not in params:
         return {"solutionArn": arn}
+    given = params["solutionConfig"]
     config = dict(solution.get("solutionConfig") or {})
-    config.update(params["solutionConfig"])
-    if params["solutionConfig"].get("retrainSchedule") == "":
-        # seed, CreateSolution "Scheduling": an empty retrainSchedule stops scheduled training
-        config.pop("retrainSchedule")
-        if "retrainingMode" not in params["solutionConfig"]:
+    config.update(given)
+    if "retrainSchedule" in given and "retrainingMode" not in given:
+        if given["retrainSchedule"] == "":
+            # seed, CreateSolution "Scheduling": an empty retrainSchedule stops scheduled training
             config["retrainingMode"] = MANUAL
-    if "retrainSchedule" in params["solutionConfig"] and "retrainingMode" not in params["solutionConfig"]:
-        config.pop("retrainingMode", None)  # re-derived from the new schedule
+        else:
+            config.pop("retrainingMode", None)  # re-derived from the new schedule
+    if given.get("retrainSchedule") == "":
+        config.pop("retrainSchedule")
     spec = dict(solution, solutionConfig=config)
     config = check_solution(spec, _schema_fields(solution["datasetGroupArn"]))
     try:
