@@ -32,6 +32,7 @@ does not really sleep.
 """
 import contextvars
 import json
+import logging
 import random
 import re
 import threading
@@ -44,6 +45,8 @@ from datetime import datetime, timedelta, timezone
 from .asl_choice import ChoiceRuntimeError, evaluate_rule, parse_timestamp
 from .asl_paths import (IntrinsicError, PathError, apply_template,
                         resolve_dynamic, select_reference, set_reference)
+
+log = logging.getLogger(__name__)
 
 # Errors that `States.ALL` does not catch; States.Runtime is never retried or caught.
 _UNCATCHABLE = {"States.Runtime"}
@@ -247,6 +250,7 @@ class StateMachineRunner:
             self._event("ExecutionTimedOut" if timed_out else "ExecutionFailed", error=e.error, cause=e.cause)
             return ExecutionResult("TIMED_OUT" if timed_out else "FAILED", None, e.error, e.cause, self.history)
         except Exception as e:  # a bug or an unsupported construct: fail, do not raise into the caller
+            log.exception("local execution %s: unexpected error", self.execution_arn)
             cause = f"{type(e).__name__}: {e}"
             self._event("ExecutionFailed", error="States.Runtime", cause=cause)
             return ExecutionResult("FAILED", None, "States.Runtime", cause, self.history)
