@@ -5,6 +5,7 @@ The clients are real boto3 clients (stock, and with the shipped models from
 prepared HTTP request to the Chalice app instead of the network, so tests see
 exactly what a user's boto3 sees. The app's own DynamoDB/S3 calls go to moto.
 """
+import functools
 import io
 import os
 import threading
@@ -87,8 +88,12 @@ class InProcessApp:
         return AWSResponse(request.url, status, out_headers, _RawBody(out_body))
 
 
+@functools.lru_cache(maxsize=None)
 def make_client(service, shipped_models=True, threaded=False):
-    """A boto3 client for `service` talking to the in-process app."""
+    """A boto3 client for `service` talking to the in-process app.
+
+    Cached for the session: building a client costs more than most tests, and
+    moto intercepts the app's own calls whichever mock is active."""
     session = botocore.session.get_session()
     if shipped_models:
         if not os.path.isdir(MODELS_DIR):
@@ -111,23 +116,15 @@ def aws(monkeypatch):
     for name, value in _BASE_ENV.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        _reset_cached_clients()
         from chalicelib.storage.tables import ensure_tables
-        ensure_tables(boto3.client("dynamodb"))
-        boto3.client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+        ensure_tables(_aws_client("dynamodb"))
+        _aws_client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
         yield
-        _reset_cached_clients()
 
 
-def _reset_cached_clients():
-    """Storage keeps one boto3 client per process; tests need fresh ones per moto mock."""
-    try:
-        from chalicelib import storage
-    except ImportError:
-        return
-    reset = getattr(storage, "reset_clients", None)
-    if reset:
-        reset()
+@functools.lru_cache(maxsize=None)
+def _aws_client(name):
+    return boto3.client(name, region_name="us-east-1")
 
 
 @pytest.fixture
@@ -159,7 +156,7 @@ def events(aws):
 
 @pytest.fixture
 def s3(aws):
-    return boto3.client("s3")
+    return _aws_client("s3")
 
 
 @pytest.fixture
