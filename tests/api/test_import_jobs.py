@@ -295,3 +295,35 @@ def test_event_interactions_dataset_cannot_be_imported(personalize, dataset):
     with pytest.raises(ClientError) as e:
         create(personalize, group.replace(":dataset-group/", ":dataset/") + "/EVENT_INTERACTIONS")
     assert code(e) == "InvalidInputException"
+
+
+def test_a_run_that_cannot_start_fails_with_a_reason(personalize, dataset, monkeypatch):
+    from chalicelib.storage.resources import store
+    from chalicelib.workflows import starter
+
+    def broken(name, payload, execution_name=None):
+        raise RuntimeError("state machine unavailable")
+    monkeypatch.setattr(starter, "start_workflow", broken)
+    arn = create(personalize, dataset)
+    job = personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
+    assert job["status"] == "CREATE FAILED"
+    latest = job["latestDatasetImportJobRun"]
+    assert latest["status"] == "CREATE FAILED"
+    assert "state machine unavailable" in latest["failureReason"]
+    assert "importRunArn" not in store().get(dataset)  # the dataset is free for the next run
+
+
+def test_workflow_input_names_the_job_and_run(personalize, dataset, monkeypatch):
+    from chalicelib.workflows import starter
+    calls = []
+    monkeypatch.setattr(starter, "start_workflow",
+                        lambda name, payload, execution_name=None: calls.append((name, payload)) or "exec")
+    arn = create(personalize, dataset)
+    job = personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
+    # Seed: "Initially, the create status will show as CREATE PENDING" (no run shown yet).
+    assert job["status"] == "CREATE PENDING" and "latestDatasetImportJobRun" not in job
+    [(name, payload)] = calls
+    assert name == "import" and payload["datasetImportJobArn"] == arn
+    run = personalize.describe_dataset_import_job_run(
+        datasetImportJobRunArn=payload["datasetImportJobRunArn"])["datasetImportJobRun"]
+    assert run["status"] == "CREATE PENDING"
