@@ -196,3 +196,9 @@ def raw(aws):
             parsed = None
         return status, {k.lower(): v for k, v in out_headers.items()}, parsed
     return call
+
+
+def _reset_cached_clients():
+    """Forget the app's cached boto3 clients (a test that changes the environment)."""
+    from chalicelib.storage.clients import reset_clients
+    reset_clients()
