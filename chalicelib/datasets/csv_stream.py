@@ -25,21 +25,25 @@ class _ChunkRaw(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]):
         self._chunks = iter(chunks)
-        self._pending = b""
-        self.offset = 0  # bytes handed out so far (for error messages)
+        self._view = memoryview(b"")
+        self._pos = 0
+        self.offset = 0  # bytes handed out so far
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
-        while not self._pending:
+        # A position into the current chunk, not slicing: slicing a 1 MB chunk
+        # per 8 KB read copies the rest of it every time.
+        while self._pos >= len(self._view):
             try:
-                self._pending = next(self._chunks)
+                self._view = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+            self._pos = 0
+        n = min(len(buffer), len(self._view) - self._pos)
+        buffer[:n] = self._view[self._pos:self._pos + n]
+        self._pos += n
         self.offset += n
         return n
 
@@ -91,6 +95,7 @@ class RowBatches:
         # so quoted line breaks survive and csv counts physical lines.
         self._text = io.TextIOWrapper(io.BufferedReader(raw, READ_SIZE),
                                       encoding="utf-8-sig", newline="")
+        self._text._CHUNK_SIZE = READ_SIZE  # decode in large blocks (default 8 KB)
         self._reader = csv.reader(self._text, strict=False)
 
     @property

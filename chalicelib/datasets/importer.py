@@ -30,7 +30,7 @@ from chalicelib.datasets.csv_stream import NotUtf8, RowBatches, first_bad_line
 from chalicelib.datasets.schema import DatasetSchema
 from chalicelib.datasets.versions import VersionWriter
 
-BATCH_ROWS = 1 << 16
+BATCH_ROWS = 1 << 13  # rows per batch: small enough to stay in cache, large enough for numpy
 SHOWN_PROBLEMS = 5
 
 
@@ -174,7 +174,7 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
                         found.append((batch.line(original), spec.name, spec.name, message))
             for line, _, column, message in sorted(found, key=lambda p: p[:2]):
                 problems.add(source, line, column, message)
-            if problems.count == 0:
+            if problems.count == 0 and rows:
                 writer.append(typed, len(rows))
     except NotUtf8 as e:
         _not_utf8(bucket, key, e, problems)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 import secrets
 import time
 from dataclasses import dataclass
@@ -89,19 +90,23 @@ class VersionWriter:
         self._pending_rows = 0
 
     def _encode(self, name, values, mask) -> np.ndarray:
+        """Dictionary codes of a batch. The batch's own small dict of distinct
+        values is looked up per cell (fast, cache-friendly); only the distinct
+        values touch the version-wide dictionary, in first-seen order."""
         known = self._dicts[name]
-        distinct = dict.fromkeys(values)  # first-seen order keeps codes stable
-        if mask is not None:
-            distinct.pop("", None)  # an empty cell of a nullable field is null, not a value
-        for value in distinct:
-            if value not in known:
-                known[value] = len(known)
-        if mask is None:
-            return np.fromiter(map(known.__getitem__, values), dtype=np.int32, count=len(values))
-        codes = np.fromiter(map(known.get, values, [-1] * len(values)),
-                            dtype=np.int32, count=len(values))
-        codes[mask] = -1
-        return codes
+        local = dict.fromkeys(values)
+        nullable = mask is not None
+        for value in local:
+            if nullable and value == "":
+                local[value] = -1  # an empty cell of a nullable field is null, not a value
+                continue
+            code = known.get(value)
+            if code is None:
+                code = known[value] = len(known)
+            local[value] = code
+        if len(values) <= 1:  # itemgetter of one key returns a scalar, of none fails
+            return np.array([local[v] for v in values], dtype=np.int32)
+        return np.array(operator.itemgetter(*values)(local), dtype=np.int32)
 
     def append(self, columns: Dict[str, tuple], n_rows: int) -> None:
         """Add a batch: `columns[name] = (data, null_mask)` from `cells.convert`.
