@@ -14,7 +14,7 @@ from chalicelib import config
 _clients = {}
 _lock = threading.Lock()
 
-# Adaptive retries absorb DynamoDB throttling on a busy emulator; the request
+# Standard retries absorb throttling on a busy emulator or account; the request
 # handlers stay simple.
 _BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
 
