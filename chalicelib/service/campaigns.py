@@ -155,11 +155,12 @@ def _begin_update(campaign, version_arn, tps, config):
     """Record a CREATE PENDING latestCampaignUpdate, unless another update is in flight."""
     arn = campaign["arn"]
     created = now()
+    update_id = arns.new_id()
     update = {"solutionVersionArn": version_arn, "minProvisionedTPS": tps,
-              "campaignConfig": config, "status": lifecycle.CREATE_PENDING,
+              "campaignConfig": config, "status": lifecycle.CREATE_PENDING, UPDATE_ID: update_id,
               "creationDateTime": created, "lastUpdatedDateTime": created}
     try:
-        store().update(arn, {"latestCampaignUpdate": update, UPDATE_ID: arns.new_id(),
+        store().update(arn, {"latestCampaignUpdate": update, UPDATE_ID: update_id,
                              "lastUpdatedDateTime": created},
                        expect_status=[lifecycle.ACTIVE], absent=[UPDATE_ID])
     except ConditionFailed as e:
@@ -252,34 +253,49 @@ def _model_of(version_arn):
     return version, recipe
 
 
+CREATION = "create"   # the deployment id of a campaign's creation; updates have random ids
+
+
 def campaign_deployment(campaign_arn):
-    """What the campaign workflow deploys: {"campaignArn", "kind": "create"|"update",
-    "solutionVersionArn", "recipeName", "recipeType", "modelKey"}."""
+    """What the campaign workflow deploys now: {"campaignArn", "deploymentId" ("create" or the
+    update's id), "kind": "create"|"update", "solutionVersionArn", "recipeName", "recipeType",
+    "modelKey", "minProvisionedTPS", "campaignConfig"}."""
     campaign = get(campaign_arn)
     update = campaign.get("latestCampaignUpdate") or {}
     if campaign.get(UPDATE_ID):
-        kind, version_arn = "update", update["solutionVersionArn"]
+        kind, deployment_id, source = "update", campaign[UPDATE_ID], update
     else:
-        kind, version_arn = "create", campaign["solutionVersionArn"]
-    version, recipe = _model_of(version_arn)
-    return {"campaignArn": campaign_arn, "kind": kind, "solutionVersionArn": version_arn,
-            "recipeName": recipe["name"], "recipeType": recipe["recipeType"],
-            "modelKey": version.get("modelKey")}
+        kind, deployment_id, source = "create", CREATION, campaign
+    version, recipe = _model_of(source["solutionVersionArn"])
+    return {"campaignArn": campaign_arn, "deploymentId": deployment_id, "kind": kind,
+            "solutionVersionArn": source["solutionVersionArn"], "recipeName": recipe["name"],
+            "recipeType": recipe["recipeType"], "modelKey": version.get("modelKey"),
+            "minProvisionedTPS": source.get("minProvisionedTPS"),
+            "campaignConfig": source.get("campaignConfig")}
 
 
-def mark_campaign(campaign_arn, status, failure_reason=None):
-    """Move the deployment in flight to `status` (CREATE IN_PROGRESS, ACTIVE, CREATE FAILED).
+def mark_campaign(campaign_arn, status, failure_reason=None, deployment_id=None):
+    """Move a deployment to `status` (CREATE IN_PROGRESS, ACTIVE, CREATE FAILED).
 
-    With an update in flight this moves `latestCampaignUpdate`; its ACTIVE makes the campaign
-    serve the update's version, its CREATE FAILED leaves the campaign on the old one. Otherwise
-    it moves the campaign itself (conditional lifecycle: retries are no-ops, backwards moves
-    raise lifecycle.TransitionRefused). Returns the campaign record."""
+    `deployment_id` (from `campaign_deployment`) names the deployment: "create" moves the
+    campaign itself (conditional lifecycle: retries are no-ops, backwards moves raise
+    lifecycle.TransitionRefused); an update's id moves `latestCampaignUpdate`, whose ACTIVE
+    makes the campaign serve the update's version and whose CREATE FAILED leaves it on the old
+    one. Without an id, the deployment in flight is meant. Returns the campaign record."""
     s = store()
     campaign = get(campaign_arn)
-    update_id = campaign.get(UPDATE_ID)
-    if not update_id:
+    in_flight = campaign.get(UPDATE_ID)
+    if deployment_id is None:
+        deployment_id = in_flight or CREATION
+    if deployment_id == CREATION:
         return s.transition(campaign_arn, status, failure_reason=failure_reason)
-    update = dict(campaign["latestCampaignUpdate"])
+    update = dict(campaign.get("latestCampaignUpdate") or {})
+    if deployment_id != in_flight:
+        if update.get(UPDATE_ID) == deployment_id and update.get("status") == status:
+            return campaign  # a retried task for an update that has ended
+        raise lifecycle.TransitionRefused(f"{campaign_arn} update {deployment_id}",
+                                          update.get("status") if update.get(UPDATE_ID) == deployment_id
+                                          else "unknown", status)
     if not lifecycle.can_move(update["status"], status):
         if update["status"] == status:
             return campaign
@@ -297,7 +313,7 @@ def mark_campaign(campaign_arn, status, failure_reason=None):
     if status in lifecycle.TERMINAL:
         remove.append(UPDATE_ID)
     try:
-        return s.update(campaign_arn, changes, remove, equals={UPDATE_ID: update_id})
+        return s.update(campaign_arn, changes, remove, equals={UPDATE_ID: in_flight})
     except ConditionFailed as e:
         if e.current is None:
             raise ResourceNotFoundException(f"Could not find campaign {campaign_arn}") from None
