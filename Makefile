@@ -25,5 +25,29 @@ test: venv models
 test-fast: venv models
 	$(PY) -m pytest -q tests -m "not e2e"
 
+# The embedded stack: ministack on 127.0.0.1:$(MINISTACK_PORT), state under .local/.
+# `up` reuses a running emulator and skips the deploy when nothing changed;
+# it writes .local/stack.env (source it) and prints a boto3 snippet.
+MINISTACK_PORT ?= 4566
+export MINISTACK_PORT
+
+up: venv models
+	$(PY) -m scripts.stack up
+
+down:
+	@test -x $(PY) && $(PY) -m scripts.stack down || echo "nothing to stop (no $(VENV))"
+
+# `make up`, then the seed's Getting Started on sample data (or DATA=ratings.csv),
+# then keep serving until Ctrl-C (which stops the emulator; state is kept).
+DATA ?=
+RECIPE ?= aws-hrnn
+run: up
+	$(PY) -m scripts.walkthrough --recipe $(RECIPE) --stop-on-exit $(if $(DATA),--data $(DATA))
+
+# The same package and template on LocalStack (Docker) or AWS (your credentials).
+TARGET ?= localstack
+deploy: venv
+	$(PY) -m scripts.stack deploy --target $(TARGET)
+
 clean:
 	rm -rf build .pytest_cache .hypothesis
