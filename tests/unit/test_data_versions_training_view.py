@@ -4,21 +4,43 @@ CreateSolution.eventType, "Datasets and Schemas")."""
 import csv
 import json
 
+import boto3
 import numpy as np
 import pytest
 
 from chalicelib.datasets import sample, training_view
 from chalicelib.datasets.training_view import load_training_data
 from chalicelib.workflows import starter
+from tests.conftest import _BASE_ENV, _reset_cached_clients, make_client
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 
 
-@pytest.fixture
-def shop(personalize, s3, tmp_path):
+@pytest.fixture(scope="module")
+def personalize():
+    """One moto world for the module (the imports below take a few seconds)."""
+    from moto import mock_aws
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in _BASE_ENV.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            _reset_cached_clients()
+            from chalicelib.storage.tables import ensure_tables
+            ensure_tables(boto3.client("dynamodb"))
+            boto3.client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+            starter.reset_local()
+            yield make_client("personalize")
+            starter.reset_local()
+            _reset_cached_clients()
+
+
+@pytest.fixture(scope="module")
+def shop(personalize, tmp_path_factory):
     """The sample dataset (small) imported into one dataset group through boto3."""
-    starter.reset_local()
+    tmp_path = tmp_path_factory.mktemp("shop")
     paths = sample.generate(str(tmp_path), seed=3, n_users=40, n_items=300, n_interactions=3000)
+    s3 = boto3.client("s3")
     s3.create_bucket(Bucket="sample")
     group = personalize.create_dataset_group(name="shop")["datasetGroupArn"]
     for kind, dataset_type in (("interactions", "Interactions"), ("items", "Items"),
@@ -34,9 +56,11 @@ def shop(personalize, s3, tmp_path):
         run = personalize.describe_dataset_import_job(
             datasetImportJobArn=job)["datasetImportJob"]["latestDatasetImportJobRun"]
         assert run["status"] == "ACTIVE", run.get("failureReason")
-    rows = {kind: list(csv.DictReader(open(paths[kind]))) for kind in ("interactions", "items", "users")}
-    yield group, rows
-    starter.reset_local()
+    rows = {}
+    for kind in ("interactions", "items", "users"):
+        with open(paths[kind], newline="") as f:
+            rows[kind] = list(csv.DictReader(f))
+    return group, rows
 
 
 def test_everything_imported_is_there(shop):
