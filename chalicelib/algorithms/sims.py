@@ -179,8 +179,9 @@ class Sims(Recipe):
         repeats = distinct < per_user
 
         shape = (n_items, n_items)
-        W = sp.csr_matrix(shape, dtype=np.float64)    # summed co-purchase weights, query x candidate
-        C = sp.csr_matrix(shape, dtype=np.float64)    # distinct co-purchasing users
+        # one complex matrix keeps both sums on one sparsity pattern: real part W (summed
+        # co-purchase weights, query x candidate), imaginary part C (distinct co-purchasing users)
+        WC = sp.csr_matrix(shape, dtype=np.complex128)
         for a, b in _chunks(user, partners, CHUNK_PAIRS):
             cnt = partners[a:b]
             total = int(cnt.sum())
@@ -201,7 +202,6 @@ class Sims(Recipe):
                                      p["out_of_order_decay_slow_half_life"], alpha)
             # query ia -> candidate ib: ib came later (in order); query ib -> ia: out of order
             rows, cols = np.concatenate([ia, ib]), np.concatenate([ib, ia])
-            W = W + sp.csr_matrix((np.concatenate([w_in, w_out]), (rows, cols)), shape=shape)
             ones = np.ones(rows.size)
             rep = repeats[np.concatenate([user[src], user[src]])]
             if rep.any():
@@ -214,14 +214,13 @@ class Sims(Recipe):
                 sub = np.ones(rep.sum())
                 sub[o[again]] = 0.0
                 ones[rep] = sub
-            C = C + sp.csr_matrix((ones, (rows, cols)), shape=shape)
+            WC = WC + sp.csr_matrix((np.concatenate([w_in, w_out]) + 1j * ones, (rows, cols)), shape=shape)
 
-        # pairs with enough users and a positive weight (elementwise product keeps both patterns)
-        enough = (C >= max(1, p["min_copurchase_count"])).astype(np.float64)
-        S = W.multiply(enough).tocoo()
-        rows, cols, w = S.row.astype(np.int64), S.col.astype(np.int64), S.data
-        pos = w > 0
-        rows, cols, w = rows[pos], cols[pos], w[pos]
+        # pairs with enough users and a positive weight
+        S = WC.tocoo()
+        w, c = S.data.real, S.data.imag
+        keep = (c >= max(1, p["min_copurchase_count"]) - 1e-9) & (w > 0)
+        rows, cols, w = S.row[keep].astype(np.int64), S.col[keep].astype(np.int64), w[keep]
         eps, beta = float(p["epsilon_smoothing"]), float(p["exponentiation_parameter"])
         den = ((popularity[rows] + eps) * (popularity[cols] + eps)) ** (beta / 2.0)
         score = w / np.maximum(den, 1e-12)
