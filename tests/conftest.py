@@ -122,6 +122,14 @@ def aws(monkeypatch):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_local_workflows():
+    """Each test starts with no recorded in-process workflow executions."""
+    from chalicelib.workflows import starter
+    starter.reset_local()
+    yield
+
+
 @functools.lru_cache(maxsize=None)
 def _aws_client(name):
     return boto3.client(name, region_name="us-east-1")

@@ -19,6 +19,12 @@ def task(name):
     return register
 
 
+def registered_tasks():
+    """Names of every registered task (the state-machine lint checks Task states against them)."""
+    load_all()
+    return sorted(_TASKS)
+
+
 def run_task(event):
     """Run the task named by `event["task"]` on `event.get("input", {})`."""
     load_all()

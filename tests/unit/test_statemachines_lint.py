@@ -118,7 +118,7 @@ def test_local_runner_accepts_it(definition_file, monkeypatch):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_task_states_name_registered_tasks(path):
     tasks.load_all()
-    registered = set(tasks._TASKS)  # the registry has no public listing
+    registered = set(tasks.registered_tasks())
     tasks_arn = lint_value("TasksFunctionArn")
     for state in states(json.loads(substituted(path.read_text(encoding="utf-8")))):
         if state["Type"] != "Task":
