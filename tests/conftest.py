@@ -59,6 +59,25 @@ class InProcessApp:
         self.threaded = threaded
         self.gateway = LocalGateway(chalice_app.app, Config.create())
 
+    def send(self, method, path, query, headers, body):
+        """One HTTP exchange -> (status, headers, body bytes)."""
+        if self.threaded:
+            from chalicelib.protocol import http
+            resp = http.dispatch(http.service_for_path(path), method, path,
+                                 headers, dict(parse_qsl(query)), body)
+            status, out_headers, out_body = resp.status_code, resp.headers, resp.body
+        else:
+            from chalice.local import LocalGatewayException
+            with self._lock:
+                try:
+                    resp = self.gateway.handle_request(
+                        method=method, path=path + (f"?{query}" if query else ""),
+                        headers=headers, body=body)
+                    status, out_headers, out_body = resp["statusCode"], resp["headers"], resp["body"]
+                except LocalGatewayException as e:
+                    status, out_headers, out_body = e.CODE, e.headers, e.body or b""
+        return status, out_headers, out_body.encode() if isinstance(out_body, str) else out_body
+
     def __call__(self, request, **kwargs):
         url = urlsplit(request.url)
         headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
@@ -67,24 +86,7 @@ class InProcessApp:
             body = body.read()
         if isinstance(body, str):
             body = body.encode()
-        if self.threaded:
-            from chalicelib.protocol import http
-            resp = http.dispatch(http.service_for_path(url.path), request.method, url.path,
-                                 headers, dict(parse_qsl(url.query)), body)
-            status, out_headers, out_body = resp.status_code, resp.headers, resp.body
-            out_body = out_body.encode() if isinstance(out_body, str) else out_body
-        else:
-            from chalice.local import LocalGatewayException
-            path = url.path + (f"?{url.query}" if url.query else "")
-            with self._lock:
-                try:
-                    resp = self.gateway.handle_request(method=request.method, path=path,
-                                                       headers=headers, body=body)
-                    status, out_headers, out_body = resp["statusCode"], resp["headers"], resp["body"]
-                except LocalGatewayException as e:
-                    status, out_headers, out_body = e.CODE, e.headers, e.body or b""
-            if isinstance(out_body, str):
-                out_body = out_body.encode()
+        status, out_headers, out_body = self.send(request.method, url.path, url.query, headers, body)
         return AWSResponse(request.url, status, out_headers, _RawBody(out_body))
 
 
@@ -177,12 +179,9 @@ def threaded_personalize(aws):
 def raw(aws):
     """Send a raw HTTP request to the app (what a non-boto3 client would send).
 
-    Returns (status, headers, json body or None)."""
+    Returns (status, lower-cased headers, JSON body or None)."""
     import json
-    from chalice.config import Config
-    from chalice.local import LocalGateway, LocalGatewayException
-    import app as chalice_app
-    gateway = LocalGateway(chalice_app.app, Config.create())
+    app_client = InProcessApp()
 
     def call(path="/", body=b"{}", headers=None, method="POST", target=None,
              content_type="application/x-amz-json-1.1"):
@@ -192,12 +191,7 @@ def raw(aws):
         hdrs.update(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
-        with InProcessApp._lock:
-            try:
-                resp = gateway.handle_request(method=method, path=path, headers=hdrs, body=body)
-                status, out_headers, out = resp["statusCode"], resp["headers"], resp["body"]
-            except LocalGatewayException as e:
-                status, out_headers, out = e.CODE, e.headers, e.body
+        status, out_headers, out = app_client.send(method, path, "", hdrs, body)
         try:
             parsed = json.loads(out) if out else None
         except ValueError:
