@@ -217,6 +217,12 @@ def _signal_and_wait(pid, timeout):
         _reap(pid)
         time.sleep(0.1)
     _reap(pid)
+    # Lambda workers are ministack's children in the session `start` created
+    # (its group id is its PID); a clean shutdown ends them, a killed one not.
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _reap(pid):

@@ -91,6 +91,16 @@ def source_digest(target, root=ROOT):
     return h.hexdigest()
 
 
+def snapshot(dest, root=ROOT):
+    """Copy the deployment inputs to `dest` (a consistent tree to package from,
+    e.g. while files are being edited); returns `dest`."""
+    for rel in DEPLOY_INPUTS:
+        for f in _files(root, rel):
+            os.makedirs(os.path.dirname(os.path.join(dest, f)), exist_ok=True)
+            shutil.copy2(os.path.join(root, f), os.path.join(dest, f))
+    return dest
+
+
 def _stage(target, root, build):
     stage = os.path.join(build, "stage", target)
     os.makedirs(os.path.join(stage, ".chalice"), exist_ok=True)

@@ -69,14 +69,6 @@ def read_env(path):
     return env
 
 
-def _load_record():
-    try:
-        with open(os.path.join(LOCAL, "stack.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
 def _stack_complete(endpoint_url, region, stack_name):
     cfn = deploy.session(endpoint_url, region)("cloudformation")
     try:
@@ -87,12 +79,13 @@ def _stack_complete(endpoint_url, region, stack_name):
 
 
 def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=False,
-                       record_path=None, progress=print):
+                       record_path=None, progress=print, build_dir=package.BUILD,
+                       root=ROOT):
     """Deploy (or, when nothing changed, reuse) the stack on a running ministack.
 
     The decision rests on `package.source_digest`: the same inputs on the same
     emulator mean the same stack, so a second `make up` does no work."""
-    digest = package.source_digest("ministack")
+    digest = package.source_digest("ministack", root)
     record = {}
     if record_path and os.path.exists(record_path):
         with open(record_path) as f:
@@ -103,7 +96,7 @@ def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=Fal
         progress(f"stack {stack_name} is up to date (inputs unchanged); not redeploying")
         return record, False
     t0 = time.monotonic()
-    pkg = package.build("ministack", region=region)
+    pkg = package.build("ministack", root=root, build_dir=build_dir, region=region)
     if pkg.skipped_workflows:
         progress("not deployed (no infrastructure/statemachines/<name>.asl.json yet): "
                  + ", ".join(pkg.skipped_workflows))
