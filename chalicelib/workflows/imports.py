@@ -97,7 +97,9 @@ def parse(state):
                                           version_id=version_id)
     except importer.ImportFailed as e:
         return {"failureReason": str(e)}
-    return {"versionId": result.version_id, "rows": result.rows, "sources": result.sources}
+    # The state's payload is limited (256 KB): name a few sources, count them all.
+    return {"versionId": result.version_id, "rows": result.rows,
+            "sources": result.sources[:10], "sourceCount": len(result.sources)}
 
 
 @task("import.activate")

@@ -186,3 +186,21 @@ def test_scheduled_execution_starts_a_new_run(personalize, s3, group):
         datasetImportJobArn=job_arn)["datasetImportJobRuns"]
     assert len(runs) == 2 and {r["status"] for r in runs} == {"ACTIVE"}
     assert len(load_training_data(group["group"]).interactions) == 2
+
+
+def test_data_that_does_not_fit_is_not_retried(personalize, s3, group, monkeypatch):
+    from chalicelib.datasets import importer
+    calls = []
+    real = importer.import_location
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(importer, "import_location", counted)
+    s3.put_object(Bucket="training", Key="bad.csv", Body=b"USER_ID,ITEM_ID\n1,a\n")
+    job_arn = import_job(personalize, group["dataset"], "s3://training/bad.csv")
+    _, run = latest_run(personalize, job_arn)
+    assert run["status"] == "CREATE FAILED"
+    assert "column TIMESTAMP: required column is missing from the header" in run["failureReason"]
+    assert len(calls) == 1
+    assert starter.local_executions("import")[-1].status == "FAILED"
