@@ -1,0 +1,562 @@
+"""The HRNN recipes: `aws-hrnn`, `aws-hrnn-metadata`, `aws-hrnn-coldstart`.
+
+Seed: "Predefined Recipes" (HRNN, HRNN-metadata, HRNN-coldstart) and "HRNN
+Recipe" (hyperparameter table). The network is in `hrnn_net.py`; this module
+prepares the sequences, trains, validates and serves.
+
+Sequences and sessions. Each user's interactions are sorted by timestamp
+(ties keep their input order). A new session starts when two consecutive
+interactions are more than `SESSION_GAP_SECONDS` (one hour) apart: in
+MovieLens-like data a user rates in bursts, and a burst is the natural
+"session" whose end updates the user-level state. Histories without
+timestamps are one session.
+
+Training. Mini-batches are `training.batch_size` parallel streams; each
+stream reads one user's sequence after another (a stream that finishes a
+user takes the next one from a seeded shuffle), so every row is always busy.
+The network is unrolled over windows of `BPTT_STEPS` steps (truncated
+backprop: the state is carried from window to window but gradients stop at
+window borders); each window is one Adam step on a sampled softmax: the
+window's next-item targets against each other plus `NUM_NEGATIVES` items
+drawn with probability proportional to count**`NEGATIVE_ALPHA`.
+
+Epochs, early stopping and time limits. A seeded `VALIDATION_SHARE` of the
+training users (at most `MAX_VALIDATION_USERS`, only when at least
+`MIN_VALIDATION_USERS` qualify) keeps its newest 10% of interactions out of
+training; after every epoch the model recommends 25 items from each such
+user's older 90% and scores NDCG@25 against the held-out 10% (the protocol of
+EVALUATION.md in miniature). The parameters of the best epoch are kept;
+training stops after `PATIENCE` epochs without improvement.
+`training.epochs` is the maximum number of epochs. The seed's default (1) is
+too few for a useful model, so when the caller does not set it the maximum is
+`DEFAULT_MAX_EPOCHS` and early stopping decides (the seed's range [1, 1000)
+still applies to any value given). `training.early_time` bounds the training
+wall time in seconds (checked after every window; 0 means no limit).
+`training.eval_epoch_time` bounds the validation time of an epoch in seconds
+(validation users are scored in a fixed order in batches until the budget is
+spent, at least one batch; absent or 0 means no limit).
+`model.dropout` is the inverted-dropout rate on the input and after every
+layer; values above 0.95 act as 0.95 (dropping everything leaves nothing to
+learn from).
+
+Inference. The user state is computed from the `History` each time
+(imported interactions plus PutEvents events), so new events change the
+recommendations without retraining. `recommend` scores a list of histories
+in one batched pass; the runtime's single user is a list of one. Items never
+seen in training score -inf (HRNN-coldstart scores them from metadata, see
+there); an empty history gets the most popular items.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData,
+                                        USER_PERSONALIZATION, top_n)
+from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.features import metadata_features
+from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
+from chalicelib.algorithms.optim import Adam, merge_rows
+
+SESSION_GAP_SECONDS = 3600
+BPTT_STEPS = 20
+NUM_NEGATIVES = 1024
+NEGATIVE_ALPHA = 0.5
+LEARNING_RATE = 3e-3
+TIED_EMBEDDINGS = True
+DEFAULT_MAX_EPOCHS = 30
+PATIENCE = 2
+VALIDATION_SHARE = 0.1
+MIN_VALIDATION_USERS = 20
+MAX_VALIDATION_USERS = 500
+VALIDATION_K = 25
+MAX_DROPOUT = 0.95
+INFERENCE_GROUP = 256
+
+
+
+def parse_hrnn_hyperparameters(recipe: str, overrides: Dict[str, str]) -> dict:
+    """Defaults + overrides of the HRNN table (chalicelib.domain.recipes), typed;
+    ValueError names the hyperparameter and the rule broken."""
+    from chalicelib.domain.recipes import parse_hyperparameters
+    return parse_hyperparameters(recipe, overrides)
+
+
+# --- sequences ------------------------------------------------------------------
+def session_modes(timestamps: Optional[np.ndarray], n: int) -> np.ndarray:
+    """Per-step mode of one user's sequence: NEW_USER first, NEW_SESSION after a gap."""
+    modes = np.full(n, CONTINUE, np.int8)
+    if n == 0:
+        return modes
+    if timestamps is not None and len(timestamps) == n:
+        gaps = np.diff(np.asarray(timestamps, np.int64))
+        modes[1:][gaps > SESSION_GAP_SECONDS] = NEW_SESSION
+    modes[0] = NEW_USER
+    return modes
+
+
+def user_sequences(data: TrainingData):
+    """Interactions grouped by user in time order: `(items, timestamps, bounds)` with
+    user u's sequence at `[bounds[u]:bounds[u+1]]`."""
+    it = data.interactions
+    order = np.lexsort((it.timestamp, it.user))
+    users = it.user[order]
+    bounds = np.searchsorted(users, np.arange(data.n_users + 1))
+    return it.item[order].astype(np.int64), it.timestamp[order].astype(np.int64), bounds
+
+
+def _layout(spans, order, n_streams):
+    """Place user spans `(user, start, end)` on parallel streams; returns
+    `(positions, length)` with positions `(stream, offset, user, start, end)`."""
+    heap = [(0, s) for s in range(n_streams)]
+    placed = []
+    for k in order:
+        u, a, b = spans[k]
+        off, s = heapq.heappop(heap)
+        placed.append((s, off, u, a, b))
+        heapq.heappush(heap, (off + b - a, s))
+    return placed, max(h[0] for h in heap)
+
+
+def _batch_arrays(placed, length, n_streams, items, modes):
+    X = np.zeros((length, n_streams), np.int64)
+    Y = np.full((length, n_streams), -1, np.int64)
+    M = np.full((length, n_streams), CONTINUE, np.int8)
+    U = np.full((length, n_streams), -1, np.int64)
+    for s, off, u, a, b in placed:
+        n = b - a
+        X[off:off + n, s] = items[a:b]
+        Y[off:off + n - 1, s] = items[a + 1:b]
+        M[off:off + n, s] = modes[a:b]
+        U[off, s] = u
+    return X, Y, M, U
+
+
+# --- inference shared by every HRNN model ------------------------------------------
+def encode(net: HrnnNet, histories: Sequence[History], users=None) -> Tuple[np.ndarray, np.ndarray]:
+    """Final output vector of each history, `[B, H]`, and a mask of non-empty histories.
+
+    Histories are right-aligned in groups of similar length so that all rows end on
+    the last step; the leading padding is overwritten by the NEW_USER reset."""
+    with single_threaded_blas():
+        return _encode(net, histories, users)
+
+
+def _encode(net, histories, users):
+    b = len(histories)
+    out = np.zeros((b, net.num_hidden), net.dtype)
+    lens = np.array([len(h.items) for h in histories], np.int64)
+    users = np.full(b, -1, np.int64) if users is None else np.asarray(users, np.int64)
+    todo = np.flatnonzero(lens > 0)
+    todo = todo[np.argsort(lens[todo], kind="stable")]
+    for g0 in range(0, todo.shape[0], INFERENCE_GROUP):
+        rows = todo[g0:g0 + INFERENCE_GROUP]
+        t_len = int(lens[rows].max())
+        X = np.zeros((t_len, rows.shape[0]), np.int64)
+        M = np.full((t_len, rows.shape[0]), CONTINUE, np.int8)
+        U = np.full((t_len, rows.shape[0]), -1, np.int64)
+        for j, r in enumerate(rows):
+            h = histories[r]
+            n = int(lens[r])
+            X[t_len - n:, j] = h.items
+            M[t_len - n:, j] = session_modes(h.timestamps, n)
+            U[t_len - n, j] = users[r]
+        hs, hu = net.zero_state(rows.shape[0])
+        xu, xinv = np.unique(X, return_inverse=True)
+        rin = net.item_rep("in", xu)
+        xinv = xinv.reshape(X.shape)
+        o = None
+        w0, b0 = net.params["s0.W"], net.params["s0.b"]
+        nomask = [None] * (net.num_layers + 1)
+        for t in range(t_len):
+            x = rin[xinv[t]]
+            o, hs, hu, _ = net._step(x @ w0 + b0, x, M[t], U[t], hs, hu, nomask)
+        out[rows] = o
+    return out, lens > 0
+
+
+# --- the model ----------------------------------------------------------------------
+class HrnnModel(Model):
+    """A trained HRNN solution version (also the base of the metadata, coldstart and
+    personalized-ranking models)."""
+
+    recipe = "aws-hrnn"
+    recipe_type = USER_PERSONALIZATION
+
+    def __init__(self, item_ids, hyperparameters, net: HrnnNet, item_counts: np.ndarray,
+                 user_ids: Optional[np.ndarray] = None, info: Optional[dict] = None):
+        super().__init__(item_ids, hyperparameters)
+        self.net = net
+        self.item_counts = np.asarray(item_counts, np.int64)
+        self.user_ids = None if user_ids is None else np.asarray(user_ids, dtype=str)
+        self.info = dict(info or {})
+        self._known = self.item_counts > 0
+        self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
+        self._user_index = None
+
+    # --- scoring ---
+    def user_index(self, user_id: str) -> int:
+        """Training index of a USER_ID (for user metadata), -1 if unknown."""
+        if self.user_ids is None:
+            return -1
+        if self._user_index is None:
+            self._user_index = {u: i for i, u in enumerate(self.user_ids.tolist())}
+        return self._user_index.get(user_id, -1)
+
+    def item_scores(self, histories: Sequence[History], users=None, items=None) -> np.ndarray:
+        """Scores `[B, I]` (or `[B, len(items)]`): items never seen in training -inf,
+        an empty history scores by popularity."""
+        out, nonempty = encode(self.net, histories, users)
+        cols = np.arange(self.item_ids.shape[0]) if items is None else np.asarray(items)
+        s = self.net.scores(out, cols).astype(np.float64)
+        s[~nonempty] = self._popularity[cols]
+        s[:, ~self._known[cols]] = -np.inf
+        return s
+
+    def recommend(self, histories, n, *, users=None, exclude_history=True):
+        s = self.item_scores(histories, users)
+        if exclude_history:
+            for r, h in enumerate(histories):
+                s[r, np.asarray(h.items, np.int64)] = -np.inf
+        return top_n(s, n)
+
+    def rank(self, history, candidates, *, user=None):
+        """One score per candidate; unknown or never-seen items score -inf."""
+        cand = np.asarray(candidates, np.int64)
+        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
+        out = np.full(cand.shape[0], -np.inf)
+        if ok.any():
+            users = None if user is None else [user]
+            out[ok] = self.item_scores([history], users, cand[ok])[0]
+        return out
+
+    # --- artifacts ---
+    def arrays(self):
+        a = {f"p.{k}": v for k, v in self.net.params.items()}
+        a["item_counts"] = self.item_counts
+        for tag, m in (("fi", self.net.item_features), ("fu", self.net.user_features)):
+            if m is not None:
+                a[f"{tag}.data"], a[f"{tag}.indices"], a[f"{tag}.indptr"] = m.data, m.indices, m.indptr
+                a[f"{tag}.shape"] = np.asarray(m.shape, np.int64)
+        if self.user_ids is not None:
+            a["user_ids"] = self.user_ids
+        return a
+
+    def meta(self):
+        n = self.net
+        return {"num_layers": n.num_layers, "num_hidden": n.num_hidden,
+                "skip_connection": n.skip_connection, "tied": n.tied,
+                "session_gap_seconds": SESSION_GAP_SECONDS, "training": self.info}
+
+    @classmethod
+    def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
+        params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
+        feats = {}
+        for tag in ("fi", "fu"):
+            if f"{tag}.data" in arrays:
+                feats[tag] = sp.csr_matrix((arrays[f"{tag}.data"], arrays[f"{tag}.indices"],
+                                            arrays[f"{tag}.indptr"]),
+                                           shape=tuple(int(x) for x in arrays[f"{tag}.shape"]))
+        net = HrnnNet(params, num_layers=meta["num_layers"], num_hidden=meta["num_hidden"],
+                      skip_connection=meta["skip_connection"], tied=meta["tied"],
+                      item_features=feats.get("fi"), user_features=feats.get("fu"))
+        model = cls(item_ids, hyperparameters, net, arrays["item_counts"],
+                    arrays.get("user_ids"), meta.get("training"))
+        model._load_extra(arrays, meta)
+        return model
+
+    def _load_extra(self, arrays, meta):
+        pass
+
+
+# --- training -----------------------------------------------------------------------
+class Hrnn(Recipe):
+    """`aws-hrnn` (seed: "HRNN Recipe")."""
+
+    name = "aws-hrnn"
+    recipe_type = USER_PERSONALIZATION
+    model_class = HrnnModel
+    use_metadata = False
+
+    def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
+            log: Callable[[str], None] = lambda msg: None) -> Model:
+        hp = parse_hrnn_hyperparameters(self.name, hyperparameters)
+        if len(data.interactions) == 0:
+            raise ValueError("no interactions to train on")
+        item_f = user_f = None
+        if self.use_metadata:
+            item_f, _ = metadata_features(data.items, data.n_items)
+            user_f, _ = metadata_features(data.users, data.n_users)
+        with single_threaded_blas():
+            net, counts, info = train_hrnn(data, hp, set(hyperparameters or {}), seed=seed, log=log,
+                                           item_features=item_f, user_features=user_f)
+        model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
+                                 data.user_ids if user_f is not None else None, info)
+        self.finish(model, data)
+        return model
+
+    def finish(self, model, data):
+        """Hook for recipes that post-process the trained model."""
+
+
+def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m: None,
+               item_features=None, user_features=None, dtype=np.float32):
+    """Train the network on `data` with typed hyperparameters `hp`.
+    Returns `(net, item_counts, info)`; see the module docstring for the schedule."""
+    t_start = time.monotonic()
+    rng = np.random.default_rng(seed)
+    items, stamps, bounds = user_sequences(data)
+    n_items = data.n_items
+    counts = np.bincount(data.interactions.item, minlength=n_items).astype(np.int64)
+
+    max_epochs = int(hp["training.epochs"]) if "training.epochs" in given else DEFAULT_MAX_EPOCHS
+    streams = int(hp["training.batch_size"])
+    dropout = min(float(hp["model.dropout"]), MAX_DROPOUT)
+    early_time = int(hp.get("training.early_time") or 0)
+    eval_time = int(hp.get("training.eval_epoch_time") or 0)
+
+    lengths = np.diff(bounds)
+    eligible = np.flatnonzero(lengths >= 3)
+    n_val = min(int(round(VALIDATION_SHARE * eligible.shape[0])), MAX_VALIDATION_USERS)
+    val_users = np.sort(rng.choice(eligible, n_val, replace=False)) if n_val >= MIN_VALIDATION_USERS \
+        else np.zeros(0, np.int64)
+    ends = bounds[1:].copy()
+    val_hist, val_targets = [], []
+    for u in val_users:
+        a, b = bounds[u], bounds[u + 1]
+        cut = b - max(1, int(round(0.1 * (b - a))))
+        ends[u] = cut
+        val_hist.append(History(items[a:cut].astype(np.int32), stamps[a:cut]))
+        val_targets.append(np.unique(items[cut:b]))
+    spans = [(u, bounds[u], ends[u]) for u in range(data.n_users) if ends[u] - bounds[u] >= 2]
+    if not spans:
+        raise ValueError("no user has two or more interactions to learn a sequence from")
+    modes = np.concatenate([session_modes(stamps[bounds[u]:bounds[u + 1]], bounds[u + 1] - bounds[u])
+                            for u in range(data.n_users)]) if items.shape[0] else np.zeros(0, np.int8)
+
+    train_counts = np.zeros(n_items, np.float64)
+    for u, a, b in spans:
+        np.add.at(train_counts, items[a + 1:b], 1.0)
+    q = train_counts ** NEGATIVE_ALPHA
+    cdf = np.cumsum(q / q.sum())
+
+    net = HrnnNet.create(rng, n_items, num_layers=int(hp["model.num_layers"]),
+                         num_hidden=int(hp["model.num_hidden"]),
+                         skip_connection=bool(hp["model.skip_connection"]), tied=TIED_EMBEDDINGS,
+                         item_features=item_features, user_features=user_features, dtype=dtype)
+    known = counts > 0
+    opt = Adam(net.params, lr=LEARNING_RATE)
+    best, best_score, bad, history = None, -1.0, 0, []
+    stopped = "epochs"
+    for epoch in range(1, max_epochs + 1):
+        t0 = time.monotonic()
+        placed, length = _layout(spans, rng.permutation(len(spans)), streams)
+        X, Y, M, U = _batch_arrays(placed, length, streams, items, modes)
+        state = net.zero_state(streams)
+        losses = []
+        for c0 in range(0, length, BPTT_STEPS):
+            sl = slice(c0, c0 + BPTT_STEPS)
+            out, tape, state = net.forward(X[sl], M[sl], U[sl], state, dropout=dropout, rng=rng)
+            y = Y[sl].ravel()
+            v = np.flatnonzero(y >= 0)
+            if v.size == 0:
+                continue
+            grads = {}
+            neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
+            flat = out.reshape(-1, net.num_hidden)
+            loss, dov = net.sampled_softmax(flat[v], y[v], neg, grads)
+            dout = np.zeros_like(flat)
+            dout[v] = dov
+            net.backward(dout.reshape(out.shape), tape, grads)
+            for k, g in grads.items():
+                if isinstance(g, list):
+                    grads[k] = merge_rows(g, net.dtype)
+            opt.step(net.params, grads)
+            losses.append(loss)
+            if early_time and time.monotonic() - t_start > early_time:
+                stopped = "training.early_time"
+                break
+        train_s = time.monotonic() - t0
+        score = _validate(net, val_hist, val_targets, known, eval_time) if val_hist else None
+        msg = f"epoch {epoch}: loss {np.mean(losses):.4f} ({train_s:.1f}s)"
+        if score is not None:
+            msg += f", validation NDCG@{VALIDATION_K} {score:.4f} on {len(val_hist)} users"
+        log(msg)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "validation": score})
+        if score is not None:
+            if score > best_score:
+                best_score, bad = score, 0
+                best = {k: v.copy() for k, v in net.params.items()}
+            else:
+                bad += 1
+                if bad >= PATIENCE:
+                    stopped = "early stopping"
+                    break
+        if stopped == "training.early_time":
+            break
+    if best is not None:
+        net.params.update(best)
+    info = {"epochs": len(history), "stopped_by": stopped, "history": history,
+            "seconds": round(time.monotonic() - t_start, 3), "validation_users": len(val_hist),
+            "best_validation": best_score if best is not None else None}
+    log(f"trained {len(history)} epochs in {info['seconds']:.1f}s, stopped by {stopped}")
+    return net, counts, info
+
+
+def _validate(net, hist, targets, known, budget):
+    """Mean NDCG@VALIDATION_K of the held-out suffixes, within `budget` seconds (0: none)."""
+    t0 = time.monotonic()
+    gains = []
+    disc = 1.0 / np.log2(np.arange(2, VALIDATION_K + 2))
+    for g0 in range(0, len(hist), 64):
+        hs = hist[g0:g0 + 64]
+        out, _ = encode(net, hs)
+        s = net.scores(out).astype(np.float64)
+        s[:, ~known] = -np.inf
+        for r, h in enumerate(hs):
+            s[r, h.items] = -np.inf
+        idx, _ = top_n(s, VALIDATION_K)
+        for r, t in enumerate(targets[g0:g0 + 64]):
+            hit = np.isin(idx[r], t)
+            ideal = disc[:min(len(t), VALIDATION_K)].sum()
+            gains.append(float((hit * disc[:hit.shape[0]]).sum() / ideal))
+        if budget and time.monotonic() - t0 > budget:
+            break
+    return float(np.mean(gains))
+
+
+class HrnnMetadataModel(HrnnModel):
+    recipe = "aws-hrnn-metadata"
+
+
+class HrnnMetadata(Hrnn):
+    """`aws-hrnn-metadata`: item metadata enters both item representations
+    (`E[i] + F_item[i] @ A`), user metadata the initial user-level state."""
+
+    name = "aws-hrnn-metadata"
+    model_class = HrnnMetadataModel
+    use_metadata = True
+
+
+# --- coldstart ----------------------------------------------------------------------
+COLD_MAX_INTERACTIONS = 5
+COLD_SHARE = 0.2
+RIDGE_LAMBDA = 1.0
+
+
+class HrnnColdstartModel(HrnnMetadataModel):
+    """HRNN-metadata plus personalised exploration of new items.
+
+    Items with fewer than `COLD_MAX_INTERACTIONS` training interactions and a
+    non-empty metadata row are *cold*: their output representation and bias are
+    predicted from metadata by a ridge map fitted on the warm items' learned
+    representations. A top-n list reserves every `1/COLD_SHARE`-th position
+    (positions 5, 10, 15, ... for the default share 0.2) for the cold items the
+    user scores highest; the other positions are the best warm items. When
+    there are fewer cold candidates, warm items fill the positions.
+    """
+
+    recipe = "aws-hrnn-coldstart"
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.cold = np.zeros(self.item_ids.shape[0], bool)
+        self.cold_rep = np.zeros((0, self.net.num_hidden), self.net.dtype)
+        self.cold_bias = np.zeros(0, self.net.dtype)
+
+    def fit_cold_map(self):
+        fi = self.net.item_features
+        if fi is None:
+            return
+        has_meta = np.diff(fi.indptr) > 0
+        warm = (self.item_counts >= COLD_MAX_INTERACTIONS) & has_meta
+        cold = (self.item_counts < COLD_MAX_INTERACTIONS) & has_meta
+        if warm.sum() < 2 or not cold.any():
+            return
+        target = np.hstack([self.net.item_rep("out", np.flatnonzero(warm)),
+                            self.net.params["b_out"][warm][:, None]]).astype(np.float64)
+        xw = sp.hstack([fi[warm], np.ones((int(warm.sum()), 1))]).tocsr()
+        gram = (xw.T @ xw).toarray() + RIDGE_LAMBDA * np.eye(xw.shape[1])
+        coef = np.linalg.solve(gram, xw.T @ target)
+        xc = sp.hstack([fi[cold], np.ones((int(cold.sum()), 1))]).tocsr()
+        pred = xc @ coef
+        self.cold = cold
+        self.cold_rep = pred[:, :-1].astype(self.net.dtype)
+        self.cold_bias = pred[:, -1].astype(self.net.dtype)
+
+    def recommend(self, histories, n, *, users=None, exclude_history=True):
+        out, nonempty = encode(self.net, histories, users)
+        warm_items = np.flatnonzero(self._known & ~self.cold)
+        cold_items = np.flatnonzero(self.cold)
+        s = np.full((len(histories), self.item_ids.shape[0]), -np.inf)
+        s[:, warm_items] = self.net.scores(out, warm_items)
+        s[~nonempty] = np.where(self.cold, -np.inf, self._popularity)
+        c = np.full_like(s, -np.inf)
+        if cold_items.size:
+            c[:, cold_items] = out @ self.cold_rep.T + self.cold_bias
+        if exclude_history:
+            for r, h in enumerate(histories):
+                s[r, np.asarray(h.items, np.int64)] = -np.inf
+                c[r, np.asarray(h.items, np.int64)] = -np.inf
+        wi, wv = top_n(s, n)
+        ci, cv = top_n(c, n)
+        return _interleave(wi, wv, ci, cv, n)
+
+    def rank(self, history, candidates, *, user=None):
+        cand = np.asarray(candidates, np.int64)
+        out = super().rank(history, cand, user=user)
+        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
+        cold = np.zeros(cand.shape[0], bool)
+        cold[ok] = self.cold[cand[ok]]
+        if cold.any() and len(history.items):
+            o, _ = encode(self.net, [history], None if user is None else [user])
+            pos = np.searchsorted(np.flatnonzero(self.cold), cand[cold])
+            out[cold] = (o @ self.cold_rep[pos].T + self.cold_bias[pos])[0]
+        return out
+
+    def arrays(self):
+        a = super().arrays()
+        a["cold"], a["cold_rep"], a["cold_bias"] = self.cold, self.cold_rep, self.cold_bias
+        return a
+
+    def _load_extra(self, arrays, meta):
+        self.cold = arrays["cold"].astype(bool)
+        self.cold_rep, self.cold_bias = arrays["cold_rep"], arrays["cold_bias"]
+
+
+def cold_positions(n: int) -> np.ndarray:
+    """0-based positions of a top-n list reserved for cold items (share COLD_SHARE)."""
+    k = np.arange(n)
+    return k[np.floor((k + 1) * COLD_SHARE) > np.floor(k * COLD_SHARE)]
+
+
+def _interleave(wi, wv, ci, cv, n):
+    b = wi.shape[0]
+    idx = np.full((b, n), -1, np.int32)
+    val = np.full((b, n), -np.inf)
+    reserved = set(cold_positions(n).tolist())
+    for r in range(b):
+        warm = [(i, v) for i, v in zip(wi[r], wv[r]) if i >= 0]
+        cold = [(i, v) for i, v in zip(ci[r], cv[r]) if i >= 0]
+        for pos in range(n):
+            src = cold if (pos in reserved and cold) or not warm else warm
+            if not src:
+                break
+            idx[r, pos], val[r, pos] = src.pop(0)
+    return idx, val
+
+
+class HrnnColdstart(HrnnMetadata):
+    """`aws-hrnn-coldstart` (seed: "HRNN-coldstart": HRNN-metadata with personalised
+    exploration of new items)."""
+
+    name = "aws-hrnn-coldstart"
+    model_class = HrnnColdstartModel
+
+    def finish(self, model, data):
+        model.fit_cold_map()
