@@ -24,10 +24,11 @@ import os
 
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
-from chalicelib.protocol.errors import InvalidInputException, ResourceInUseException
+from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException,
+                                        ResourceNotFoundException)
 from chalicelib.service.feature_transformations import BUILTIN_CREATED
 from chalicelib.service.registry import operation
-from chalicelib.storage.resources import now, store
+from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.ALGORITHM
 RESOURCE_CONFIG_KEYS = ("maxNumberOfTrainingJobs", "maxParallelTrainingJobs")
@@ -266,5 +267,8 @@ def delete_algorithm(params):
     if users:
         raise ResourceInUseException(
             f"Algorithm {arn} is used by recipes {', '.join(users)}; delete them first")
-    store().delete(arn)
+    try:
+        store().delete(arn)
+    except ConditionFailed:  # deleted in between
+        raise ResourceNotFoundException(f"Could not find algorithm {arn}") from None
     return {}

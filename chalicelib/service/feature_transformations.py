@@ -25,7 +25,7 @@ from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException,
                                         ResourceNotFoundException)
 from chalicelib.service.registry import operation
-from chalicelib.storage.resources import now, store
+from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.FEATURE_TRANSFORMATION
 # The predefined catalogue has no creation time of its own; we show the preview's launch day.
@@ -143,8 +143,6 @@ def delete_feature_transformation(params):
             f"Feature transformation {arn} is used by recipes {', '.join(users)}; delete them first")
     try:
         store().delete(arn)
-    except Exception as e:  # gone in between: say so as the seed does
-        if store().get(arn) is None:
-            raise ResourceNotFoundException(f"Could not find feature transformation {arn}") from e
-        raise
+    except ConditionFailed:  # deleted in between
+        raise ResourceNotFoundException(f"Could not find feature transformation {arn}") from None
     return {}

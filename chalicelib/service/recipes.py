@@ -27,7 +27,7 @@ import json
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, InvalidNextTokenException,
-                                        ResourceInUseException)
+                                        ResourceInUseException, ResourceNotFoundException)
 from chalicelib.service import algorithms, feature_transformations
 from chalicelib.service.feature_transformations import BUILTIN_CREATED
 from chalicelib.service.registry import operation
@@ -168,9 +168,8 @@ def delete_recipe(params):
             f"Recipe {arn} is used by solutions {', '.join(users)}; delete them first")
     try:
         store().delete(arn)
-    except ConditionFailed:
-        store().require(arn, TYPE, "recipe")
-        raise
+    except ConditionFailed:  # deleted in between
+        raise ResourceNotFoundException(f"Could not find recipe {arn}") from None
     return {}
 
 

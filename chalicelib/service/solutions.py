@@ -260,7 +260,12 @@ def create_solution(params):
         if e.failed(0):
             raise ResourceAlreadyExistsException(f"Solution {arn} already exists") from None
         raise
-    _apply_schedule(arn, config)
+    try:
+        _apply_schedule(arn, config)
+    except Exception:
+        # nothing half-written: without its retraining rule the solution is not created
+        s.transact([s.op_delete(version["arn"]), s.op_delete(arn)])
+        raise
     solution_versions.start_training(version["arn"])
     return {"solutionArn": arn}
 
@@ -318,7 +323,12 @@ def update_solution(params):
             raise ResourceNotFoundException(f"Could not find solution {arn}") from None
         raise InvalidInputException(
             f"Solution {arn} is {e.current.get('status')}; it must be ACTIVE to be updated") from None
-    _apply_schedule(arn, config)
+    try:
+        _apply_schedule(arn, config)
+    except Exception:
+        # keep the configuration and the rule in agreement
+        store().update(arn, {"solutionConfig": solution.get("solutionConfig")})
+        raise
     return {"solutionArn": arn}
 
 

@@ -501,3 +501,19 @@ def test_dataset_group_with_a_solution_cannot_be_deleted(personalize, group, sta
     with pytest.raises(ClientError) as e:
         personalize.delete_dataset_group(datasetGroupArn=group)
     assert code(e) == "ResourceInUseException"
+
+
+def test_solution_is_not_kept_without_its_retraining_rule(personalize, group, started, monkeypatch):
+    from chalicelib.storage import schedules
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("EventBridge is down")
+
+    monkeypatch.setattr(schedules, "put_schedule", broken)
+    with pytest.raises(ClientError) as e:
+        personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN,
+                                    solutionConfig={"retrainSchedule": "rate(1 day)"})
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert personalize.list_solutions()["solutions"] == []
+    assert personalize.list_solution_versions()["solutionVersions"] == []
+    assert started == []
