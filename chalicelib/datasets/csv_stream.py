@@ -57,6 +57,14 @@ class NotUtf8(ValueError):
         self.line = line
 
 
+class BadCsv(ValueError):
+    """The csv module cannot read on (for example a NUL byte); reading stops here."""
+
+    def __init__(self, line, message):
+        super().__init__(f"line {line}: {message}")
+        self.line, self.message = line, message
+
+
 def first_bad_line(chunks: Iterable[bytes]) -> Optional[int]:
     """The 1-based line of the first byte sequence that is not UTF-8, or None."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -110,6 +118,8 @@ class RowBatches:
                     return row
         except UnicodeDecodeError:
             raise NotUtf8(self._reader.line_num + 1) from None
+        except csv.Error as e:
+            raise BadCsv(self._reader.line_num, str(e)) from None
         return None
 
     def batches(self, size: int) -> Iterator["Batch"]:
@@ -120,6 +130,8 @@ class RowBatches:
                 rows = list(itertools.islice(reader, size))
             except UnicodeDecodeError:
                 raise NotUtf8(reader.line_num + 1) from None
+            except csv.Error as e:  # the rows read before it are lost: the run fails anyway
+                raise BadCsv(reader.line_num, str(e)) from None
             if not rows:
                 return
             batch = Batch(first_line, rows)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from chalicelib.datasets import cells, objects
-from chalicelib.datasets.csv_stream import NotUtf8, RowBatches, first_bad_line
+from chalicelib.datasets.csv_stream import BadCsv, NotUtf8, RowBatches, first_bad_line
 from chalicelib.datasets.schema import DatasetSchema
 from chalicelib.datasets.versions import VersionWriter
 
@@ -140,6 +140,9 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
     except NotUtf8 as e:
         _not_utf8(bucket, key, e, problems)
         return 0
+    except BadCsv as e:
+        problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
+        return 0
     if header is None:
         raise ImportFailed(f"{source} is empty: the first row must hold the column headers")
     before = problems.count
@@ -178,6 +181,8 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
                 writer.append(typed, len(rows))
     except NotUtf8 as e:
         _not_utf8(bucket, key, e, problems)
+    except BadCsv as e:
+        problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
     return rows_read
 
 

@@ -254,6 +254,18 @@ def test_not_utf8(src):
     assert f"{location} line 3: the file is not UTF-8 text" in failure(location)
 
 
+def test_unterminated_quote(src):
+    # The open quote swallows the rest of the file into one cell.
+    reason = failure(src("q.csv", 'USER_ID,ITEM_ID,TIMESTAMP\n1,"a,1\n2,b,2\n'))
+    assert "line 2: 2 values, but the header has 3 columns" in reason
+
+
+def test_cell_beyond_the_csv_field_limit(src):
+    location = src("n.csv", "USER_ID,ITEM_ID,TIMESTAMP\n1,a,1\n2," + "b" * 200_000 + ",2\n")
+    reason = failure(location)
+    assert f"{location} line 3: not readable as CSV (field larger than field limit" in reason
+
+
 def test_not_an_s3_location(src):
     assert failure("https://example.com/x.csv") == \
         "dataLocation 'https://example.com/x.csv' is not an s3://bucket/key location"
