@@ -43,3 +43,10 @@ def tasks(event, context):
     """Every Task state of every state machine (see chalicelib.workflows.tasks)."""
     from chalicelib.workflows.tasks import run_task
     return run_task(event)
+
+
+@app.lambda_function(name="trainer")
+def trainer(event, context):
+    """The training workflow's trainer on the `lambda` backend (chalicelib.training.lambda_trainer)."""
+    from chalicelib.workflows.training import trainer as train
+    return train(event)

@@ -1,0 +1,144 @@
+"""The trainer's entry point over an /opt/ml folder (SageMaker training contract, see `contract`).
+
+    python -m chalicelib.training.entry [--root /opt/ml]      # training_container/train runs this
+
+What it does (seed: "Creating a Solution", "Evaluating Solutions"; /work/shared/EVALUATION.md):
+
+1. Read the hyperparameters (strings) and the `train` channel (`channel`); apply the feature
+   transformation's history-length percentiles (`transform`).
+2. Split off the evaluation users (seeded, `test_ratio` of the users, 10% by default) with
+   `chalicelib.algorithms.evaluation.split_interactions`.
+3. If AutoML or HPO is asked for, split the *training* users again into a validation split and
+   choose there (`selection`): the recipe (AutoML, by the AutoML metric), then its
+   hyperparameters (HPO, within the hpoResourceConfig budget).
+4. Fit the chosen recipe and hyperparameters on the training users and score the evaluation
+   users: these held-out metrics are what GetMetrics / GetSolutionMetrics report.
+5. Refit on all the data (every user, so the served model knows the evaluation users too) and
+   save it: `/opt/ml/model/model.json` + `arrays.npz` (`Model.save`, loadable with
+   allow_pickle=False), `metrics.json` (step 4) and `training.json` (what was chosen and why,
+   timings).
+
+Any error writes its reason to `/opt/ml/output/failure` (at most 1024 characters, which
+SageMaker shows as the job's FailureReason and we as the version's failureReason) and exits 1.
+No boto3 here: this runs inside the training container.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+from chalicelib.algorithms.evaluation import evaluate, split_interactions
+from chalicelib.algorithms.registry import recipe_for
+from chalicelib.training import channel, contract, selection, transform
+
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "training.json"
+
+
+class Plan:
+    """What to train, from the contract's hyperparameters (see `contract` for the keys)."""
+
+    def __init__(self, values: dict):
+        recipes = contract.json_value(values, "_recipes")
+        if not recipes or not isinstance(recipes, list):
+            raise ValueError("hyperparameter _recipes: name at least one recipe to train")
+        self.perform_automl = contract.flag(values, "_perform_automl")
+        plain = contract.algorithm_hyperparameters(values)
+        self.candidates = []
+        for entry in recipes:
+            hps = entry.get("hyperparameters")
+            if hps is None:
+                hps = plain if len(recipes) == 1 else {}
+            self.candidates.append(selection.Candidate(entry["recipe"], entry.get("recipeArn") or entry["recipe"],
+                                                       {str(k): str(v) for k, v in hps.items()}))
+        if len(self.candidates) > 1 and not self.perform_automl:
+            raise ValueError("hyperparameter _recipes: several recipes need _perform_automl=true")
+        try:
+            self.seed = int(values.get("_seed", "0"))
+        except ValueError:
+            raise ValueError(f"hyperparameter _seed: {values['_seed']!r} is not an integer") from None
+        self.automl_metric = values.get("_automl_metric") or selection.DEFAULT_METRIC
+        self.perform_hpo = contract.flag(values, "_perform_hpo")
+        self.hpo_config = contract.json_value(values, "_hpo_config")
+        self.feature_transformation = contract.json_value(values, "_feature_transformation", {}) or {}
+
+
+def train(plan: Plan, data, log=lambda m: None):
+    """(model trained on all data, held-out metrics, report). Raises ValueError with a reason."""
+    started = time.perf_counter()
+    data = transform.filter_history_lengths(data, plan.feature_transformation)
+    share = transform.evaluation_share(plan.feature_transformation)
+    outer = split_interactions(data, plan.seed, user_fraction=share)
+    report = {"seed": plan.seed, "interactions": len(data.interactions), "users": data.n_users,
+              "items": data.n_items, "evaluationUsers": int(outer.users.size)}
+    chosen = plan.candidates[0]
+    hyperparameters = dict(chosen.hyperparameters)
+    searching = plan.perform_automl or plan.perform_hpo
+    inner = split_interactions(outer.train, plan.seed + 1, user_fraction=share) if searching else None
+    if plan.perform_automl:
+        chosen, candidates = selection.automl(plan.candidates, inner, plan.automl_metric, plan.seed, log)
+        hyperparameters = dict(chosen.hyperparameters)
+        report["automl"] = {"metricName": plan.automl_metric, "candidates": candidates,
+                            "bestRecipeArn": chosen.recipe_arn}
+    if plan.perform_hpo:
+        settings = selection.hpo_settings(chosen.recipe, plan.hpo_config,
+                                          plan.automl_metric if plan.perform_automl else None)
+        if settings.space and settings.max_jobs > 1:
+            hyperparameters, report["hpo"] = selection.hpo(chosen, inner, settings, plan.seed, log)
+        else:
+            report["hpo"] = {"skipped": "no tunable hyperparameters" if not settings.space
+                             else "maxNumberOfTrainingJobs is 1"}
+    metrics, fit_seconds, _ = evaluate(chosen.recipe, outer.train, hyperparameters, plan.seed,
+                                       split=outer, log=log)
+    t0 = time.perf_counter()
+    model = recipe_for(chosen.recipe).fit(data, hyperparameters, seed=plan.seed, log=log)
+    report.update(recipe=chosen.recipe, recipeArn=chosen.recipe_arn, hyperparameters=hyperparameters,
+                  evaluationFitSeconds=fit_seconds, finalFitSeconds=time.perf_counter() - t0,
+                  trainingSeconds=time.perf_counter() - started)
+    return model, metrics, report
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ValueError):   # the recipes' and ours: a readable reason for the user
+        return str(exc)
+    return f"Training failed with an internal error ({type(exc).__name__}): {exc}"
+
+
+def run(root: str = "/opt/ml", log=None) -> int:
+    """Train over the folder `root`; 0 on success, 1 after writing the failure file."""
+    layout = contract.Layout(root)
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        plan = Plan(layout.read_hyperparameters())
+        data = channel.read_channel(layout.channel_dir())
+        log(f"training {', '.join(c.recipe for c in plan.candidates)} on {len(data.interactions)} "
+            f"interactions (seed {plan.seed}, AutoML {plan.perform_automl}, HPO {plan.perform_hpo})")
+        model, metrics, report = train(plan, data, log)
+        os.makedirs(layout.model_dir, exist_ok=True)
+        model.save(layout.model_dir)
+        contract.write_json(os.path.join(layout.model_dir, METRICS_FILE), metrics)
+        contract.write_json(os.path.join(layout.model_dir, REPORT_FILE), report)
+        log(f"trained {report['recipe']} in {report['trainingSeconds']:.1f}s: " + json.dumps(
+            {k: round(v, 5) for k, v in metrics.items() if not k.startswith("_")}))
+        return 0
+    except Exception as e:  # noqa: BLE001 - the contract turns every failure into the file
+        traceback.print_exc(file=sys.stderr)
+        layout.write_failure(_reason(e))
+        return 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m chalicelib.training.entry", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default=os.environ.get("SM_ROOT", "/opt/ml"),
+                    help="the /opt/ml folder (default /opt/ml)")
+    args = ap.parse_args(argv)
+    return run(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

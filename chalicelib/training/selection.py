@@ -1,0 +1,242 @@
+"""AutoML and HPO as mechanisms over any registered recipe.
+
+Seed: "Creating a Solution" (performAutoML: "chooses a recipe from the list to optimize the
+metric"; CreateSolution.performHPO: "performs hyperparameter optimization (HPO) on the specified
+or selected recipe"), "Hyperparameter Optimization", data types AutoMLConfig, HPOConfig,
+HPOObjective, HPOResourceConfig, HyperParameterRanges.
+
+Both choose on a *validation split of the training users* (EVALUATION.md's protocol applied to
+the training part only), never on the held-out evaluation users whose metrics GetMetrics
+reports, so those metrics stay an honest estimate of the chosen model.
+
+AutoML: every candidate recipe is trained with its hyperparameters (the recipe's defaults under
+AutoML) and scored; the best by `metricName` (higher is better for every metric we report;
+ties keep the earlier recipe of the list) wins. A candidate that fails is reported and skipped.
+
+HPO: random search. The space is the hpoConfig's `algorithmHyperParameterRanges` when given,
+otherwise the recipe's tunable hyperparameters (`chalicelib.domain.recipes`: the seed's "HPO
+tuning" column, with its "Yes [a - b]" ranges where it gives them). Time limits the seed marks
+"Yes, if time is a constraint" (`TIME_LIMITS`) are tuned only when hpoConfig names them. Trial 0
+is the given hyperparameters, so tuning never picks something worse than them on validation;
+the others draw integers and continuous values uniformly in their ranges and categories
+uniformly. `maxNumberOfTrainingJobs` trials in all (default `DEFAULT_MAX_JOBS`), at most
+`maxParallelTrainingJobs` at once (default `DEFAULT_MAX_PARALLEL`, this machine's cores), each a
+fit on the validation split's training users. `hpoObjective`: metricName (default: AutoML's
+metric, else precision_at_25), type Maximize (default) or Minimize; metricRegex is for logs of
+custom containers and unused here (our trainer computes the metrics itself).
+
+A new recipe needs only its entry in `chalicelib.algorithms.registry` (and its table in
+`chalicelib.domain.recipes` for default HPO ranges).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from chalicelib.algorithms.evaluation import Split, evaluate
+
+DEFAULT_METRIC = "precision_at_25"
+DEFAULT_MAX_JOBS = 4
+DEFAULT_MAX_PARALLEL = 2
+TIME_LIMITS = frozenset({"training.early_time", "training.eval_epoch_time"})
+MAXIMIZE, MINIMIZE = "Maximize", "Minimize"
+
+
+@dataclass
+class Candidate:
+    recipe: str                          # implementation name in the recipe registry
+    recipe_arn: str
+    hyperparameters: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SearchSpace:
+    integer: List[tuple] = field(default_factory=list)      # (name, lo, hi)
+    continuous: List[tuple] = field(default_factory=list)   # (name, lo, hi)
+    categorical: List[tuple] = field(default_factory=list)  # (name, [values])
+
+    def __bool__(self):
+        return bool(self.integer or self.continuous or self.categorical)
+
+    def names(self):
+        return [r[0] for r in self.integer + self.continuous + self.categorical]
+
+
+@dataclass
+class HpoSettings:
+    space: SearchSpace
+    metric: str = DEFAULT_METRIC
+    direction: str = MAXIMIZE
+    max_jobs: int = DEFAULT_MAX_JOBS
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+
+
+def _score(candidate: Candidate, hyperparameters, split: Split, seed: int, log) -> Dict[str, float]:
+    metrics, _, _ = evaluate(candidate.recipe, split.train, hyperparameters, seed, split=split, log=log)
+    return metrics
+
+
+# --- AutoML ----------------------------------------------------------------------------------
+def automl(candidates: List[Candidate], split: Split, metric: str, seed: int,
+           log: Callable[[str], None] = lambda m: None):
+    """(best candidate, report) choosing by `metric` on the validation `split`."""
+    report, best, best_value = [], None, -math.inf
+    for c in candidates:
+        entry = {"recipeArn": c.recipe_arn, "recipe": c.recipe}
+        try:
+            metrics = _score(c, c.hyperparameters, split, seed, log)
+        except Exception as e:  # noqa: BLE001 - one failing recipe does not end AutoML
+            entry["error"] = f"{type(e).__name__}: {e}"
+            log(f"AutoML: {c.recipe} failed: {entry['error']}")
+            report.append(entry)
+            continue
+        if metric not in metrics:
+            raise ValueError(f"autoMLConfig.metricName: {metric!r} is not a metric the trainer reports")
+        entry["validation"] = metrics
+        report.append(entry)
+        log(f"AutoML: {c.recipe} {metric}={metrics[metric]:.5f}")
+        if metrics[metric] > best_value:
+            best, best_value = c, metrics[metric]
+    if best is None:
+        raise ValueError("AutoML: no recipe of the list could be trained: " +
+                         "; ".join(e["error"] for e in report if "error" in e))
+    return best, report
+
+
+# --- HPO -------------------------------------------------------------------------------------
+def default_space(recipe: str) -> SearchSpace:
+    """The recipe's tunable hyperparameters (seed's recipe tables), time limits excepted."""
+    from chalicelib.domain import recipes as catalog
+    try:
+        table = catalog.builtin_recipe(recipe).hyperparameters
+    except KeyError:
+        return SearchSpace()
+    space = SearchSpace()
+    for hp in table:
+        if not hp.tunable or hp.name in TIME_LIMITS:
+            continue
+        if hp.type in (catalog.CATEGORICAL, catalog.BOOLEAN):
+            space.categorical.append((hp.name, list(hp.values or ("true", "false"))))
+            continue
+        lo, hi = hp.tuning_range or (hp.min, hp.max)
+        if lo is None or hi is None:
+            continue  # no finite range to search
+        if hp.type == catalog.INTEGER:
+            if not hp.tuning_range:
+                lo = lo + (0 if hp.min_inclusive else 1)
+                hi = hi - (0 if hp.max_inclusive else 1)
+            space.integer.append((hp.name, int(lo), int(hi)))
+        else:
+            space.continuous.append((hp.name, float(lo), float(hi)))
+    return space
+
+
+def space_from_ranges(ranges: Optional[dict]) -> SearchSpace:
+    """An hpoConfig's algorithmHyperParameterRanges (data type HyperParameterRanges)."""
+    ranges = ranges or {}
+    space = SearchSpace()
+    for r in ranges.get("integerHyperParameterRanges") or []:
+        lo, hi = int(math.ceil(float(r["minValue"]))), int(math.floor(float(r["maxValue"])))
+        if lo > hi:
+            raise ValueError(f"hpoConfig: integer range of {r['name']} is empty")
+        space.integer.append((r["name"], lo, hi))
+    for r in ranges.get("continuousHyperParameterRanges") or []:
+        lo, hi = float(r["minValue"]), float(r["maxValue"])
+        if lo > hi:
+            raise ValueError(f"hpoConfig: continuous range of {r['name']} is empty")
+        space.continuous.append((r["name"], lo, hi))
+    for r in ranges.get("categoricalHyperParameterRanges") or []:
+        if not r.get("values"):
+            raise ValueError(f"hpoConfig: categorical range of {r['name']} has no values")
+        space.categorical.append((r["name"], [str(v) for v in r["values"]]))
+    return space
+
+
+def _positive_int(value, name, default):
+    if value in (None, ""):
+        return default
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"hpoConfig.hpoResourceConfig.{name}: {value!r} is not a positive integer")
+    return int(text)
+
+
+def hpo_settings(recipe: str, hpo_config: Optional[dict], default_metric: Optional[str] = None) -> HpoSettings:
+    """What to search and within which budget, from a solution's hpoConfig (may be None)."""
+    config = hpo_config or {}
+    ranges = config.get("algorithmHyperParameterRanges")
+    space = space_from_ranges(ranges) if ranges and any(ranges.values()) else default_space(recipe)
+    objective = config.get("hpoObjective") or {}
+    direction = objective.get("type") or MAXIMIZE
+    if direction not in (MAXIMIZE, MINIMIZE):
+        raise ValueError(f"hpoConfig.hpoObjective.type: {direction!r} is not Maximize or Minimize")
+    resources = config.get("hpoResourceConfig") or {}
+    jobs = _positive_int(resources.get("maxNumberOfTrainingJobs"), "maxNumberOfTrainingJobs", DEFAULT_MAX_JOBS)
+    parallel = _positive_int(resources.get("maxParallelTrainingJobs"), "maxParallelTrainingJobs",
+                             DEFAULT_MAX_PARALLEL)
+    return HpoSettings(space=space, metric=objective.get("metricName") or default_metric or DEFAULT_METRIC,
+                       direction=direction, max_jobs=jobs, max_parallel=min(parallel, jobs))
+
+
+def _text(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(round(float(value), 6))
+    return str(value)
+
+
+def sample(space: SearchSpace, rng: np.random.Generator) -> Dict[str, str]:
+    """One random point of the space, as hyperparameter strings."""
+    out = {}
+    for name, lo, hi in space.integer:
+        out[name] = str(int(rng.integers(lo, hi + 1)))
+    for name, lo, hi in space.continuous:
+        out[name] = _text(rng.uniform(lo, hi))
+    for name, values in space.categorical:
+        out[name] = str(values[int(rng.integers(len(values)))])
+    return out
+
+
+def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
+        log: Callable[[str], None] = lambda m: None):
+    """(best hyperparameters, report) of a random search on the validation `split`."""
+    rng = np.random.default_rng([seed, 7])
+    base = dict(candidate.hyperparameters)
+    trials = [base] + [dict(base, **sample(settings.space, rng)) for _ in range(settings.max_jobs - 1)]
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def run(index, hyperparameters):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            metrics = _score(candidate, hyperparameters, split, seed, log)
+            if settings.metric not in metrics:
+                raise ValueError(f"hpoConfig.hpoObjective.metricName: {settings.metric!r} is not a "
+                                 "metric the trainer reports")
+            return {"trial": index, "hyperparameters": hyperparameters,
+                    "objective": metrics[settings.metric]}
+        except Exception as e:  # noqa: BLE001 - a failing trial is reported, the search goes on
+            return {"trial": index, "hyperparameters": hyperparameters, "error": f"{type(e).__name__}: {e}"}
+        finally:
+            with lock:
+                running[0] -= 1
+
+    with ThreadPoolExecutor(max_workers=settings.max_parallel, thread_name_prefix="hpo") as pool:
+        results = list(pool.map(run, range(len(trials)), trials))
+    scored = [r for r in results if "objective" in r]
+    if not scored:
+        raise ValueError("HPO: every training job failed: " + results[0]["error"])
+    sign = 1.0 if settings.direction == MAXIMIZE else -1.0
+    best = max(scored, key=lambda r: (sign * r["objective"], -r["trial"]))
+    log(f"HPO: {len(results)} jobs, best {settings.metric}={best['objective']:.5f} (trial {best['trial']})")
+    report = {"objective": {"metricName": settings.metric, "type": settings.direction},
+              "maxNumberOfTrainingJobs": settings.max_jobs,
+              "maxParallelTrainingJobs": settings.max_parallel,
+              "searched": settings.space.names(), "trainingJobs": len(results),
+              "peakParallelJobs": peak[0], "trials": results, "bestTrial": best["trial"]}
+    return best["hyperparameters"], report

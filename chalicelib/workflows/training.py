@@ -1,0 +1,298 @@
+"""The training workflow's steps (`infrastructure/statemachines/training.asl.json`).
+
+Seed: CreateSolution ("Creates a solution by training a model"; status CREATE PENDING > CREATE
+IN_PROGRESS > ACTIVE -or- CREATE FAILED with `failureReason`; "Scheduling"), the stock
+CreateSolutionVersion, DescribeSolutionVersion, GetMetrics, "Creating a Campaign" (AUTO campaigns
+get the latest version), "Limits" (at least 1000 data points to train).
+
+Execution input: `{"solutionVersionArn"}` (CreateSolution, CreateSolutionVersion) or
+`{"solutionArn"}` (the solution's retraining rule, see `solutions._apply_schedule`). Steps:
+
+1. `training.schedule`  (scheduled input only) create the version to train, or skip the tick when
+                        the solution is busy or gone (`solution_versions.start_scheduled_version`).
+2. `training.prepare`   version -> CREATE IN_PROGRESS; resolve what to train (`training_spec`);
+                        load the training view with the solution's filters; check the seed's
+                        minimum; write the `train` channel under the version's S3 prefix; build
+                        the contract's hyperparameters; name the training backend
+                        (`config.training_backend()`: `lambda` or `sagemaker`). What cannot be
+                        trained is an answer (`failureReason`), not an error, so it is not retried.
+3. train                the trainer Lambda (`chalicelib.training.lambda_trainer`) or a SageMaker
+                        training job; both leave `<outputUri>/<job>/output/model.tar.gz`.
+4. `training.register`  metrics, training hours, model archive, AutoML winner and tuned
+                        hyperparameters onto the version, then ACTIVE.
+5. `training.update_campaigns` deploy the new version to the solution's AUTO campaigns.
+6. `training.fail`      (Choice on a failureReason, or Catch on any step) CREATE FAILED with the
+                        reason, unless the version already ended (a campaign update that failed
+                        after ACTIVE leaves the version ACTIVE).
+
+Every step is idempotent: status moves are conditional, prepare rewrites its own channel,
+register recognises a version it already registered.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import zlib
+
+from chalicelib import config
+from chalicelib.domain import lifecycle
+from chalicelib.domain.limits import MIN_TRAINING_INTERACTIONS
+from chalicelib.protocol.errors import ServiceError
+from chalicelib.storage import objects
+from chalicelib.workflows import starter
+from chalicelib.workflows.tasks import task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AUTOML_METRIC = "precision_at_25"   # seed, Getting Started: describe-solution output
+MAX_JOB_NAME = 58   # SageMaker allows 63; the state machine appends "-<retry count>"
+
+
+def _versions():
+    from chalicelib.service import solution_versions
+    return solution_versions
+
+
+def _version_arn(state):
+    return state.get("solutionVersionArn") or (state.get("scheduled") or {}).get("solutionVersionArn") \
+        or (state.get("prepared") or {}).get("solutionVersionArn")
+
+
+def channel_prefix(spec):
+    return objects.data_uri(f"{spec['modelPrefix']}input/{_channel_name()}/")
+
+
+def _channel_name():
+    from chalicelib.training.contract import TRAIN_CHANNEL
+    return TRAIN_CHANNEL
+
+
+def training_job_name(spec):
+    """`<solution>-<version id>`, within SageMaker's TrainingJobName rules."""
+    base = re.sub(r"[^A-Za-z0-9-]+", "-", spec["solutionName"]).strip("-") or "solution"
+    suffix = f"-{spec['versionId']}"
+    return (base[:MAX_JOB_NAME - len(suffix)].rstrip("-") or "solution") + suffix
+
+
+def training_seed(version_id):
+    """A fixed seed per version: the same version always splits and trains the same way."""
+    try:
+        return int(version_id, 16) % (2 ** 31)
+    except ValueError:
+        return zlib.crc32(version_id.encode()) % (2 ** 31)
+
+
+@task("training.schedule")
+def schedule(state):
+    # seed, CreateSolution "Scheduling": "Training is repeated at the frequency defined by its
+    # retrainSchedule key".
+    solution_arn = state.get("solutionArn")
+    if not solution_arn:
+        raise ValueError("the training workflow needs solutionVersionArn or solutionArn in its input")
+    return _versions().start_scheduled_version(solution_arn)
+
+
+def _implementation(candidate):
+    """The registry name that trains a candidate recipe, or (None, why)."""
+    from chalicelib.algorithms import registry
+    from chalicelib.service import algorithms
+    name = candidate["recipeName"]
+    if not candidate.get("builtin"):
+        builtin = algorithms.builtin_recipe_of(candidate.get("algorithmArn") or "")
+        if builtin is None:
+            return None, (f"recipe {candidate['recipeArn']} uses a custom algorithm image, which this "
+                          "deployment's trainer does not run")
+        name = builtin.name
+    if name not in registry.available_recipes():
+        return None, f"recipe {candidate['recipeArn']} has no implementation in this deployment's trainer"
+    return name, None
+
+
+def _plan(spec):
+    """(recipes entries, perform_automl, perform_hpo, hpo_config) or raise ValueError(reason)."""
+    sv = _versions()
+    if spec["trainingMode"] == "UPDATE" and spec.get("previousSolutionVersionArn"):
+        # An UPDATE retrains what the previous ACTIVE version chose (recipe and tuned
+        # hyperparameters) on the current data, without searching again.
+        previous = sv.get(spec["previousSolutionVersionArn"])
+        chosen = (previous.get("autoMLResult") or {}).get("bestRecipeArn") or previous.get("trainedRecipeArn")
+        tuned = ((previous.get("tunedHPOParams") or {}).get("algorithmHyperParameters"))
+        match = [c for c in spec["candidates"] if c["recipeArn"] == chosen] or spec["candidates"][:1]
+        candidate = dict(match[0])
+        if tuned:
+            candidate["algorithmHyperParameters"] = dict(tuned)
+        spec = dict(spec, candidates=[candidate], performAutoML=False, performHPO=False)
+        entries, skipped = _entries(spec["candidates"])
+        return entries, bool(chosen and spec["candidates"] and previous.get("autoMLResult")), False, None, skipped
+    entries, skipped = _entries(spec["candidates"])
+    return entries, spec["performAutoML"], spec["performHPO"], spec.get("hpoConfig"), skipped
+
+
+def _entries(candidates):
+    entries, skipped = [], []
+    for c in candidates:
+        name, why = _implementation(c)
+        if name is None:
+            skipped.append(why)
+            continue
+        entries.append({"recipe": name, "recipeArn": c["recipeArn"],
+                        "hyperparameters": dict(c.get("algorithmHyperParameters") or {}),
+                        "featureTransformationParameters": c.get("featureTransformationParameters") or {}})
+    if not entries:
+        raise ValueError("Nothing to train: " + "; ".join(skipped))
+    return entries, skipped
+
+
+def contract_hyperparameters(entries, *, seed, automl, automl_metric, hpo, hpo_config):
+    """The training job's HyperParameters (all strings; keys in `chalicelib.training.contract`)."""
+    ft = entries[0].get("featureTransformationParameters") or {}
+    listed = [{"recipe": e["recipe"], "recipeArn": e["recipeArn"]} for e in entries]
+    out = {}
+    if len(entries) == 1:
+        out.update({k: str(v) for k, v in entries[0]["hyperparameters"].items()})
+    else:
+        for item, e in zip(listed, entries):
+            item["hyperparameters"] = e["hyperparameters"]
+    out.update({"_recipes": json.dumps(listed, separators=(",", ":")), "_seed": str(seed),
+                "_perform_automl": "true" if automl else "false",
+                "_automl_metric": automl_metric or DEFAULT_AUTOML_METRIC,
+                "_perform_hpo": "true" if hpo else "false",
+                "_feature_transformation": json.dumps(ft, separators=(",", ":"))})
+    if hpo and hpo_config:
+        out["_hpo_config"] = json.dumps(hpo_config, separators=(",", ":"))
+    return out
+
+
+@task("training.prepare")
+def prepare(state):
+    from chalicelib.datasets.training_view import NoTrainingData, load_training_data
+    from chalicelib.training import channel
+    sv = _versions()
+    arn = _version_arn(state)
+    sv.mark_solution_version(arn, lifecycle.CREATE_IN_PROGRESS)
+    answer = {"solutionVersionArn": arn}
+    try:
+        spec = sv.training_spec(arn)
+        entries, automl, hpo, hpo_config, skipped = _plan(spec)
+    except (ServiceError, ValueError) as e:
+        return dict(answer, failureReason=f"The solution cannot be trained: {getattr(e, 'message', e)}")
+    try:
+        data = load_training_data(spec["datasetGroupArn"], spec["eventType"], spec["eventValueThreshold"])
+    except NoTrainingData as e:
+        return dict(answer, failureReason=f"No training data: {e}")
+    n = len(data.interactions)
+    if n < MIN_TRAINING_INTERACTIONS:
+        return dict(answer, failureReason=(
+            f"Training needs at least {MIN_TRAINING_INTERACTIONS} interactions (seed, Limits: minimum "
+            f"number of data points required for training a model); the dataset group has {n} after "
+            f"the solution's filters (eventType={spec['eventType']!r}, "
+            f"eventValueThreshold={spec['eventValueThreshold']!r})"))
+    prefix = channel_prefix(spec)
+    objects.delete_prefix(prefix)   # a retried attempt writes its channel from scratch
+    with tempfile.TemporaryDirectory(prefix="training-channel-") as tmp:
+        for path in channel.write_channel(data, tmp):
+            objects.put_file(prefix + path.rsplit("/", 1)[-1], path)
+    hyperparameters = contract_hyperparameters(
+        entries, seed=training_seed(spec["versionId"]), automl=automl,
+        automl_metric=spec.get("autoMLMetric"), hpo=hpo, hpo_config=hpo_config)
+    return dict(answer, backend=config.training_backend(), trainingJobName=training_job_name(spec),
+                hyperparameters=hyperparameters, channels={_channel_name(): prefix},
+                outputUri=objects.data_uri(f"{spec['modelPrefix']}output/"),
+                interactions=n, skippedRecipes=skipped)
+
+
+@task("training.register")
+def register(state):
+    from chalicelib.training import artifacts
+    sv = _versions()
+    arn = _version_arn(state)
+    model_key = state["trained"]["modelArtifacts"]
+    version = sv.get(arn)
+    if version["status"] == lifecycle.ACTIVE and version.get("modelKey") == model_key:
+        return {"modelKey": model_key, "alreadyRegistered": True}   # a retried step
+    outcome = artifacts.training_outcome(model_key)
+    metrics, report = outcome["metrics"], outcome["report"]
+    if not metrics:
+        raise ValueError(f"the model archive {model_key} has no metrics.json")
+    seconds = report.get("trainingSeconds") or state["trained"].get("trainingTimeInSeconds") or 0
+    hpo = report.get("hpo") or {}
+    sv.record_training_result(
+        arn, metrics=metrics, training_hours=float(seconds) / 3600.0, model_key=model_key,
+        best_recipe_arn=(report.get("automl") or {}).get("bestRecipeArn"),
+        tuned_hyperparameters=report.get("hyperparameters") if "trials" in hpo else None,
+        recipe_arn=report.get("recipeArn"))
+    sv.mark_solution_version(arn, lifecycle.ACTIVE)
+    _delete_channel(state)
+    return {"modelKey": model_key, "recipeArn": report.get("recipeArn"),
+            "trainingHours": float(seconds) / 3600.0}
+
+
+@task("training.update_campaigns")
+def update_campaigns(state):
+    from chalicelib.service import campaigns
+    return {"updatedCampaigns": campaigns.auto_update_campaigns(_version_arn(state))}
+
+
+def _delete_channel(state):
+    prefix = ((state.get("prepared") or {}).get("channels") or {}).get(_channel_name())
+    if not prefix:
+        return
+    try:
+        objects.delete_prefix(prefix)
+    except Exception:  # noqa: BLE001 - a leftover channel is harmless; DeleteSolution removes it
+        log.warning("could not delete the training channel %s", prefix, exc_info=True)
+
+
+def failure_reason(state) -> str:
+    """The version's failureReason: an answer of prepare or the trainer, or the caught error."""
+    for step in ("prepared", "trained"):
+        reason = (state.get(step) or {}).get("failureReason")
+        if reason:
+            return reason
+    error = state.get("error") or {}
+    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
+    if name == "States.Timeout":
+        return ("Training did not finish in time (a step timed out); the lambda training backend "
+                "allows 15 minutes, use the sagemaker backend or less data")
+    try:
+        document = json.loads(cause)
+    except (TypeError, ValueError):
+        document = None
+    if isinstance(document, dict):
+        # SageMaker's DescribeTrainingJob (createTrainingJob.sync) or a Lambda error document
+        message = document.get("FailureReason") or document.get("errorMessage") or cause
+    else:
+        message = cause
+    return f"Internal error while training ({name}): {message}".rstrip(": ")[:1000]
+
+
+@task("training.fail")
+def fail(state):
+    sv = _versions()
+    reason = failure_reason(state)
+    arn = _version_arn(state)
+    if not arn:   # a scheduled execution failed before it had a version
+        log.error("training execution failed before a version existed: %s", reason)
+        return {"failureReason": reason}
+    _delete_channel(state)
+    try:
+        version = sv.get(arn)
+    except ServiceError:
+        return {"failureReason": reason, "versionGone": True}
+    if version["status"] in lifecycle.TERMINAL:
+        log.error("training of %s failed after it ended %s: %s", arn, version["status"], reason)
+        return {"failureReason": reason, "status": version["status"]}
+    sv.mark_solution_version(arn, lifecycle.CREATE_FAILED, failure_reason=reason)
+    return {"failureReason": reason}
+
+
+def trainer(event):
+    """The trainer Lambda's body (app.py `trainer`; in process for local workflows)."""
+    from chalicelib.training import lambda_trainer
+    return lambda_trainer.handle(event)
+
+
+# Local workflows reach `${TrainerFunctionArn}` (function "trainer") in process.
+starter.register_local_function("trainer", trainer)
