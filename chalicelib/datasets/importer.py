@@ -162,8 +162,9 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
                     if len(row) == width:
                         keep.append(i)
                     else:
+                        values = "1 value" if len(row) == 1 else f"{len(row)} values"
                         found.append((batch.line(i), "", None,
-                                      f"{len(row)} values, but the header has {width} columns"))
+                                      f"{values}, but the header has {width} columns"))
                 rows = [rows[i] for i in keep]
             rows_read += len(rows)
             cols = list(zip(*rows))

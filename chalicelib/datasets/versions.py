@@ -273,3 +273,9 @@ def delete_older_versions(dataset_arn: str, current: str, bucket: Optional[str] 
     for version_id in removed:
         delete_version(dataset_arn, version_id, bucket)
     return removed
+
+
+def delete_all_versions(dataset_arn: str, bucket: Optional[str] = None) -> int:
+    """Delete every version of a dataset (for DeleteDataset); returns objects deleted."""
+    return objects.delete_prefix(bucket or config.data_bucket(),
+                                 f"{ROOT}{dataset_path(dataset_arn)}/")

@@ -87,6 +87,16 @@ def test_cleanup_deletes_older_versions_only(aws):
     assert versions.list_versions(ARN) == ids[1:]  # the newer one may be a run still writing
 
 
+def test_delete_all_versions_of_one_dataset(aws):
+    other = ARN.replace("shop", "shop2")
+    for arn in (ARN, other):
+        writer = versions.VersionWriter(arn, USERS)
+        writer.append(*batch(["u1"], [1], [1.0], [1], ["a"]))
+        writer.finish([])
+    assert versions.delete_all_versions(ARN) == 3  # part, dictionaries, manifest
+    assert versions.list_versions(ARN) == [] and len(versions.list_versions(other)) == 1
+
+
 def test_version_paths():
     assert versions.dataset_path(ARN) == "dataset/shop/USERS"
     assert versions.version_prefix(ARN, "v1") == "data-versions/dataset/shop/USERS/v1/"
