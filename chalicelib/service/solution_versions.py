@@ -134,15 +134,21 @@ def list_solution_versions(params):
     return {"solutionVersions": [summary(r) for r in records], "nextToken": token}
 
 
+def model_prefix(version_arn):
+    """The S3 key prefix under which a version's training writes (channel, output, model)."""
+    solution_name, version_id = arns.parse(version_arn).parts[:2]
+    return f"models/{solution_name}/{version_id}/"
+
+
 def remove(version):
-    """Delete a version record and its model objects (DeleteSolution)."""
+    """Delete a version record and its objects: the model and the training prefix (DeleteSolution)."""
     from chalicelib.storage import objects
-    if version.get("modelKey"):
-        try:
-            objects.delete_prefix(version["modelKey"].rstrip("/") + "/")
+    try:
+        objects.delete_prefix(objects.data_uri(model_prefix(version["arn"])))
+        if version.get("modelKey"):
             objects.delete(version["modelKey"])
-        except Exception:  # noqa: BLE001 - a missing object must not keep the record alive
-            log.warning("could not delete model objects of %s", version["arn"], exc_info=True)
+    except Exception:  # noqa: BLE001 - a missing object must not keep the record alive
+        log.warning("could not delete the objects of %s", version["arn"], exc_info=True)
     try:
         store().delete(version["arn"])
     except ConditionFailed:
@@ -289,7 +295,7 @@ def training_spec(arn):
         "performHPO": bool(version.get("performHPO")),
         "autoMLMetric": metric, "candidates": candidates, "hpoConfig": hpo,
         "previousSolutionVersionArn": previous["arn"] if previous else None,
-        "modelPrefix": f"models/{solution_name}/{version_id}/",
+        "modelPrefix": model_prefix(arn),
     }
 
 
