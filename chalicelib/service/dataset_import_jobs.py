@@ -93,6 +93,39 @@ def _lock_dataset_op(dataset_arn, run_arn):
                              expect_status=[lifecycle.ACTIVE], absent=[datasets.IMPORT_LOCK])
 
 
+def _clear_stale_lock(dataset_arn):
+    """Release the dataset's import lock if the run holding it has ended or is gone (a
+    task that stopped between the run's last status write and the release). True if
+    released, so the caller may try again."""
+    s = store()
+    dataset = s.get(dataset_arn, datasets.TYPE) or {}
+    holder = dataset.get(datasets.IMPORT_LOCK)
+    if not holder:
+        return False
+    run = s.get(holder, RUN)
+    if run is not None and run.get("status") in lifecycle.IN_FLIGHT:
+        return False
+    try:
+        s.update(dataset_arn, remove=[datasets.IMPORT_LOCK], equals={datasets.IMPORT_LOCK: holder})
+    except ConditionFailed:
+        return False
+    log.warning("released the import lock of %s held by ended run %s", dataset_arn, holder)
+    return True
+
+
+def _transact_taking_lock(ops, dataset_arn, lock_index):
+    """Run a transaction that takes the dataset's import lock; if only the lock refused it
+    and the holder is stale, release that and try once more."""
+    try:
+        store().transact(ops)
+    except TransactionFailed as e:
+        if [i for i in range(len(ops)) if e.failed(i)] == [lock_index] \
+                and _clear_stale_lock(dataset_arn):
+            store().transact(ops)
+        else:
+            raise
+
+
 def _explain_dataset_refusal(dataset_arn):
     dataset = store().require(dataset_arn, datasets.TYPE, "dataset")
     if dataset.get(datasets.IMPORT_LOCK):
@@ -148,9 +181,9 @@ def create_dataset_import_job(params):
            "creationDateTime": created, "lastUpdatedDateTime": created}
     s = store()
     try:
-        s.transact([s.op_put_new(job, JOB, parent_arn=dataset_arn),
-                    s.op_put_new(_run_record(job, run_arn, created), RUN, parent_arn=arn),
-                    _lock_dataset_op(dataset_arn, run_arn)])
+        _transact_taking_lock([s.op_put_new(job, JOB, parent_arn=dataset_arn),
+                               s.op_put_new(_run_record(job, run_arn, created), RUN, parent_arn=arn),
+                               _lock_dataset_op(dataset_arn, run_arn)], dataset_arn, 2)
     except TransactionFailed as e:
         if e.failed(0):
             raise ResourceAlreadyExistsException(f"Dataset import job {arn} already exists") from None
@@ -218,9 +251,9 @@ def new_run(job_arn, changes=None):
     job_changes = dict(changes or {}, latestDatasetImportJobRunArn=run_arn,
                        lastUpdatedDateTime=created)
     try:
-        s.transact([s.op_put_new(run, RUN, parent_arn=job_arn),
-                    s.op_update(job_arn, job_changes, expect_status=JOB_OPEN),
-                    _lock_dataset_op(job["datasetArn"], run_arn)])
+        _transact_taking_lock([s.op_put_new(run, RUN, parent_arn=job_arn),
+                               s.op_update(job_arn, job_changes, expect_status=JOB_OPEN),
+                               _lock_dataset_op(job["datasetArn"], run_arn)], job["datasetArn"], 2)
     except TransactionFailed as e:
         if e.failed(1):
             current = s.require(job_arn, JOB, "dataset import job")

@@ -104,26 +104,42 @@ def test_update_starts_a_new_run_and_latest_follows(personalize, dataset, s3):
 
 
 def test_one_run_per_dataset_at_a_time(personalize, dataset):
-    from chalicelib.workflows import starter
-    starter.configure_local(background=True)
-    try:
-        from chalicelib.storage.resources import store
-        store().update(dataset, {"importRunArn": "someone-else"})  # another run holds the dataset
-        with pytest.raises(ClientError) as e:
-            create(personalize, dataset, name="second")
-        assert code(e) == "ResourceInUseException" and "someone-else" in str(e.value)
-        with pytest.raises(ClientError):  # nothing half-written
-            personalize.describe_dataset_import_job(
-                datasetImportJobArn="arn:aws:personalize:us-east-1:000000000000:dataset-import-job/second")
-        store().update(dataset, remove=["importRunArn"])
-        arn = create(personalize, dataset, name="second")
-        settle()
-        store().update(dataset, {"importRunArn": "someone-else"})
-        with pytest.raises(ClientError) as e:
-            personalize.update_dataset_import_job(datasetImportJobArn=arn)
-        assert code(e) == "ResourceInUseException"
-    finally:
-        starter.configure_local(background=False)
+    from chalicelib.service import dataset_import_jobs as jobs
+    from chalicelib.storage.resources import store
+    first = create(personalize, dataset, name="first")
+    settle()
+    running = jobs.begin_scheduled_run(first)
+    jobs.start_run(running)  # a run in progress holds the dataset
+    with pytest.raises(ClientError) as e:
+        create(personalize, dataset, name="second")
+    assert code(e) == "ResourceInUseException" and running in str(e.value)
+    with pytest.raises(ClientError):  # nothing half-written
+        personalize.describe_dataset_import_job(
+            datasetImportJobArn="arn:aws:personalize:us-east-1:000000000000:dataset-import-job/second")
+    with pytest.raises(ClientError) as e:
+        personalize.update_dataset_import_job(datasetImportJobArn=first)
+    assert code(e) == "ResourceInUseException"
+    assert len(personalize.list_dataset_import_job_runs(datasetImportJobArn=first)["datasetImportJobRuns"]) == 2
+    jobs.fail_run(running, "stopped")
+    create(personalize, dataset, name="second")
+    settle()
+    assert "importRunArn" not in store().get(dataset)
+
+
+@pytest.mark.parametrize("holder", ["ended", "missing"])
+def test_a_lock_left_by_an_ended_run_is_released(personalize, dataset, holder):
+    from chalicelib.service import dataset_import_jobs as jobs
+    from chalicelib.storage.resources import store
+    first = create(personalize, dataset, name="first")
+    settle()
+    stale = personalize.describe_dataset_import_job(
+        datasetImportJobArn=first)["datasetImportJob"]["latestDatasetImportJobRun"]["datasetImportJobRunArn"]
+    if holder == "missing":
+        stale = first + "/deadbeef"
+    # as if a task stopped after the run's last status write, before releasing the dataset
+    store().update(dataset, {"importRunArn": stale})
+    run = jobs.begin_scheduled_run(first)
+    assert run and store().get(dataset)["importRunArn"] == run
 
 
 def test_errors(personalize, dataset, s3):
