@@ -97,23 +97,23 @@ def resolve_sources(data_location: str) -> Tuple[str, List[str]]:
 
 
 def map_header(header: List[str], schema: DatasetSchema, source: str,
-               problems: Problems) -> Dict[int, str]:
-    """Column index -> schema field name. Adds header problems (all on line 1)."""
+               problems: Problems, line: int = 1) -> Dict[int, str]:
+    """Column index -> schema field name. Adds header problems (on the header's `line`)."""
     by_exact = {f.name: f.name for f in schema.fields}
     by_upper = {f.name.upper(): f.name for f in schema.fields}
     columns, seen = {}, {}
     for index, raw in enumerate(header):
         name = raw.strip()
         if not name:
-            problems.add(source, 1, None, f"column {index + 1} of the header has no name")
+            problems.add(source, line, None, f"column {index + 1} of the header has no name")
             continue
         target = by_exact.get(name) or by_upper.get(name.upper())
         if target is None:
-            problems.add(source, 1, name, "is not a field of the schema (fields: "
+            problems.add(source, line, name, "is not a field of the schema (fields: "
                          + ", ".join(schema.names) + ")")
             continue
         if target in seen:
-            problems.add(source, 1, name, f"appears twice in the header "
+            problems.add(source, line, name, f"appears twice in the header "
                          f"(columns {seen[target] + 1} and {index + 1})")
             continue
         seen[target] = index
@@ -122,11 +122,11 @@ def map_header(header: List[str], schema: DatasetSchema, source: str,
         if spec.name in seen:
             continue
         if spec.name in schema.required:
-            problems.add(source, 1, spec.name, "required column is missing from the header "
+            problems.add(source, line, spec.name, "required column is missing from the header "
                          f"(a {schema.dataset_type.title()} dataset needs "
                          + ", ".join(schema.required) + ")")
         elif not schema.may_be_absent(spec):
-            problems.add(source, 1, spec.name, "column is missing from the header, and its "
+            problems.add(source, line, spec.name, "column is missing from the header, and its "
                          f"type {spec.type} does not allow null")
     return columns
 
@@ -146,7 +146,7 @@ def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
     if header is None:
         raise ImportFailed(f"{source} is empty: the first row must hold the column headers")
     before = problems.count
-    columns = map_header(header, schema, source, problems)
+    columns = map_header(header, schema, source, problems, line=stream.line_num)
     if problems.count > before:
         return 0  # rows cannot be read against a header that does not map
     width = len(header)
