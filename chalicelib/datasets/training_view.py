@@ -36,23 +36,16 @@ class NoTrainingData(ValueError):
 
 
 def recorded_events(dataset_group_arn: str) -> Dict[str, np.ndarray]:
-    """HOOK for the events store: events recorded with PutEvents for this group.
+    """Events recorded with PutEvents for this group (the events store's export).
 
     Returns arrays of equal length keyed by EVENT_COLUMNS: USER_ID and
     ITEM_ID (unicode), TIMESTAMP (int64 Unix seconds), EVENT_TYPE (unicode,
-    "" when absent), EVENT_VALUE (float64, NaN when absent).
-
-    The events store is not built yet, so this returns no rows; the events
-    engineer replaces the body (reading the group's EVENT_INTERACTIONS
-    records) without changing the signature.
+    "" when absent), EVENT_VALUE (float64, NaN when absent). Delegates to
+    `chalicelib.runtime.recorded.dataset_group_events` (the session rule
+    lives there).
     """
-    return {
-        "USER_ID": np.zeros(0, dtype="<U1"),
-        "ITEM_ID": np.zeros(0, dtype="<U1"),
-        "TIMESTAMP": np.zeros(0, dtype=np.int64),
-        "EVENT_TYPE": np.zeros(0, dtype="<U1"),
-        "EVENT_VALUE": np.zeros(0, dtype=np.float64),
-    }
+    from chalicelib.runtime.recorded import dataset_group_events
+    return dataset_group_events(dataset_group_arn)
 
 
 def _version(dataset_group_arn, dataset_type) -> Optional[versions.VersionData]:

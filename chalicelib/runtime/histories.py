@@ -1,0 +1,148 @@
+"""Per-user histories for inference, and item metadata for searchQuery.
+
+Seed: "Recording Events" (recorded events join the historical interactions); EVALUATION.md:
+a user's History at inference is the imported interactions plus events recorded with
+PutEvents (fold-in, no retraining). The models keep no per-user state, so the runtime loads
+the dataset group's current INTERACTIONS data version once per loaded model and indexes it:
+users -> CSR rows of (item index in the model's item space, timestamp), oldest first. Items the
+model does not know are dropped (it could not score them anyway).
+
+`merge` adds recorded events (newest first from the events store) to that imported history.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from chalicelib.algorithms.base import History
+from chalicelib.datasets import records, versions
+from chalicelib.datasets.schema import INTERACTIONS, ITEMS
+
+MAX_HISTORY = 1000   # most recent interactions kept per request; older ones barely move a model
+
+
+class ItemIndex:
+    """Item id -> the model's item index, vectorised (sorted ids + searchsorted)."""
+
+    def __init__(self, item_ids: np.ndarray):
+        ids = np.asarray(item_ids, dtype=str)
+        self.order = np.argsort(ids, kind="stable").astype(np.int64)
+        self.sorted = ids[self.order]
+        self.size = ids.shape[0]
+
+    def lookup(self, ids) -> np.ndarray:
+        """Indices of `ids` (int64), -1 where unknown."""
+        q = np.asarray(ids, dtype=str).reshape(-1)
+        if not self.size or not q.size:
+            return np.full(q.shape[0], -1, np.int64)
+        pos = np.searchsorted(self.sorted, q)
+        pos_c = np.minimum(pos, self.size - 1)
+        hit = self.sorted[pos_c] == q
+        return np.where(hit, self.order[pos_c], -1)
+
+    @property
+    def nbytes(self):
+        return int(self.order.nbytes + self.sorted.nbytes)
+
+
+@dataclass
+class UserHistories:
+    """Imported interactions per user in one model's item space."""
+
+    user_row: Dict[str, int] = field(default_factory=dict)
+    indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    items: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    timestamps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    item_counts: Optional[np.ndarray] = None     # interactions per model item (popular fallback)
+
+    def history(self, user_id: Optional[str]) -> History:
+        row = self.user_row.get(user_id) if user_id is not None else None
+        if row is None:
+            return History.empty()
+        s, e = self.indptr[row], self.indptr[row + 1]
+        return History(self.items[s:e], self.timestamps[s:e])
+
+    @property
+    def nbytes(self):
+        # the dict costs roughly 100 bytes per user on CPython
+        arrays = self.indptr.nbytes + self.items.nbytes + self.timestamps.nbytes
+        counts = self.item_counts.nbytes if self.item_counts is not None else 0
+        return int(arrays + counts + 100 * len(self.user_row))
+
+
+def _current(dataset_group_arn, dataset_type):
+    record = records.dataset_of_group(dataset_group_arn, dataset_type)
+    version_id = records.current_version(record)
+    if not version_id:
+        return None
+    return versions.load(record.get("datasetArn") or record["arn"], version_id)
+
+
+def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
+          n_items: int) -> UserHistories:
+    """Index interactions (user id strings, model item indices or -1, seconds) per user."""
+    keep = item_idx >= 0
+    users, items, ts = np.asarray(user_ids, dtype=str)[keep], item_idx[keep], timestamps[keep]
+    counts = np.bincount(items, minlength=n_items).astype(np.int64) if n_items else np.zeros(0, np.int64)
+    if not users.size:
+        return UserHistories(item_counts=counts)
+    uniq, codes = np.unique(users, return_inverse=True)
+    order = np.lexsort((ts, codes))      # by user, then time (stable for equal times)
+    codes = codes[order]
+    indptr = np.zeros(uniq.shape[0] + 1, np.int64)
+    indptr[1:] = np.cumsum(np.bincount(codes, minlength=uniq.shape[0]))
+    return UserHistories({u: i for i, u in enumerate(uniq.tolist())}, indptr,
+                         items[order].astype(np.int32), ts[order].astype(np.int64), counts)
+
+
+def load_user_histories(dataset_group_arn: Optional[str], index: ItemIndex) -> UserHistories:
+    """The group's imported interactions per user (empty when nothing was imported)."""
+    data = _current(dataset_group_arn, INTERACTIONS) if dataset_group_arn else None
+    if data is None or not data.rows:
+        return UserHistories(item_counts=np.zeros(index.size, np.int64))
+    # map the version's item dictionary once, then every row through its code
+    item_dict = data.dictionaries["ITEM_ID"]
+    dict_idx = np.append(index.lookup(item_dict), -1)
+    codes = data.columns["ITEM_ID"]
+    item_idx = dict_idx[np.where(codes < 0, len(item_dict), codes)]
+    return build(data.strings("USER_ID"), item_idx, data.columns["TIMESTAMP"].astype(np.int64),
+                 index.size)
+
+
+def merge(imported: History, events: List[dict], index: ItemIndex,
+          limit: int = MAX_HISTORY) -> History:
+    """Imported history plus recorded events (any order; items unknown to the model dropped),
+    in time order, at most `limit` of the most recent."""
+    if events:
+        ev_items = index.lookup([e["itemId"] for e in events])
+        ev_ts = np.asarray([int(e["sentAt"]) for e in events], np.int64)
+        ok = ev_items >= 0
+        items = np.concatenate([imported.items.astype(np.int64), ev_items[ok]])
+        ts = np.concatenate([imported.timestamps if imported.timestamps is not None
+                             else np.zeros(imported.items.shape[0], np.int64), ev_ts[ok]])
+        order = np.argsort(ts, kind="stable")   # imported rows first among equal times
+        imported = History(items[order].astype(np.int32), ts[order])
+    if imported.items.shape[0] > limit:
+        imported = History(imported.items[-limit:], imported.timestamps[-limit:])
+    return imported
+
+
+def load_item_text(dataset_group_arn: Optional[str], index: ItemIndex) -> Optional[np.ndarray]:
+    """One lower-case text per model item: the string metadata fields of its Items dataset row
+    joined by spaces ("" without a row); None when the group has no Items data."""
+    data = _current(dataset_group_arn, ITEMS) if dataset_group_arn else None
+    if data is None:
+        return None
+    idx = index.lookup(data.strings("ITEM_ID"))
+    ok = idx >= 0
+    parts = [data.strings(f["name"])[ok] for f in data.manifest["fields"]
+             if f["type"] == "string" and f["name"] != "ITEM_ID"]
+    text = np.full(index.size, "", dtype=object)
+    if parts:
+        joined = parts[0].astype(object)
+        for p in parts[1:]:
+            joined = joined + " " + p.astype(object)
+        text[idx[ok]] = [s.lower() for s in joined]
+    return text

@@ -1,0 +1,79 @@
+"""Recorded events as interactions: one place for the session rule.
+
+Seed: "Recording Events" and PutEvents: `sessionId` is required, `userId` optional; the
+service "uses the sessionId to associate events with the user before they log in". Our rule:
+
+- an event sent with a `userId` belongs to that user;
+- an event sent without one belongs to the user of its session once any event of that session
+  has been sent with a `userId` (the most recent such event wins if a session saw several
+  users); until then it belongs to nobody (it cannot be trained on or served);
+- only events with an item (`itemId`, or `id`/`itemId` in `properties`) are interactions.
+
+At serving time the link is made when it happens: PutEvents with a `userId` calls
+`link_session`, which moves the session's anonymous events under the user (an anonymous event
+arriving later in an already linked session waits for the user's next event). `user_events`
+serves the runtime (newest first, bounded); `dataset_group_events` feeds the training view (`chalicelib.datasets.training_view.recorded_events` delegates here).
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from chalicelib.domain import arns, schemas
+from chalicelib.storage import events as store
+
+MAX_EVENTS_PER_USER = 500     # a history longer than this adds nothing a sequence model keeps
+
+
+def dataset_arn_of_group(dataset_group_arn: str) -> str:
+    """Where a group's events live: its EVENT_INTERACTIONS dataset (seed, "Event-Interactions
+    Dataset")."""
+    return arns.dataset(dataset_group_arn, schemas.EVENT_INTERACTIONS)
+
+
+def user_events(dataset_group_arn: str, user_id: str, limit: int = MAX_EVENTS_PER_USER) -> List[dict]:
+    """The user's interaction events (sent with the user, or anonymous events of a session the
+    user was later seen in: PutEvents links them), newest first."""
+    found = store.user_events(dataset_arn_of_group(dataset_group_arn), user_id, limit)
+    return [e for e in found if e.get("itemId")]
+
+
+def link_session(dataset_group_arn: str, session_id: str, user_id: str) -> int:
+    """An event named the session's user: its earlier anonymous events become the user's."""
+    return store.link_session(dataset_arn_of_group(dataset_group_arn), session_id, user_id)
+
+
+def _columns(rows: List[tuple]) -> Dict[str, np.ndarray]:
+    if not rows:
+        return {"USER_ID": np.zeros(0, dtype="<U1"), "ITEM_ID": np.zeros(0, dtype="<U1"),
+                "TIMESTAMP": np.zeros(0, dtype=np.int64), "EVENT_TYPE": np.zeros(0, dtype="<U1"),
+                "EVENT_VALUE": np.zeros(0, dtype=np.float64)}
+    users, items, times, types, values = zip(*rows)
+    return {"USER_ID": np.asarray(users, dtype=str), "ITEM_ID": np.asarray(items, dtype=str),
+            "TIMESTAMP": np.asarray(times, dtype=np.int64),
+            "EVENT_TYPE": np.asarray(types, dtype=str),
+            "EVENT_VALUE": np.asarray(values, dtype=np.float64)}
+
+
+def dataset_group_events(dataset_group_arn: str) -> Dict[str, np.ndarray]:
+    """Every attributable interaction event of a group, in the training view's hook shape:
+    USER_ID, ITEM_ID (unicode), TIMESTAMP (int64 seconds), EVENT_TYPE ("" if absent),
+    EVENT_VALUE (float64, NaN if absent)."""
+    dataset = dataset_arn_of_group(dataset_group_arn)
+    session_user: Dict[str, str] = {}
+    pending = []
+    for e in store.dataset_events(dataset):       # oldest first: later links overwrite
+        if e.get("userId"):
+            session_user[e["sessionId"]] = e["userId"]
+        if e.get("itemId"):
+            pending.append(e)
+    rows = []
+    for e in pending:
+        user = e.get("userId") or session_user.get(e["sessionId"])
+        if not user:
+            continue  # a session whose user never became known
+        value = e.get("eventValue")
+        rows.append((user, e["itemId"], int(e["sentAt"]), e.get("eventType") or "",
+                     float("nan") if value is None else float(value)))
+    return _columns(rows)

@@ -1,0 +1,152 @@
+"""A loaded solution version and what the runtime asks of it (seed: GetRecommendations,
+PersonalizeRanking; "Recording Events").
+
+`served(version_arn, model_key, dataset_group_arn)` returns the `ServedModel` from the
+container's cache, loading it on first use. Its answers are item ids (and scores), computed
+with the model's vectorised scoring (`base.top_n`, argpartition); the runtime adds:
+
+- a user's History = imported interactions + recorded events (`histories.merge`);
+- popular items for unknown users and items, and to fill an answer a model left short
+  (counts of the imported interactions; the model's own popularity when nothing is imported);
+- the ranking rule: known items by score, best first; items the model cannot score keep their
+  input order after them.
+"""
+from __future__ import annotations
+
+import threading
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from chalicelib.algorithms.base import History, Model
+from chalicelib.runtime import artifacts, histories, recorded
+from chalicelib.runtime.cache import ModelCache
+
+
+class ServedModel:
+    def __init__(self, version_arn: str, model: Model, dataset_group_arn: Optional[str],
+                 user_histories: Optional[histories.UserHistories] = None):
+        self.version_arn = version_arn
+        self.model = model
+        self.dataset_group_arn = dataset_group_arn
+        self.index = histories.ItemIndex(model.item_ids)
+        self.histories = user_histories if user_histories is not None else \
+            histories.load_user_histories(dataset_group_arn, self.index)
+        counts = self.histories.item_counts
+        if counts is None or not counts.any():
+            counts = _model_popularity(model)
+        # every item, most popular first (ties by index): the fallback answer
+        self.popular = np.lexsort((np.arange(counts.shape[0]), -counts)).astype(np.int32)
+        self._item_text = None
+        self._text_lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return (artifacts.model_nbytes(self.model) + self.histories.nbytes + self.index.nbytes
+                + self.popular.nbytes)
+
+    @property
+    def can_rank(self) -> bool:
+        return type(self.model).rank is not Model.rank
+
+    # --- histories --------------------------------------------------------------------------
+    def history(self, user_id: Optional[str], with_events: bool = True) -> History:
+        imported = self.histories.history(user_id)
+        if not with_events or not user_id or not self.dataset_group_arn:
+            return imported
+        events = recorded.user_events(self.dataset_group_arn, user_id)
+        return histories.merge(imported, events, self.index)
+
+    # --- answers ----------------------------------------------------------------------------
+    def _ids(self, idx: np.ndarray, scores: np.ndarray, n: int,
+             exclude: np.ndarray = None) -> List[Tuple[str, Optional[float]]]:
+        """Model output row -> up to n (item id, score) pairs, filled with popular items."""
+        keep = idx >= 0
+        idx, scores = idx[keep], scores[keep]
+        out = [(int(i), float(s) if np.isfinite(s) else None) for i, s in zip(idx, scores)][:n]
+        if len(out) < n:
+            taken = set(i for i, _ in out)
+            if exclude is not None:
+                taken.update(int(i) for i in exclude)
+            for i in self.popular[: n + len(taken)]:
+                if len(out) >= n:
+                    break
+                if int(i) not in taken:
+                    out.append((int(i), None))
+        ids = self.model.item_ids
+        return [(str(ids[i]), s) for i, s in out]
+
+    def recommend(self, user_id: str, n: int) -> List[Tuple[str, Optional[float]]]:
+        """USER_PERSONALIZATION: the user's top n (items in their history are not repeated)."""
+        if n <= 0:
+            return []
+        history = self.history(user_id)
+        idx, scores = self.model.recommend([history], n)
+        return self._ids(idx[0], scores[0], n, exclude=history.items)
+
+    def related(self, item_id: str, n: int) -> List[Tuple[str, Optional[float]]]:
+        """RELATED_ITEMS: items like `item_id` (popular ones for an unknown item)."""
+        if n <= 0:
+            return []
+        q = self.index.lookup([item_id])
+        idx, scores = self.model.similar_items(q, n)
+        return self._ids(idx[0], scores[0], n, exclude=q[q >= 0])
+
+    def scores_for(self, user_id: str, items: np.ndarray) -> np.ndarray:
+        """Scores of item indices for the user (the model's rank); -inf where unknown."""
+        return np.asarray(self.model.rank(self.history(user_id), items), np.float64)
+
+    def rank(self, user_id: str, item_ids: Sequence[str]) -> List[Tuple[str, Optional[float]]]:
+        """Re-rank `item_ids` (distinct, in input order) for the user."""
+        if not item_ids:
+            return []
+        idx = self.index.lookup(item_ids)
+        scores = np.full(idx.shape[0], -np.inf)
+        known = idx >= 0
+        if known.any():
+            scores[known] = self.scores_for(user_id, idx[known])
+        scorable = np.isfinite(scores)
+        # best first among scorable (stable: equal scores keep input order), then the rest
+        order = np.concatenate([np.flatnonzero(scorable)[np.argsort(-scores[scorable], kind="stable")],
+                                np.flatnonzero(~scorable)])
+        return [(item_ids[i], float(scores[i]) if scorable[i] else None) for i in order]
+
+    def item_text(self) -> Optional[np.ndarray]:
+        with self._text_lock:
+            if self._item_text is None:
+                text = histories.load_item_text(self.dataset_group_arn, self.index)
+                self._item_text = text if text is not None else False
+        return self._item_text if self._item_text is not False else None
+
+
+def _model_popularity(model: Model) -> np.ndarray:
+    """Popularity the model itself keeps (when no interactions were imported)."""
+    for name in ("item_counts", "counts", "popularity"):
+        value = getattr(model, name, None)
+        if isinstance(value, np.ndarray) and value.shape == model.item_ids.shape:
+            return value.astype(np.float64)
+    return np.zeros(model.item_ids.shape[0])
+
+
+_cache: ModelCache = ModelCache()
+
+
+def cache() -> ModelCache:
+    return _cache
+
+
+def reset_cache(max_models=None, max_bytes=None) -> ModelCache:
+    """A fresh cache (tests; a container's settings changed)."""
+    global _cache
+    _cache = ModelCache(max_models, max_bytes)
+    return _cache
+
+
+def load(version_arn: str, model_key: str, dataset_group_arn: Optional[str]) -> ServedModel:
+    """Load without the cache (the deployment workflow's check that the model loads)."""
+    return ServedModel(version_arn, artifacts.load(model_key), dataset_group_arn)
+
+
+def served(version_arn: str, model_key: str, dataset_group_arn: Optional[str]) -> ServedModel:
+    """The container's loaded model for a solution version (loaded on first use)."""
+    return _cache.get(version_arn, lambda: load(version_arn, model_key, dataset_group_arn))

@@ -1,0 +1,68 @@
+"""PersonalizeRanking (seed: "Personalized Rankings"; API Reference PersonalizeRanking) and
+today's GetPersonalizedRanking (stock boto3 clients), one handler. Service `personalize-runtime`.
+
+"Re-ranks a list of recommended items for the given user, filtered using the specified query.
+The first item in the list is deemed the most likely item to be of interest to the user."
+
+Rules:
+- `inputList`: at most 500 items (today's limit; the seed's 100 is within it). An item listed
+  more than once is ranked once, at its first position. Items the model never saw come last,
+  in input order ("appended to the end of the reranked list", today's documentation).
+- `searchQuery` (letters, digits and inner dashes, per the model's pattern) keeps the items
+  whose id or string metadata in the Items dataset contains the query, case-insensitively;
+  the rest are dropped before ranking.
+- The seed says the campaign's recipe is SEARCH_PERSONALIZATION; any campaign whose model can
+  score items for a user (`Model.rank`: personalized ranking, HRNN, popularity) is served the
+  same way. A model that cannot (SIMS answers related items only) is an InvalidInputException
+  saying so.
+- Unknown users rank by what the model knows without a history (popularity for HRNN).
+Errors as GetRecommendations: unknown or not ACTIVE campaign -> ResourceNotFoundException.
+"""
+from chalicelib.protocol.errors import InvalidInputException
+from chalicelib.service.recommendations import (SERVICE, campaign_model, predicted_items,
+                                                refuse_unserved)
+from chalicelib.service.registry import operation
+
+MAX_INPUT = 500
+
+
+def _distinct(items):
+    seen, out = set(), []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def search_filter(served, item_ids, query):
+    """The items whose id or Items metadata text contains `query` (case-insensitive)."""
+    q = query.lower()
+    idx = served.index.lookup(item_ids)
+    text = served.item_text()
+    keep = []
+    for item, i in zip(item_ids, idx.tolist()):
+        if q in item.lower() or (text is not None and i >= 0 and q in text[i]):
+            keep.append(item)
+    return keep
+
+
+@operation("PersonalizeRanking", service=SERVICE)
+@operation("GetPersonalizedRanking", service=SERVICE)
+def personalize_ranking(params):
+    refuse_unserved(params)
+    items = params.get("inputList") or []
+    if len(items) > MAX_INPUT:
+        raise InvalidInputException(f"inputList: {len(items)} items; at most {MAX_INPUT} can be ranked")
+    if not params.get("userId"):
+        raise InvalidInputException("userId: required, the user to rank the items for")
+    deployed = campaign_model(params["campaignArn"])
+    if not deployed.served.can_rank:
+        raise InvalidInputException(
+            f"Campaign {deployed.campaign_arn} deploys recipe {deployed.recipe_name} "
+            f"({deployed.recipe_type}), whose model cannot score items for a user; deploy a "
+            "SEARCH_PERSONALIZATION (or USER_PERSONALIZATION) solution to rank items")
+    items = _distinct(items)
+    if params.get("searchQuery"):
+        items = search_filter(deployed.served, items, params["searchQuery"])
+    return {"personalizedRanking": predicted_items(deployed.served.rank(params["userId"], items))}

@@ -1,0 +1,167 @@
+"""The event store port: events recorded with PutEvents, in the DynamoDB events table.
+
+Seed: "Recording Events" (the event-interactions dataset "stores the event data from the
+PutEvents call"), data type Event. Key design (`chalicelib.storage.tables`, "EventsTable"):
+
+- partition `datasetArn` (the group's EVENT_INTERACTIONS dataset), sort `eventKey` =
+  zero-padded `sentAt` in milliseconds + "#" + `eventId`: one dataset's events in time order
+  (the export for training reads them this way);
+- index `byUser` on `userKey` + `eventKey`, queried newest first. `userKey` is
+  "<dataset>|u|<userId>" for an event of a known user, "<dataset>|s|<sessionId>" for one
+  sent before its session's user was known. `link_session` moves a session's anonymous events
+  under the user's key (marking them `linkedUserId`) once an event names the user, so the
+  runtime reads a user's whole history with one query. The rule itself is in
+  `chalicelib.runtime.recorded`.
+
+Writes are idempotent: an event's key is made only of what the caller sent (`sentAt`,
+`eventId`), so a retried PutEvents request overwrites its own items instead of adding new ones.
+"""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Dict, Iterator, List, Optional
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from chalicelib import config
+from chalicelib.storage.clients import client
+
+USER_INDEX = "byUser"
+BATCH = 25               # BatchWriteItem's limit
+_MAX_UNPROCESSED_ROUNDS = 8
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+
+
+def event_key(sent_at: float, event_id: str) -> str:
+    """Time-ordered sort key: milliseconds since the epoch (15 digits) and the event id."""
+    return f"{max(0, int(round(sent_at * 1000))):015d}#{event_id}"
+
+
+def user_key(dataset_arn: str, user_id: str) -> str:
+    return f"{dataset_arn}|u|{user_id}"
+
+
+def session_key(dataset_arn: str, session_id: str) -> str:
+    return f"{dataset_arn}|s|{session_id}"
+
+
+def _encode(item: dict) -> dict:
+    out = {}
+    for k, v in item.items():
+        if v is None:
+            continue
+        if isinstance(v, float):
+            v = Decimal(repr(v))
+        out[k] = _ser.serialize(v)
+    return out
+
+
+def _decode(item: dict) -> dict:
+    out = {k: _de.deserialize(v) for k, v in item.items()}
+    for k, v in out.items():
+        if isinstance(v, Decimal):
+            out[k] = float(v)
+    return out
+
+
+def put_events(dataset_arn: str, events: List[dict]) -> int:
+    """Store events (dicts with sessionId, eventId, eventType, sentAt (epoch seconds), and
+    optional userId, itemId, eventValue, properties, context). Returns how many were written.
+
+    A later event with the same key (same sentAt and eventId) replaces the earlier one, within
+    a request and across retries."""
+    recorded_at = time.time()
+    items: Dict[str, dict] = {}
+    for e in events:
+        key = event_key(e["sentAt"], e["eventId"])
+        gsi = user_key(dataset_arn, e["userId"]) if e.get("userId") \
+            else session_key(dataset_arn, e["sessionId"])
+        items[key] = _encode({**e, "datasetArn": dataset_arn, "eventKey": key, "userKey": gsi,
+                              "recordedAt": recorded_at})
+    _write([{"PutRequest": {"Item": item}} for item in items.values()])
+    return len(items)
+
+
+def link_session(dataset_arn: str, session_id: str, user_id: str) -> int:
+    """Give a session's anonymous events to `user_id` (same items, user's index key).
+    Returns how many were moved; an event written concurrently stays anonymous until the next
+    linking call."""
+    moved = [dict(e, userKey=user_key(dataset_arn, user_id), linkedUserId=user_id)
+             for e in _query(IndexName=USER_INDEX, KeyConditionExpression="userKey = :k",
+                             ExpressionAttributeValues={":k": {"S": session_key(dataset_arn, session_id)}})]
+    _write([{"PutRequest": {"Item": _encode(e)}} for e in moved])
+    return len(moved)
+
+
+def _write(requests: List[dict]) -> None:
+    ddb, table = client("dynamodb"), config.events_table()
+    for start in range(0, len(requests), BATCH):
+        pending = {table: requests[start:start + BATCH]}
+        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
+            out = ddb.batch_write_item(RequestItems=pending)
+            pending = out.get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(min(1.0, 0.05 * 2 ** attempt))  # throttled: back off, then resend the rest
+        else:
+            raise RuntimeError(f"DynamoDB left {len(pending.get(table, []))} events unwritten")
+
+
+def _query(**kwargs) -> Iterator[dict]:
+    ddb = client("dynamodb")
+    kwargs["TableName"] = config.events_table()
+    while True:
+        out = ddb.query(**kwargs)
+        for item in out.get("Items", []):
+            yield _decode(item)
+        if not out.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def _recent(key: str, limit: int) -> List[dict]:
+    found = []
+    for item in _query(IndexName=USER_INDEX, KeyConditionExpression="userKey = :k",
+                       ExpressionAttributeValues={":k": {"S": key}}, ScanIndexForward=False,
+                       Limit=max(1, min(limit, 1000))):
+        found.append(item)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def user_events(dataset_arn: str, user_id: str, limit: int = 500) -> List[dict]:
+    """The newest `limit` events of this user (sent with it or linked to it), newest first."""
+    return _recent(user_key(dataset_arn, user_id), limit)
+
+
+def session_events(dataset_arn: str, session_id: str, limit: int = 500) -> List[dict]:
+    """The newest `limit` events of a session whose user is not known yet, newest first."""
+    return _recent(session_key(dataset_arn, session_id), limit)
+
+
+def dataset_events(dataset_arn: str, since: Optional[float] = None) -> Iterator[dict]:
+    """Every event of a dataset in time order (oldest first), optionally from `since` on."""
+    condition = "datasetArn = :d"
+    values = {":d": {"S": dataset_arn}}
+    if since is not None:
+        condition += " AND eventKey >= :k"
+        values[":k"] = {"S": event_key(since, "")}
+    yield from _query(KeyConditionExpression=condition, ExpressionAttributeValues=values,
+                      ScanIndexForward=True, ConsistentRead=True)
+
+
+def count_events(dataset_arn: str) -> int:
+    """How many events a dataset holds (a consistent count; tests and diagnostics)."""
+    ddb, total = client("dynamodb"), 0
+    kwargs = {"TableName": config.events_table(), "KeyConditionExpression": "datasetArn = :d",
+              "ExpressionAttributeValues": {":d": {"S": dataset_arn}}, "Select": "COUNT",
+              "ConsistentRead": True}
+    while True:
+        out = ddb.query(**kwargs)
+        total += out.get("Count", 0)
+        if not out.get("LastEvaluatedKey"):
+            return total
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
