@@ -320,11 +320,13 @@ def mark_campaign(campaign_arn, status, failure_reason=None, deployment_id=None)
         return e.current  # settled by a concurrent (retried) task
 
 
-def active_model_for_campaign(campaign_arn):
-    """What the runtime serves for a campaign: (solution version ARN, recipe name, recipe type,
-    model S3 location). ResourceNotFoundException for an unknown campaign, one that is not
-    ACTIVE (seed: "You must wait until the status of the campaign is ACTIVE before asking the
-    campaign for recommendations") or whose version has no model."""
+def served_model(campaign_arn):
+    """What the runtime serves for a campaign, as a dict: {"campaignArn", "solutionVersionArn",
+    "recipeName", "recipeType", "modelKey", "datasetGroupArn", "campaignConfig"}.
+    ResourceNotFoundException for an unknown campaign, one that is not ACTIVE (seed: "You must
+    wait until the status of the campaign is ACTIVE before asking the campaign for
+    recommendations") or whose version has no model. While an update deploys, the campaign is
+    still ACTIVE and serves its current version."""
     campaign = store().get(campaign_arn, TYPE)
     if campaign is None:
         raise ResourceNotFoundException(f"Could not find campaign {campaign_arn}")
@@ -339,4 +341,14 @@ def active_model_for_campaign(campaign_arn):
     if not version.get("modelKey"):
         raise ResourceNotFoundException(
             f"Campaign {campaign_arn}: solution version {version['arn']} has no model")
-    return version["arn"], recipe["name"], recipe["recipeType"], version["modelKey"]
+    return {"campaignArn": campaign_arn, "solutionVersionArn": version["arn"],
+            "recipeName": recipe["name"], "recipeType": recipe["recipeType"],
+            "modelKey": version["modelKey"], "datasetGroupArn": version.get("datasetGroupArn"),
+            "campaignConfig": campaign.get("campaignConfig")}
+
+
+def active_model_for_campaign(campaign_arn):
+    """(solution version ARN, recipe name, recipe type, model S3 location) of `served_model`."""
+    served = served_model(campaign_arn)
+    return (served["solutionVersionArn"], served["recipeName"], served["recipeType"],
+            served["modelKey"])

@@ -60,6 +60,8 @@ def test_create_campaign_from_a_version(personalize, trained, started):
     assert served == (version, "aws-hrnn", "USER_PERSONALIZATION",
                       f"s3://personalize-data/models/{version[-8:]}/model.npz")
     assert campaigns.campaign_deployment(arn)["kind"] == "create"
+    assert campaigns.served_model(arn)["datasetGroupArn"] == \
+        personalize.describe_solution(solutionArn=solution)["solution"]["datasetGroupArn"]
 
 
 def test_create_campaign_defaults_and_solution_arn(personalize, trained, started):
