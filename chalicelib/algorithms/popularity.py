@@ -15,7 +15,7 @@ popular items for different users." It has no exposed hyperparameters.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 import numpy as np
 

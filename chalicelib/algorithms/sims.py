@@ -33,12 +33,13 @@ repeating a neighbour or the item itself; padded items score 0.
 
 Scale. Co-purchases are generated per position from sorted `(user, time)` arrays in chunks of at
 most `CHUNK_PAIRS` (cut at user boundaries, so distinct-user counts are exact unless one user alone
-exceeds a chunk and repeats items), reduced to sparse pair keys as it goes; no items x items
-matrix is ever dense. Everything is deterministic.
+exceeds a chunk and repeats items), each chunk summed into one sparse items x items matrix
+(real part W, imaginary part C, so both share one pattern); nothing items x items is ever dense.
+Everything is deterministic (no randomness; stable sorts).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import scipy.sparse as sp
