@@ -41,8 +41,9 @@ down:
 # then keep serving until Ctrl-C (which stops the emulator; state is kept).
 DATA ?=
 RECIPE ?= aws-hrnn
+FRESH ?=
 run: up
-	$(PY) -m scripts.walkthrough --recipe $(RECIPE) --stop-on-exit $(if $(DATA),--data $(DATA))
+	$(PY) -m scripts.walkthrough --recipe $(RECIPE) --stop-on-exit $(if $(DATA),--data $(DATA)) $(if $(FRESH),--fresh)
 
 # The same package and template on LocalStack (Docker) or AWS (your credentials).
 TARGET ?= localstack

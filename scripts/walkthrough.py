@@ -6,7 +6,7 @@ Steps as in "Getting Started (AWS CLI)": create a dataset group, a schema and
 an Interactions dataset; import the data from S3 (a dataset import job and
 its run); create a solution (training) and read its metrics; create a
 campaign; get recommendations. Names are fixed, so a second run reuses what
-the first created.
+the first created (`--fresh` uses new names).
 
 Data: `--data` takes MovieLens `ratings.csv` (userId,movieId,rating,timestamp;
 the rating column is dropped and the header renamed as the seed's "Create the
@@ -165,7 +165,7 @@ def service_role():
         return iam.get_role(RoleName=name)["Role"]["Arn"]
 
 
-def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600):
+def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600, suffix=""):
     """Run the Getting Started steps; returns the list of (step, outcome)."""
     import boto3
     personalize = boto3.client("personalize")
@@ -177,6 +177,7 @@ def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600):
         outcomes.append([title, "started"])
 
     csv_path, schema, prefix = prepare_data(data, WORK)
+    prefix += suffix
 
     step("Step 1: create a dataset group")
     group_name = f"{prefix}DatasetGroup"
@@ -230,8 +231,10 @@ def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600):
     outcomes[-1][1] = "done"
 
     step(f"Step 2: create a solution (train {recipe})")
-    solution_name = f"{prefix}Solution"
     recipe_arn = recipe if recipe.startswith("arn:") else f"arn:aws:personalize:::recipe/{recipe}"
+    # One solution (and campaign) per recipe, so trying another recipe starts afresh.
+    recipe_name = recipe_arn.rsplit("/", 1)[-1]
+    solution_name = f"{prefix}Solution-{recipe_name}"
     solution_arn, created = ensure(personalize, "create_solution",
                                    {"name": solution_name, "datasetGroupArn": group_arn,
                                     "recipeArn": recipe_arn, "minProvisionedTPS": 1},
@@ -263,13 +266,18 @@ def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600):
     except NotServed:
         metrics = call(personalize, "get_solution_metrics",
                        solutionVersionArn=version["solutionVersionArn"])["metrics"]
-    for name, value in sorted(_flatten(metrics).items()):
-        print(f"    {name:60s} {value:.4f}" if isinstance(value, float) else
-              f"    {name:60s} {value}")
+    for model, values in sorted(metrics.items()):
+        if not isinstance(values, dict):  # today's API: one flat mapping
+            values, model = {model: values}, None
+        if model:
+            print(f"    {model}")
+        for name, value in sorted(values.items()):
+            print(f"      {name:45s} {value:.4f}" if isinstance(value, float) else
+                  f"      {name:45s} {value}")
     outcomes[-1][1] = "done"
 
     step("Step 3: create a campaign")
-    campaign_name = f"{prefix}Campaign"
+    campaign_name = f"{prefix}Campaign-{recipe_name}"
     campaign_arn, created = ensure(personalize, "create_campaign",
                                    {"name": campaign_name, "solutionArn": solution_arn,
                                     "solutionVersionArn": version["solutionVersionArn"],
@@ -294,16 +302,6 @@ def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600):
 
 def _status(record):
     return record.get("status"), record.get("failureReason")
-
-
-def _flatten(metrics):
-    flat = {}
-    for k, v in metrics.items():
-        if isinstance(v, dict):
-            flat.update({f"{k} {kk}": vv for kk, vv in v.items()})
-        else:
-            flat[k] = v
-    return flat
 
 
 def _first_user(csv_path):
@@ -335,6 +333,8 @@ def main(argv=None):
     parser.add_argument("--user-id")
     parser.add_argument("--env", default=os.path.join(ROOT, ".local", "stack.env"))
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--fresh", action="store_true",
+                        help="new names for every resource instead of reusing the last run's")
     parser.add_argument("--no-serve", action="store_true", help="return after the steps")
     parser.add_argument("--stop-on-exit", action="store_true",
                         help="stop the emulator after Ctrl-C (make run)")
@@ -346,12 +346,14 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     code = 0
     try:
-        run(args.data, args.recipe, args.user_id, args.timeout)
+        run(args.data, args.recipe, args.user_id, args.timeout,
+            suffix=time.strftime("%Y%m%d%H%M%S") if args.fresh else "")
         print("\nGetting Started finished: every step ran.")
     except NotServed as e:
         print(f"    skipped: {e}; the remaining steps depend on it and are skipped too.")
     except StepFailed as e:
-        print(f"    failed: {e}", file=sys.stderr)
+        print(f"    failed: {e}\n    (a later run reuses what exists; --fresh or FRESH=1 "
+              "starts with new names)", file=sys.stderr)
         code = 1
     if not args.no_serve:
         serve_forever(args.stop_on_exit)
