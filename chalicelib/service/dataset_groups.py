@@ -15,7 +15,7 @@ the delete is refused:
   deleted");
 - event trackers, solutions, running feature export jobs -> ResourceInUseException.
 """
-from chalicelib.domain import arns, lifecycle
+from chalicelib.domain import arns, lifecycle, records
 from chalicelib.protocol.errors import InvalidInputException, ResourceInUseException
 from chalicelib.service.registry import operation
 from chalicelib.storage.resources import now, store
@@ -43,14 +43,9 @@ def create_dataset_group(params):
         raise InvalidInputException("roleArn is only valid together with kmsKeyArn")
     if kms and not role:
         raise InvalidInputException("kmsKeyArn requires a roleArn with permission to use the key")
-    arn = arns.dataset_group(params["name"])
-    created = now()
-    store().put_new({
-        "arn": arn, "name": params["name"], "datasetGroupArn": arn,
-        "status": lifecycle.ACTIVE, "roleArn": role, "kmsKeyArn": kms,
-        "creationDateTime": created, "lastUpdatedDateTime": created,
-    }, TYPE, exists_message=f"Dataset group {arn} already exists")
-    return {"datasetGroupArn": arn}
+    record = records.dataset_group(params["name"], now(), role_arn=role, kms_key_arn=kms)
+    store().put_new(record, TYPE, exists_message=f"Dataset group {record['arn']} already exists")
+    return {"datasetGroupArn": record["arn"]}
 
 
 @operation("DescribeDatasetGroup")

@@ -25,7 +25,7 @@ version and activates the run in one transaction), `fail_run`, the generic
 import logging
 
 from chalicelib.domain import arns, lifecycle, limits, schedules as schedule_rules
-from chalicelib.domain import schemas
+from chalicelib.domain import records, schemas
 from chalicelib.protocol.errors import (InvalidInputException, LimitExceededException,
                                         ResourceAlreadyExistsException, ResourceInUseException,
                                         ResourceNotFoundException)
@@ -77,15 +77,6 @@ def _schedule(config):
 
 def _job_config(schedule):
     return {"importJobSchedule": schedule} if schedule else None
-
-
-def _run_record(job, run_arn, created):
-    return {"arn": run_arn, "datasetImportJobRunArn": run_arn,
-            "datasetImportJobArn": job["datasetImportJobArn"], "datasetArn": job["datasetArn"],
-            "dataSource": job["dataSource"], "roleArn": job.get("roleArn"),
-            "datasetImportJobConfig": job.get("datasetImportJobConfig"),
-            "status": lifecycle.CREATE_PENDING,
-            "creationDateTime": created, "lastUpdatedDateTime": created}
 
 
 def _lock_dataset_op(dataset_arn, run_arn):
@@ -174,15 +165,12 @@ def create_dataset_import_job(params):
     arn = arns.dataset_import_job(params["jobName"])
     run_arn = arns.dataset_import_job_run(arn)
     created = now()
-    job = {"arn": arn, "jobName": params["jobName"], "datasetImportJobArn": arn,
-           "datasetArn": dataset_arn, "dataSource": source, "roleArn": params.get("roleArn"),
-           "datasetImportJobConfig": _job_config(schedule), "status": lifecycle.CREATE_PENDING,
-           "latestDatasetImportJobRunArn": run_arn,
-           "creationDateTime": created, "lastUpdatedDateTime": created}
+    job = records.dataset_import_job(params["jobName"], dataset_arn, source, params.get("roleArn"),
+                                     _job_config(schedule), run_arn, created)
     s = store()
     try:
         _transact_taking_lock([s.op_put_new(job, JOB, parent_arn=dataset_arn),
-                               s.op_put_new(_run_record(job, run_arn, created), RUN, parent_arn=arn),
+                               s.op_put_new(records.dataset_import_job_run(job, run_arn, created), RUN, parent_arn=arn),
                                _lock_dataset_op(dataset_arn, run_arn)], dataset_arn, 2)
     except TransactionFailed as e:
         if e.failed(0):
@@ -247,7 +235,7 @@ def new_run(job_arn, changes=None):
     job.update(changes or {})
     run_arn = arns.dataset_import_job_run(job_arn)
     created = now()
-    run = _run_record(job, run_arn, created)
+    run = records.dataset_import_job_run(job, run_arn, created)
     job_changes = dict(changes or {}, latestDatasetImportJobRunArn=run_arn,
                        lastUpdatedDateTime=created)
     try:

@@ -15,7 +15,7 @@ Imports: a dataset holds `importRunArn` while an import run is writing to it
 (one run per dataset at a time) and `dataVersion` (+ `dataVersionRunArn`),
 the data the last successful run published; see `dataset_import_jobs`.
 """
-from chalicelib.domain import arns, lifecycle, schemas
+from chalicelib.domain import arns, lifecycle, records, schemas
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException)
 from chalicelib.service import dataset_groups, schemas as schema_service
@@ -26,14 +26,6 @@ TYPE = arns.DATASET
 IMPORT_LOCK = "importRunArn"
 
 
-def new_record(group_arn, dataset_type, name, schema_arn):
-    arn = arns.dataset(group_arn, dataset_type)
-    created = now()
-    return {"arn": arn, "name": name, "datasetArn": arn, "datasetGroupArn": group_arn,
-            "datasetType": dataset_type, "schemaArn": schema_arn, "status": lifecycle.ACTIVE,
-            "creationDateTime": created, "lastUpdatedDateTime": created}
-
-
 def create(group_arn, dataset_type, name, schema_arn, group_op=None, extra_ops=()):
     """Store a new dataset under an ACTIVE group with an ACTIVE schema; the seed's errors
     when the group, schema or type slot is not free.
@@ -41,7 +33,7 @@ def create(group_arn, dataset_type, name, schema_arn, group_op=None, extra_ops=(
     Callers that write more in the same transaction pass `group_op` (replacing the
     check that the group is ACTIVE: one op per item) and `extra_ops`; they get the
     TransactionFailed (ops in order: dataset, group, schema, extras) to explain."""
-    record = new_record(group_arn, dataset_type, name, schema_arn)
+    record = records.dataset(group_arn, dataset_type, name, schema_arn, now())
     s = store()
     ops = [s.op_put_new(record, TYPE, parent_arn=group_arn),
            group_op or s.op_check(group_arn, expect_status=[lifecycle.ACTIVE]),

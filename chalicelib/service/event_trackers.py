@@ -20,7 +20,7 @@ mark; the dataset and its events stay (a later tracker reuses them).
 import uuid
 
 from chalicelib import config
-from chalicelib.domain import arns, lifecycle, schemas
+from chalicelib.domain import arns, lifecycle, records, schemas
 from chalicelib.protocol.errors import ResourceAlreadyExistsException, ResourceInUseException
 from chalicelib.service import dataset_groups, datasets
 from chalicelib.service import schemas as schema_service
@@ -46,12 +46,8 @@ def create_event_tracker(params):
             f"Dataset group {group_arn} already has an event tracker: {group[GROUP_MARK]}")
     schema = schema_service.ensure_event_interactions_schema()
     tracking_id = str(uuid.uuid4())
-    created = now()
-    tracker = {"arn": arn, "name": params["name"], "eventTrackerArn": arn,
-               "accountId": config.account_id(), "trackingId": tracking_id,
-               "datasetGroupArn": group_arn, "roleArn": params.get("roleArn"),
-               "status": lifecycle.ACTIVE, "creationDateTime": created,
-               "lastUpdatedDateTime": created}
+    tracker = records.event_tracker(params["name"], group_arn, params.get("roleArn"), tracking_id,
+                                    config.account_id(), now())
     s = store()
     put_tracker = s.op_put_new(tracker, TYPE, parent_arn=group_arn)
     mark_group = s.op_update(group_arn, {GROUP_MARK: arn}, expect_status=[lifecycle.ACTIVE],

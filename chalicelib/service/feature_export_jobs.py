@@ -15,7 +15,7 @@ the overrides name parameters of that transformation with valid values;
 """
 import logging
 
-from chalicelib.domain import arns, lifecycle, recipes
+from chalicelib.domain import arns, lifecycle, recipes, records
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceNotFoundException)
 from chalicelib.service import dataset_groups
@@ -60,14 +60,10 @@ def create_feature_export_job(params):
             f"dataDestination {destination!r} must be an S3 location, s3://bucket/prefix")
     overrides = params.get("featureTransformationOverrides") or None
     _check_transformation(params["featureTransformationArn"], overrides)
-    arn = arns.feature_export_job(params["jobName"])
-    created = now()
-    job = {"arn": arn, "jobName": params["jobName"], "featureExportJobArn": arn,
-           "datasetGroupArn": group_arn, "dataDestination": destination,
-           "featureTransformationArn": params["featureTransformationArn"],
-           "featureTransformationOverrides": overrides, "roleArn": params.get("roleArn"),
-           "status": lifecycle.CREATE_PENDING,
-           "creationDateTime": created, "lastUpdatedDateTime": created}
+    job = records.feature_export_job(params["jobName"], group_arn, destination,
+                                     params["featureTransformationArn"], overrides,
+                                     params.get("roleArn"), now())
+    arn = job["arn"]
     s = store()
     try:
         s.transact([s.op_put_new(job, TYPE, parent_arn=group_arn),

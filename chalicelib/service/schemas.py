@@ -8,21 +8,13 @@ A schema needs no work to create and is stored ACTIVE at once (the API shows
 no status for schemas; the store keeps one so deletes can be guarded).
 DeleteSchema refuses with ResourceInUseException while a dataset uses it.
 """
-from chalicelib.domain import arns, lifecycle, schemas
+from chalicelib.domain import arns, lifecycle, records, schemas
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException)
 from chalicelib.service.registry import operation
 from chalicelib.storage.resources import now, store
 
 TYPE = arns.SCHEMA
-
-
-def new_record(name, text, dataset_type, system=False):
-    arn = arns.schema(name)
-    created = now()
-    return {"arn": arn, "name": name, "schemaArn": arn, "schema": text, "datasetType": dataset_type,
-            "status": lifecycle.ACTIVE, "system": system or None,
-            "creationDateTime": created, "lastUpdatedDateTime": created}
 
 
 def require_active(schema_arn):
@@ -42,7 +34,7 @@ def create_schema(params):
         dataset_type = schemas.dataset_type_of(params["schema"])
     except schemas.InvalidSchema as e:
         raise InvalidInputException(str(e)) from None
-    record = new_record(name, params["schema"], dataset_type)
+    record = records.schema(name, params["schema"], dataset_type, now())
     store().put_new(record, TYPE, exists_message=f"Schema {record['arn']} already exists")
     return {"schemaArn": record["arn"]}
 
@@ -82,9 +74,9 @@ def ensure_event_interactions_schema():
     arn = arns.schema(schemas.EVENT_INTERACTIONS_SCHEMA_NAME)
     found = store().get(arn, TYPE)
     if found is None:
-        record = new_record(schemas.EVENT_INTERACTIONS_SCHEMA_NAME,
-                            schemas.event_interactions_schema_text(), schemas.INTERACTIONS,
-                            system=True)
+        record = records.schema(schemas.EVENT_INTERACTIONS_SCHEMA_NAME,
+                                schemas.event_interactions_schema_text(), schemas.INTERACTIONS,
+                                now(), system=True)
         try:
             store().put_new(record, TYPE)
         except ResourceAlreadyExistsException:  # created concurrently by another tracker: use that one
