@@ -1,0 +1,102 @@
+"""Structured logs for every Lambda: Powertools Logger as Chalice middleware.
+
+    observability.register(app)      # in app.py, once
+
+Each invocation (an API request or a state machine's call of `tasks` /
+`trainer`) logs one JSON line with the Lambda request id, the operation, the
+resource ARN it concerns, the outcome and the duration; lines that the
+application's own loggers (`chalicelib.*`) write during the invocation carry
+the same keys when running in Lambda, so one request id or ARN finds all of
+them in CloudWatch Logs (or in ministack's log).
+"""
+import json
+import logging
+import os
+import sys
+import time
+
+from aws_lambda_powertools import Logger
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "personalize"))
+
+_KEYS = ("request_id", "operation", "resource_arn")
+
+
+def resource_arn(payload):
+    """The first `...Arn` member holding an ARN, at the top level or one level down."""
+    if not isinstance(payload, dict):
+        return None
+    nested = []
+    for key, value in payload.items():
+        if isinstance(value, str) and key.lower().endswith("arn") and value.startswith("arn:"):
+            return value
+        if isinstance(value, dict):
+            nested.append(value)
+    for value in nested:
+        found = resource_arn(value)
+        if found:
+            return found
+    return None
+
+
+def _http_fields(request):
+    target = (request.headers or {}).get("x-amz-target", "")
+    operation = target.rsplit(".", 1)[-1] if target else f"{request.method} {request.path}"
+    try:
+        body = json.loads(request.raw_body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    return operation, resource_arn(body)
+
+
+def _share_keys_with_application_loggers():
+    # In Lambda, records of `chalicelib.*` loggers go through the same JSON
+    # formatter (and its request keys). Elsewhere (tests) logging is left alone.
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return
+    package = logging.getLogger("chalicelib")
+    if any(getattr(h, "_powertools_shared", False) for h in package.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logger.registered_formatter)
+    handler._powertools_shared = True
+    package.addHandler(handler)
+    package.setLevel(logger.log_level)
+    package.propagate = False  # the runtime's root handler would print it again
+
+
+def register(app):
+    """Install the logging middleware on every function of the Chalice `app`."""
+    _share_keys_with_application_loggers()
+
+    @app.middleware("all")
+    def log_invocation(event, get_response):
+        if hasattr(event, "method"):  # an HTTP request
+            context = getattr(event, "lambda_context", None)
+            operation, arn = _http_fields(event)
+        else:  # a pure Lambda function: {"task": ..., "input": {...}} from a state machine
+            context = getattr(event, "context", None)
+            payload = event.to_dict() if hasattr(event, "to_dict") else {}
+            payload = payload if isinstance(payload, dict) else {}
+            operation = payload.get("task") or getattr(context, "function_name", None)
+            arn = resource_arn(payload.get("input")) or resource_arn(payload)
+        logger.append_keys(request_id=getattr(context, "aws_request_id", None),
+                           operation=operation, resource_arn=arn)
+        started = time.perf_counter()
+        try:
+            response = get_response(event)
+            status = getattr(response, "status_code", None)
+            log = logger.error if status is not None and status >= 500 else logger.info
+            log("served", extra={"status": status, "duration_ms": _ms(started)})
+            return response
+        except Exception:
+            logger.exception("failed", extra={"duration_ms": _ms(started)})
+            raise
+        finally:
+            logger.remove_keys(list(_KEYS))
+
+    return log_invocation
+
+
+def _ms(started):
+    return round((time.perf_counter() - started) * 1000, 1)
