@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 JOB = arns.DATASET_IMPORT_JOB
 RUN = arns.DATASET_IMPORT_JOB_RUN
 WORKFLOW = "import"
-# A job takes new runs while it exists and is not being deleted.
-JOB_OPEN = lifecycle.IN_FLIGHT | lifecycle.TERMINAL
+# A job takes new runs while it exists, is not being deleted and did not fail to be created.
+JOB_OPEN = lifecycle.IN_FLIGHT | {lifecycle.ACTIVE}
 
 
 class DataVersionConflict(Exception):
@@ -228,8 +228,8 @@ def new_run(job_arn, changes=None):
     """Store a new CREATE PENDING run of a job (with `changes` to the job's dataSource /
     datasetImportJobConfig), taking the dataset's import lock; returns the run record.
 
-    ResourceNotFoundException (job gone), ResourceInUseException (job being deleted,
-    dataset busy with another run or not ACTIVE)."""
+    ResourceNotFoundException (job gone), InvalidInputException (job CREATE FAILED),
+    ResourceInUseException (job being deleted, dataset busy with another run or not ACTIVE)."""
     s = store()
     job = s.require(job_arn, JOB, "dataset import job")
     job.update(changes or {})
@@ -245,6 +245,10 @@ def new_run(job_arn, changes=None):
     except TransactionFailed as e:
         if e.failed(1):
             current = s.require(job_arn, JOB, "dataset import job")
+            if current["status"] == lifecycle.CREATE_FAILED:
+                raise InvalidInputException(
+                    f"Dataset import job {job_arn} is CREATE FAILED ({current.get('failureReason')}); "
+                    "delete it and create a new one") from None
             raise ResourceInUseException(
                 f"Dataset import job {job_arn} is {current['status']}") from None
         _explain_dataset_refusal(job["datasetArn"])
@@ -357,7 +361,7 @@ def begin_scheduled_run(job_arn):
     skipped) or the job is gone / being deleted."""
     try:
         return new_run(job_arn)["arn"]
-    except (ResourceInUseException, ResourceNotFoundException) as e:
+    except (InvalidInputException, ResourceInUseException, ResourceNotFoundException) as e:
         log.info("scheduled import of %s skipped: %s", job_arn, e.message)
         return None
 

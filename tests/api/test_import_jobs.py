@@ -343,3 +343,24 @@ def test_workflow_input_names_the_job_and_run(personalize, dataset, monkeypatch)
     run = personalize.describe_dataset_import_job_run(
         datasetImportJobRunArn=payload["datasetImportJobRunArn"])["datasetImportJobRun"]
     assert run["status"] == "CREATE PENDING"
+
+
+def test_a_job_that_failed_to_be_created_takes_no_runs(personalize, dataset, monkeypatch):
+    from chalicelib.service import dataset_import_jobs as jobs
+    from chalicelib.workflows import starter
+    real = starter.start_workflow
+
+    def broken(name, payload, execution_name=None):
+        raise RuntimeError("state machine unavailable")
+    monkeypatch.setattr(starter, "start_workflow", broken)
+    arn = create(personalize, dataset)
+    monkeypatch.setattr(starter, "start_workflow", real)
+    with pytest.raises(ClientError) as e:
+        personalize.update_dataset_import_job(datasetImportJobArn=arn)
+    assert code(e) == "InvalidInputException" and "CREATE FAILED" in str(e.value)
+    assert jobs.begin_scheduled_run(arn) is None
+    personalize.delete_dataset_import_job(datasetImportJobArn=arn)
+    create(personalize, dataset)
+    settle()
+    job = personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
+    assert job["status"] == "ACTIVE" and job["latestDatasetImportJobRun"]["status"] == "ACTIVE"
