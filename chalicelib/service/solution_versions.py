@@ -282,7 +282,8 @@ def training_spec(arn):
                                  config.get("featureTransformationParameters"))]
         metric = None
         hpo = config.get("hpoConfig") if version.get("performHPO") else None
-    threshold = config.get("eventValueThreshold")
+    # under AutoML "all solution configuration properties, except autoMLConfig, are ignored"
+    threshold = None if version.get("performAutoML") else config.get("eventValueThreshold")
     previous = latest_active_version(version["solutionArn"]) if version.get("trainingMode") == "UPDATE" else None
     solution_name, version_id = arns.parse(arn).parts[:2]
     return {

@@ -520,3 +520,38 @@ def test_solution_is_not_kept_without_its_retraining_rule(personalize, group, st
     assert personalize.list_solutions()["solutions"] == []
     assert personalize.list_solution_versions()["solutionVersions"] == []
     assert started == []
+
+
+@pytest.fixture
+def serializable_transactions(monkeypatch):
+    """DynamoDB runs transactions serializably; moto does not (a failing transaction restores
+    a snapshot of the whole table, undoing other threads' writes), so serialize them here."""
+    import threading
+    from moto.dynamodb.models import DynamoDBBackend
+    lock = threading.Lock()
+    original = DynamoDBBackend.transact_write_items
+
+    def serialized(self, transact_items):
+        with lock:
+            return original(self, transact_items)
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialized)
+
+
+def test_concurrent_versions_one_trains(personalize, threaded_personalize, group, started,
+                                        serializable_transactions):
+    """Ten CreateSolutionVersion calls at once: one version, nine ResourceInUseException."""
+    from concurrent.futures import ThreadPoolExecutor
+    arn, _ = trained_solution(personalize, group)
+
+    def attempt(_):
+        try:
+            return threaded_personalize.create_solution_version(solutionArn=arn)["solutionVersionArn"]
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = list(pool.map(attempt, range(10)))
+    created = [o for o in outcomes if o.startswith("arn:")]
+    assert len(created) == 1 and outcomes.count("ResourceInUseException") == 9
+    assert len(personalize.list_solution_versions(solutionArn=arn)["solutionVersions"]) == 2
