@@ -10,9 +10,10 @@ Execution input: `{"datasetImportJobArn", "datasetImportJobRunArn"}` from
 Create/UpdateDatasetImportJob, or `{"datasetImportJobArn"}` alone from the
 job's schedule (DatasetImportJobConfig.importJobSchedule). The steps:
 
-1. `import.start`   (scheduled: store a new run, or skip the tick when the
-                    dataset is busy) run -> CREATE IN_PROGRESS; read dataset,
-                    location, current data version; choose the new version id.
+0. `import.begin`   (scheduled executions only) store a new run, or skip the
+                    tick when the dataset is busy.
+1. `import.start`   run -> CREATE IN_PROGRESS; read dataset, location, the
+                    current data version; choose the new version id.
 2. `import.parse`   stream + validate every row, write the new version. Data
                     that does not fit is an *answer* (`failureReason`), not an
                     exception, so the state machine does not retry it.
@@ -46,24 +47,32 @@ def _jobs():
 
 
 def _run_arn(state):
-    """The run this execution imports: given in the input, or made by `import.start`
-    for a scheduled execution (whose input names only the job)."""
+    """The run this execution imports: given in the input, or stored by
+    `import.begin` for a scheduled execution (whose input names only the job)."""
     return (state.get("run") or {}).get("datasetImportJobRunArn") \
+        or (state.get("scheduled") or {}).get("datasetImportJobRunArn") \
         or state.get("datasetImportJobRunArn")
+
+
+@task("import.begin")
+def begin(state):
+    """A scheduled execution: store a new run of the job (seed, DatasetImportJobConfig:
+    the schedule starts a new run), or skip this tick while the dataset is busy with
+    another run or the job is gone. A step of its own, so that a retried `import.start`
+    never creates a second run."""
+    job_arn = state.get("datasetImportJobArn")
+    if not job_arn:
+        raise ValueError("the import workflow needs datasetImportJobRunArn or "
+                         "datasetImportJobArn in its input")
+    run_arn = _jobs().begin_scheduled_run(job_arn)
+    return {"datasetImportJobRunArn": run_arn} if run_arn else {"skipped": True}
 
 
 @task("import.start")
 def start(state):
-    run_arn = state.get("datasetImportJobRunArn")
+    run_arn = _run_arn(state)
     if not run_arn:
-        job_arn = state.get("datasetImportJobArn")
-        if not job_arn:
-            raise ValueError("the import workflow needs datasetImportJobRunArn or "
-                             "datasetImportJobArn in its input")
-        # Seed, DatasetImportJobConfig: the schedule starts a new run of the job.
-        run_arn = _jobs().begin_scheduled_run(job_arn)
-        if run_arn is None:  # dataset busy with another run, or job gone: skip this tick
-            return {"skipped": True}
+        raise ValueError("no run to start: the input names no datasetImportJobRunArn")
     run = _jobs().start_run(run_arn)
     dataset_arn = run["datasetArn"]
     location = (run.get("dataSource") or {}).get("dataLocation")

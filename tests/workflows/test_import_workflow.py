@@ -204,3 +204,19 @@ def test_data_that_does_not_fit_is_not_retried(personalize, s3, group, monkeypat
     assert "column TIMESTAMP: required column is missing from the header" in run["failureReason"]
     assert len(calls) == 1
     assert starter.local_executions("import")[-1].status == "FAILED"
+
+
+def test_scheduled_tick_is_skipped_while_the_dataset_is_busy(personalize, s3, group):
+    from chalicelib.service import dataset_import_jobs
+    s3.put_object(Bucket="training", Key="a.csv", Body=b"USER_ID,ITEM_ID,TIMESTAMP\n1,a,1\n")
+    job_arn = import_job(personalize, group["dataset"], "s3://training/a.csv")
+    # A run not yet started holds the dataset (seed, UpdateDatasetImportJob: one import
+    # at a time), as when the schedule fires during a user's run.
+    dataset_import_jobs.new_run(job_arn)
+    execution = starter.get_local_execution(
+        starter.start_workflow("import", {"datasetImportJobArn": job_arn}))
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["scheduled"] == {"skipped": True}
+    runs = personalize.list_dataset_import_job_runs(
+        datasetImportJobArn=job_arn)["datasetImportJobRuns"]
+    assert len(runs) == 2  # the first run and the pending one; the tick added none
