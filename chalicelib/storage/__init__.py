@@ -4,4 +4,13 @@ Clients are created lazily, once per process, with `boto3.client(name)` and
 no endpoint in code (boto3 reads `AWS_ENDPOINT_URL` itself). Tests that swap
 moto mocks call `reset_clients()`.
 """
-from chalicelib.storage.clients import client, reset_clients  # noqa: F401
+from chalicelib.storage.clients import client  # noqa: F401
+from chalicelib.storage import clients as _clients
+
+
+def reset_clients():
+    """Forget the cached clients and what local mode keeps in memory (the schedules
+    recorded instead of EventBridge rules): a new moto mock starts from nothing."""
+    from chalicelib.storage import schedules
+    _clients.reset_clients()
+    schedules.LOCAL_RULES.clear()
