@@ -55,9 +55,9 @@ def describe_dataset_group(params):
 
 @operation("ListDatasetGroups")
 def list_dataset_groups(params):
-    records, token = store().list(TYPE, max_results=params.get("maxResults"),
+    page, token = store().list(TYPE, max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"datasetGroups": records, "nextToken": token}
+    return {"datasetGroups": page, "nextToken": token}
 
 
 @operation("DeleteDatasetGroup")

@@ -200,9 +200,9 @@ def list_dataset_import_jobs(params):
     dataset_arn = params.get("datasetArn")
     if dataset_arn:
         store().require(dataset_arn, datasets.TYPE, "dataset")
-    records, token = store().list(JOB, dataset_arn, max_results=params.get("maxResults"),
+    page, token = store().list(JOB, dataset_arn, max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"datasetImportJobs": records, "nextToken": token}
+    return {"datasetImportJobs": page, "nextToken": token}
 
 
 @operation("UpdateDatasetImportJob")
@@ -288,9 +288,9 @@ def list_dataset_import_job_runs(params):
     job_arn = params.get("datasetImportJobArn")
     if job_arn:
         store().require(job_arn, JOB, "dataset import job")
-    records, token = store().list(RUN, job_arn, max_results=params.get("maxResults"),
+    page, token = store().list(RUN, job_arn, max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"datasetImportJobRuns": records, "nextToken": token}
+    return {"datasetImportJobRuns": page, "nextToken": token}
 
 
 # ------------------------------------------------------------------ workflow side

@@ -87,9 +87,9 @@ def list_datasets(params):
     group_arn = params.get("datasetGroupArn")
     if group_arn:
         store().require(group_arn, arns.DATASET_GROUP, "dataset group")
-    records, token = store().list(TYPE, group_arn, max_results=params.get("maxResults"),
+    page, token = store().list(TYPE, group_arn, max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"datasets": records, "nextToken": token}
+    return {"datasets": page, "nextToken": token}
 
 
 @operation("UpdateDataset")

@@ -94,10 +94,10 @@ def describe_event_tracker(params):
 
 @operation("ListEventTrackers")
 def list_event_trackers(params):
-    records, token = store().list(TYPE, params.get("datasetGroupArn"),
+    page, token = store().list(TYPE, params.get("datasetGroupArn"),
                                   max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"eventTrackers": records, "nextToken": token}
+    return {"eventTrackers": page, "nextToken": token}
 
 
 @operation("DeleteEventTracker")

@@ -95,9 +95,9 @@ def describe_feature_export_job(params):
 
 @operation("ListFeatureExportJobs")
 def list_feature_export_jobs(params):
-    records, token = store().list(TYPE, max_results=params.get("maxResults"),
+    page, token = store().list(TYPE, max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"featureExportJobs": records, "nextToken": token}
+    return {"featureExportJobs": page, "nextToken": token}
 
 
 def mark_job(job_arn, status, failure_reason=None, **fields):

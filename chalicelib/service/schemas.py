@@ -46,9 +46,9 @@ def describe_schema(params):
 
 @operation("ListSchemas")
 def list_schemas(params):
-    records, token = store().list(TYPE, max_results=params.get("maxResults"),
+    page, token = store().list(TYPE, max_results=params.get("maxResults"),
                                   next_token=params.get("nextToken"))
-    return {"schemas": records, "nextToken": token}
+    return {"schemas": page, "nextToken": token}
 
 
 def datasets_using(schema_arn):
