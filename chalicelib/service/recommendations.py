@@ -23,7 +23,7 @@ model of its solution version (`chalicelib.runtime.serving`, cached per containe
 import uuid
 
 from chalicelib.protocol.errors import InvalidInputException
-from chalicelib.service import campaigns, solution_versions
+from chalicelib.service import campaigns
 from chalicelib.service.registry import operation
 
 SERVICE = "personalize-runtime"
@@ -53,14 +53,11 @@ class CampaignModel:
 def campaign_model(campaign_arn):
     """The ACTIVE campaign's model (ResourceNotFoundException otherwise; see campaigns)."""
     from chalicelib.runtime import serving
-    version_arn, recipe_name, recipe_type, model_key = campaigns.active_model_for_campaign(campaign_arn)
-
-    def load():
-        group = solution_versions.get(version_arn).get("datasetGroupArn")
-        return serving.load(version_arn, model_key, group)
-
-    return CampaignModel(campaign_arn, version_arn, recipe_name, recipe_type,
-                         serving.cache().get(version_arn, load))
+    found = campaigns.served_model(campaign_arn)
+    version_arn = found["solutionVersionArn"]
+    served = serving.cache().get(version_arn, lambda: serving.load(
+        version_arn, found["modelKey"], found.get("datasetGroupArn")))
+    return CampaignModel(campaign_arn, version_arn, found["recipeName"], found["recipeType"], served)
 
 
 def refuse_unserved(params):
