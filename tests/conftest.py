@@ -170,9 +170,33 @@ def s3(aws):
 
 
 @pytest.fixture
-def threaded_personalize(aws):
+def atomic_moto(monkeypatch):
+    """moto applies a DynamoDB transaction item by item and rolls a failed one back by
+    restoring a copy of the whole table, which under threads loses other callers' writes;
+    DynamoDB itself is serializable per item and per transaction. One lock around moto's
+    writes gives the tests DynamoDB's guarantees (our conditions still decide who wins)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "get_item", "transact_write_items",
+                 "batch_write_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, __original=original, **kwargs):
+            with lock:
+                return __original(self, *args, **kwargs)
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.fixture
+def threaded_personalize(aws, atomic_moto):
     """Like `personalize`, but safe to call from many threads at once."""
     return make_client("personalize", threaded=True)
+
+
+@pytest.fixture
+def threaded_events(aws, atomic_moto):
+    """PutEvents from many threads at once."""
+    return make_client("personalize-events", threaded=True)
 
 
 @pytest.fixture

@@ -11,24 +11,6 @@ ROLE = "arn:aws:iam::123456789012:role/CloudWatchFull"
 ACCT = "arn:aws:personalize:us-east-1:000000000000"
 
 
-@pytest.fixture
-def atomic_moto(monkeypatch):
-    """moto applies a DynamoDB transaction item by item and rolls a failed one back by
-    restoring a copy of the whole table, which under threads loses other callers' writes;
-    DynamoDB itself is serializable per item and per transaction. One lock around moto's
-    writes gives the tests DynamoDB's guarantees (our conditions still decide who wins)."""
-    import threading as _threading
-    from moto.dynamodb.models import DynamoDBBackend
-    lock = _threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "get_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 def code(excinfo):
     return excinfo.value.response["Error"]["Code"]
 
