@@ -48,6 +48,7 @@ TARGETS = {
     "aws": "3.12",
 }
 WHEEL_PLATFORM = "manylinux_2_28_x86_64"
+STRIPPED = ("numpy", "scipy")  # packages whose `tests` folders are left out
 
 
 class PackageError(RuntimeError):
@@ -122,7 +123,7 @@ def _stage(target, root, build):
 
 def vendor_wheels(python_version, root=ROOT, build=BUILD):
     """Install the pinned requirements as Lambda-platform wheels; cached by inputs."""
-    h = hashlib.sha256(f"{python_version} {WHEEL_PLATFORM}".encode())
+    h = hashlib.sha256(f"{python_version} {WHEEL_PLATFORM} {STRIPPED}".encode())
     for rel in ("requirements.txt", "constraints.txt"):
         with open(os.path.join(root, rel), "rb") as f:
             h.update(f.read())
@@ -138,10 +139,12 @@ def vendor_wheels(python_version, root=ROOT, build=BUILD):
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise PackageError("could not fetch Lambda wheels:\n" + done.stderr[-2000:])
-    # Bytecode and bundled console scripts are of no use in a Lambda zip.
+    # Bytecode, console scripts and the numpy/scipy test suites (25 MB) are
+    # of no use in a Lambda, whose code must stay under 250 MB unzipped.
     for dirpath, dirnames, _ in os.walk(target_dir):
+        rel = os.path.relpath(dirpath, target_dir).split(os.sep)
         for d in list(dirnames):
-            if d == "__pycache__":
+            if d == "__pycache__" or (d == "tests" and rel[0] in STRIPPED):
                 shutil.rmtree(os.path.join(dirpath, d))
                 dirnames.remove(d)
     shutil.rmtree(os.path.join(target_dir, "bin"), ignore_errors=True)
