@@ -11,6 +11,8 @@ What it returns (see `chalicelib.algorithms.base`):
 
 - interactions: the current INTERACTIONS data version plus recorded events,
   filtered by event type and value threshold, sorted by user then time;
+  `event_types` lists the types present ("" stands for "no type" when only
+  some interactions have one); `event_value` is None when no row has a value;
 - `user_ids`: the users with at least one kept interaction, sorted;
 - `item_ids`: the items of the kept interactions plus every item of the
   Items dataset (the catalogue), sorted;
@@ -20,7 +22,7 @@ What it returns (see `chalicelib.algorithms.base`):
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -56,21 +58,73 @@ def _version(dataset_group_arn, dataset_type) -> Optional[versions.VersionData]:
     return versions.load(record.get("datasetArn") or record["arn"], version_id)
 
 
-def _interaction_columns(data: Optional[versions.VersionData]) -> Dict[str, np.ndarray]:
-    """The imported interactions as plain arrays, in the events hook's shape."""
-    if data is None:
-        return {}
-    names = set(data.field_names())
-    n = data.rows
-    return {
-        "USER_ID": data.strings("USER_ID"),
-        "ITEM_ID": data.strings("ITEM_ID"),
-        "TIMESTAMP": data.columns["TIMESTAMP"].astype(np.int64),
-        "EVENT_TYPE": data.strings("EVENT_TYPE") if "EVENT_TYPE" in names
-        else np.full(n, "", dtype="<U1"),
-        "EVENT_VALUE": data.numbers("EVENT_VALUE") if "EVENT_VALUE" in names
-        else np.full(n, np.nan),
-    }
+class _Part:
+    """Interactions from one source, string columns as (codes, vocabulary): the
+    imported version keeps its dictionary codes, so a million rows never go
+    through string sorting; recorded events (few) are coded here."""
+
+    def __init__(self, strings: Dict[str, tuple], timestamp, event_value):
+        self.strings = strings            # name -> (int codes >= 0, unicode vocabulary)
+        self.timestamp = np.asarray(timestamp, dtype=np.int64)
+        self.event_value = np.asarray(event_value, dtype=np.float64)
+
+    def __len__(self):
+        return int(self.timestamp.shape[0])
+
+    @classmethod
+    def from_version(cls, data: versions.VersionData) -> "_Part":
+        names = set(data.field_names())
+        strings = {}
+        for name in ("USER_ID", "ITEM_ID", "EVENT_TYPE"):
+            if name in names:
+                codes, vocab = data.columns[name], data.dictionaries[name]
+            else:
+                codes, vocab = np.full(data.rows, -1, np.int32), np.zeros(0, "<U1")
+            if (codes < 0).any():  # null is the value "" (no event type)
+                vocab = np.append(vocab, np.array([""]))
+                codes = np.where(codes < 0, len(vocab) - 1, codes)
+            strings[name] = (codes, vocab)
+        values = data.numbers("EVENT_VALUE") if "EVENT_VALUE" in names \
+            else np.full(data.rows, np.nan)
+        return cls(strings, data.columns["TIMESTAMP"], values)
+
+    @classmethod
+    def from_events(cls, events: Dict[str, np.ndarray]) -> "_Part":
+        strings = {}
+        for name in ("USER_ID", "ITEM_ID", "EVENT_TYPE"):
+            vocab, codes = np.unique(np.asarray(events[name], dtype=str), return_inverse=True)
+            strings[name] = (codes.reshape(-1), vocab)
+        return cls(strings, events["TIMESTAMP"], events["EVENT_VALUE"])
+
+    def has(self, name, value) -> np.ndarray:
+        codes, vocab = self.strings[name]
+        match = np.flatnonzero(vocab == value)
+        return np.isin(codes, match) if len(match) else np.zeros(len(self), bool)
+
+    def filtered(self, keep: np.ndarray) -> "_Part":
+        return _Part({n: (c[keep], v) for n, (c, v) in self.strings.items()},
+                     self.timestamp[keep], self.event_value[keep])
+
+
+def _index(parts: List[_Part], name: str, extra=()) -> Tuple[np.ndarray, np.ndarray]:
+    """(sorted vocabulary of the values used by `parts` plus `extra`, index of every row).
+    Only used codes are looked up: integer work per row, string work per distinct value."""
+    used = []
+    for part in parts:
+        codes, vocab = part.strings[name]
+        present = np.flatnonzero(np.bincount(codes, minlength=len(vocab))) if len(codes) \
+            else np.zeros(0, np.int64)
+        used.append(present)
+    vocabulary = np.unique(np.concatenate(
+        [part.strings[name][1][u] for part, u in zip(parts, used)]
+        + [np.asarray(e, dtype=str) for e in extra] + [np.zeros(0, "<U1")]))
+    rows = []
+    for part, present in zip(parts, used):
+        codes, vocab = part.strings[name]
+        lookup = np.zeros(len(vocab), np.int64)
+        lookup[present] = np.searchsorted(vocabulary, vocab[present])
+        rows.append(lookup[codes])
+    return vocabulary, np.concatenate(rows) if rows else np.zeros(0, np.int64)
 
 
 def _metadata(data: Optional[versions.VersionData], id_field: str,
@@ -107,55 +161,61 @@ def load_training_data(dataset_group_arn: str, event_type: Optional[str] = None,
     """The group's training data (see module doc). Raises NoTrainingData when
     no interactions remain (nothing imported, nothing recorded, or the filters
     keep nothing)."""
-    imported = _interaction_columns(_version(dataset_group_arn, INTERACTIONS))
+    imported = _version(dataset_group_arn, INTERACTIONS)
+    parts = [_Part.from_version(imported)] if imported is not None else []
     events = recorded_events(dataset_group_arn)
-    parts = [p for p in (imported, events) if p and len(p["USER_ID"])]
+    if len(events["USER_ID"]):
+        parts.append(_Part.from_events(events))
+    parts = [p for p in parts if len(p)]
     if not parts:
         raise NoTrainingData(f"dataset group {dataset_group_arn} has no interactions: import "
                              "an Interactions dataset or record events first")
-    cols = {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in EVENT_COLUMNS}
-    has_type = any(bool((p["EVENT_TYPE"] != "").any()) for p in parts)
-    has_value = any(bool((~np.isnan(np.asarray(p["EVENT_VALUE"], float))).any()) for p in parts)
+    has_type = any(bool((p.strings["EVENT_TYPE"][1] != "").any()) for p in parts)
+    has_value = any(bool((~np.isnan(p.event_value)).any()) for p in parts)
 
-    keep = np.ones(len(cols["USER_ID"]), dtype=bool)
-    if event_type:
-        keep &= cols["EVENT_TYPE"] == event_type
+    threshold = None
     if event_value_threshold not in (None, ""):
         try:
             threshold = float(event_value_threshold)
         except (TypeError, ValueError):
             raise NoTrainingData(f"eventValueThreshold {event_value_threshold!r} "
                                  "is not a number") from None
-        with np.errstate(invalid="ignore"):
-            keep &= cols["EVENT_VALUE"].astype(float) >= threshold  # NaN never passes
-    if not keep.any():
+    if event_type or threshold is not None:
+        kept = []
+        for part in parts:
+            keep = np.ones(len(part), dtype=bool)
+            if event_type:
+                keep &= part.has("EVENT_TYPE", event_type)
+            if threshold is not None:
+                with np.errstate(invalid="ignore"):
+                    keep &= part.event_value >= threshold  # NaN never passes
+            kept.append(part.filtered(keep))
+        parts = [p for p in kept if len(p)]
+    if not parts:
         raise NoTrainingData(f"no interactions of dataset group {dataset_group_arn} pass the "
                              f"filters (eventType={event_type!r}, "
                              f"eventValueThreshold={event_value_threshold!r})")
-    cols = {name: values[keep] for name, values in cols.items()}
 
     items_data = _version(dataset_group_arn, ITEMS)
     users_data = _version(dataset_group_arn, USERS)
-    user_ids, user_index = np.unique(cols["USER_ID"], return_inverse=True)
-    catalogue = cols["ITEM_ID"]
-    if items_data is not None:
-        catalogue = np.concatenate([catalogue, items_data.strings("ITEM_ID")])
-    item_ids = np.unique(catalogue)
-    item_index = np.searchsorted(item_ids, cols["ITEM_ID"])
+    user_ids, user_index = _index(parts, "USER_ID")
+    catalogue = [items_data.dictionaries["ITEM_ID"]] if items_data is not None else []
+    item_ids, item_index = _index(parts, "ITEM_ID", extra=catalogue)
 
-    timestamps = cols["TIMESTAMP"].astype(np.int64)
+    timestamps = np.concatenate([p.timestamp for p in parts])
     order = np.lexsort((timestamps, user_index))
     event_types, type_codes = (), None
     if has_type:
-        names, codes = np.unique(cols["EVENT_TYPE"], return_inverse=True)
+        names, codes = _index(parts, "EVENT_TYPE")
         event_types = tuple(str(n) for n in names)
         type_codes = codes.astype(np.int16)[order]
+    values = np.concatenate([p.event_value for p in parts])
     interactions = Interactions(
         user=user_index.astype(np.int32)[order],
         item=item_index.astype(np.int32)[order],
         timestamp=timestamps[order],
         event_type=type_codes,
-        event_value=cols["EVENT_VALUE"].astype(np.float32)[order] if has_value else None,
+        event_value=values.astype(np.float32)[order] if has_value else None,
     )
     return TrainingData(
         interactions=interactions,

@@ -118,7 +118,7 @@ def test_metadata_aligned_to_indices(shop):
 
 def test_recorded_events_join_the_imports(shop, monkeypatch):
     group, rows = shop
-    assert len(training_view.recorded_events(group)["USER_ID"]) == 0  # no events store yet
+    assert len(training_view.recorded_events(group)["USER_ID"]) == 0  # none recorded
 
     def events(arn):
         assert arn == group
