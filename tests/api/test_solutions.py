@@ -366,9 +366,13 @@ def test_describe_unknown_solution_and_version(personalize):
     with pytest.raises(ClientError) as e:
         personalize.describe_solution_version(solutionVersionArn=arn + "/12345678")
     assert code(e) == "ResourceNotFoundException"
-    with pytest.raises(ClientError) as e:
-        personalize.describe_solution(solutionArn="not an arn")
-    assert code(e) == "InvalidInputException"
+    for call, member in ((personalize.describe_solution, "solutionArn"),
+                         (personalize.describe_solution_version, "solutionVersionArn"),
+                         (personalize.delete_solution, "solutionArn"),
+                         (personalize.create_solution_version, "solutionArn")):
+        with pytest.raises(ClientError) as e:
+            call(**{member: "not an arn"})
+        assert code(e) == "InvalidInputException", call
 
 
 def test_list_solutions_filters_and_pages(personalize, started):
