@@ -303,3 +303,33 @@ def test_schema_rules(fields, dtype, message):
     with pytest.raises(schema.SchemaError) as e:
         schema.parse({"type": "record", "name": dtype, "fields": fields}, dtype)
     assert message in str(e.value)
+
+
+# --- round trip of whatever csv.writer produces ------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+cell_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+                    min_size=1, max_size=12)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(cell_text, cell_text, st.integers(0, 10 ** 10 - 1)),
+                     min_size=1, max_size=30),
+       terminator=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(),
+       order=st.permutations(["USER_ID", "ITEM_ID", "TIMESTAMP"]))
+def test_anything_csv_writer_writes_reads_back(src, rows, terminator, bom, order):
+    import csv
+    import io
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=terminator)
+    writer.writerow(order)
+    for user, item, ts in rows:
+        record = {"USER_ID": user, "ITEM_ID": item, "TIMESTAMP": str(ts)}
+        writer.writerow([record[name] for name in order])
+    text = ("\ufeff" if bom else "") + buffer.getvalue()
+    result = run(src("h.csv", text), batch_rows=7)
+    data = versions.load(ARN, result.version_id)
+    assert data.strings("USER_ID").tolist() == [r[0] for r in rows]
+    assert data.strings("ITEM_ID").tolist() == [r[1] for r in rows]
+    assert data.columns["TIMESTAMP"].tolist() == [r[2] for r in rows]
