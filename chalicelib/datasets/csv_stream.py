@@ -173,8 +173,13 @@ class Batch:
             lines, line = [], self.first_line
             for i, row in enumerate(self.rows):
                 lines.append(line)
-                line += 1 + sum(cell.count("\n") for cell in row if "\n" in cell)
+                line += 1 + sum(_breaks(cell) for cell in row if "\n" in cell or "\r" in cell)
                 if self._gaps:
                     line += self._gaps[i]
             self._lines = lines
         return self._lines[index]
+
+
+def _breaks(cell: str) -> int:
+    """Line breaks inside a quoted cell: \n, \r\n and a lone \r each end a line."""
+    return cell.count("\n") + cell.count("\r") - cell.count("\r\n")

@@ -206,6 +206,11 @@ def test_line_numbers_count_quoted_line_breaks_and_blank_lines(src):
     assert "line 6, column TIMESTAMP: 'oops'" in failure(src("i.csv", body))
 
 
+def test_line_numbers_count_lone_carriage_returns_in_quotes(src):
+    body = 'USER_ID,ITEM_ID,TIMESTAMP\n1,"a\rb",1\n2,b,oops\n'
+    assert "line 4, column TIMESTAMP: 'oops'" in failure(src("i.csv", body))
+
+
 def test_first_problems_shown_and_all_counted(src):
     body = "USER_ID,ITEM_ID,TIMESTAMP\n" + "".join(f"u,i,t{n}\n" for n in range(12)) + "u,i,1\n"
     reason = failure(src("i.csv", body), batch_rows=5)
