@@ -7,7 +7,7 @@ Each invocation (an API request or a state machine's call of `tasks` /
 resource ARN it concerns, the outcome and the duration; lines that the
 application's own loggers (`chalicelib.*`) write during the invocation carry
 the same keys when running in Lambda, so one request id or ARN finds all of
-them in CloudWatch Logs (or in ministack's log).
+them in CloudWatch Logs (on ministack too: `python -m scripts.stack logs`).
 """
 import json
 import logging

@@ -4,6 +4,7 @@
     python -m scripts.stack down      # stop the ministack that `up` started (state is kept)
     python -m scripts.stack deploy --target localstack|aws
     python -m scripts.stack env       # print .local/stack.env
+    python -m scripts.stack logs      # the Lambdas' latest log lines (CloudWatch Logs of ministack)
 
 Everything `up` creates lives under `.local/`: the emulator's PID record, log
 and persisted state (`.local/ministack/`), the last deployment
@@ -180,6 +181,20 @@ def deploy_remote(target, stack_name=STACK_NAME, region=None, training_backend=N
     return env
 
 
+def show_logs(limit=20, out=print):
+    """The latest lines each of the stack's Lambdas wrote (CloudWatch Logs of the emulator)."""
+    emu = emulator.running(EMULATOR_HOME)
+    if emu is None:
+        raise SystemExit("ministack is not running; `make up` first")
+    logs = deploy.session(emu.endpoint)("logs")
+    for group in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]:
+        name = group["logGroupName"]
+        events = logs.filter_log_events(logGroupName=name)["events"]
+        out(f"== {name}")
+        for event in events[-limit:]:
+            out("  " + event["message"].rstrip())
+
+
 SNIPPET = """\
 Ready. In a shell:  source .local/stack.env
 Then, from Python:
@@ -208,6 +223,8 @@ def main(argv=None):
     p_up.add_argument("--quiet", action="store_true", help="no snippet")
     sub.add_parser("down", help="stop the ministack started by `up`")
     sub.add_parser("env", help="print .local/stack.env")
+    p_logs = sub.add_parser("logs", help="latest log lines of the stack's Lambdas")
+    p_logs.add_argument("-n", type=int, default=20)
     p_dep = sub.add_parser("deploy", help="deploy to LocalStack or AWS")
     p_dep.add_argument("--target", required=True, choices=["localstack", "aws"])
     p_dep.add_argument("--stack-name", default=STACK_NAME)
@@ -226,6 +243,8 @@ def main(argv=None):
         elif args.command == "env":
             with open(os.path.join(LOCAL, "stack.env")) as f:
                 print(f.read(), end="")
+        elif args.command == "logs":
+            show_logs(args.n)
         elif args.command == "deploy":
             deploy_remote(args.target, args.stack_name, args.region, args.training_backend,
                           args.training_image)
