@@ -211,7 +211,10 @@ def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema,
     gc.disable()  # millions of short-lived lists, no cycles: the collector only costs time
     try:
         for key in keys:
-            rows += _read_file(source_bucket, key, schema, writer, problems, batch_rows)
+            try:
+                rows += _read_file(source_bucket, key, schema, writer, problems, batch_rows)
+            except objects.SourceMissing as e:  # gone or denied since it was listed
+                raise ImportFailed(f"Cannot read s3://{source_bucket}/{key}: {e}") from None
         if problems.count:
             raise ImportFailed(problems.reason())
         if rows == 0:

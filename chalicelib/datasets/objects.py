@@ -22,7 +22,17 @@ CHUNK_BYTES = 1 << 20
 
 
 class SourceMissing(Exception):
-    """The bucket, key or prefix named by dataLocation does not exist or is empty."""
+    """The bucket, key or prefix named by dataLocation does not exist, or may not be read."""
+
+
+DENIED = ("AccessDenied", "403", "AllAccessDisabled")
+
+
+def _denied(location):
+    # Seed, "Uploading to an Amazon S3 Bucket": the bucket policy must allow
+    # s3:GetObject and s3:ListBucket to Amazon Personalize.
+    return SourceMissing(f"access to {location} is denied (allow s3:GetObject and "
+                         "s3:ListBucket on the bucket)")
 
 
 def _code(error) -> str:
@@ -45,13 +55,20 @@ def bucket_exists(bucket: str) -> bool:
     except Exception as e:
         if _code(e) in ("404", "NoSuchBucket", "NotFound"):
             return False
+        if _code(e) in DENIED:
+            raise _denied(f"s3://{bucket}") from None
         raise
     return True
 
 
 def head(bucket: str, key: str) -> Optional[int]:
     """Size of the object, or None if there is no such key; SourceMissing if no bucket."""
-    found = port.head(port.uri(bucket, key)) if key else None
+    try:
+        found = port.head(port.uri(bucket, key)) if key else None
+    except Exception as e:
+        if _code(e) in DENIED:
+            raise _denied(port.uri(bucket, key)) from None
+        raise
     if found is None and not bucket_exists(bucket):
         raise SourceMissing(f"S3 bucket {bucket} does not exist")
     return None if found is None else int(found["size"])
@@ -64,6 +81,8 @@ def list_objects(bucket: str, prefix: str) -> List[Tuple[str, int]]:
     except Exception as e:
         if _code(e) in ("NoSuchBucket", "404"):
             raise SourceMissing(f"S3 bucket {bucket} does not exist") from None
+        if _code(e) in DENIED:
+            raise _denied(port.uri(bucket, prefix)) from None
         raise
     return [(o["key"], int(o["size"])) for o in found]
 
@@ -77,6 +96,8 @@ def iter_bytes(bucket: str, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterato
             raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
         if _code(e) == "NoSuchBucket":
             raise SourceMissing(f"S3 bucket {bucket} does not exist") from None
+        if _code(e) in DENIED:
+            raise _denied(port.uri(bucket, key)) from None
         raise
     try:
         yield from body.iter_chunks(chunk_bytes)

@@ -239,6 +239,19 @@ def test_missing_key(src):
                                  "that key and no object starts with that prefix")
 
 
+def test_access_denied(src, monkeypatch):
+    from botocore.exceptions import ClientError
+    from chalicelib.datasets import objects
+
+    def denied(location):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}},
+                          "GetObject")
+    location = src("i.csv", "USER_ID,ITEM_ID,TIMESTAMP\n1,a,1\n")
+    monkeypatch.setattr(objects.port, "open_stream", denied)
+    assert failure(location) == (f"Cannot read {location}: access to {location} is denied "
+                                 "(allow s3:GetObject and s3:ListBucket on the bucket)")
+
+
 def test_empty_file(src):
     location = src("e.csv", b"")
     assert failure(location) == f"{location} is empty: the first row must hold the column headers"
