@@ -252,3 +252,41 @@ def test_a_repeated_execution_changes_nothing(personalize, s3, group):
     assert keys(s3, "exports") == before
     [first, second] = starter.local_executions("feature-export")
     assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
+
+
+def test_recorded_events_join_the_exported_interactions(personalize, events, s3):
+    """Events recorded with PutEvents are training data ("Recording Events"), so they are
+    featurized with the imported interactions; columns they lack stay empty."""
+    s3.create_bucket(Bucket="sources")
+    s3.create_bucket(Bucket="exports")
+    group = personalize.create_dataset_group(name="clicks")["datasetGroupArn"]
+    schema = {"type": "record", "name": "Interactions", "version": "1.0", "fields": [
+        {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"}]}
+    import_dataset(personalize, s3, group, "Interactions", schema,
+                   ["USER_ID", "ITEM_ID", "TIMESTAMP"], [("u1", "i1", 100), ("u2", "i2", 200)])
+    tracking_id = personalize.create_event_tracker(name="tracker", datasetGroupArn=group,
+                                                   roleArn=ROLE)["trackingId"]
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1", eventList=[
+        {"eventId": "e1", "eventType": "click", "sentAt": 150, "properties": '{"id": "i3"}'},
+        {"eventId": "e2", "eventType": "rating", "sentAt": 160,
+         "properties": '{"id": "i2", "value": "4.5"}'}])
+    job = export(personalize, group)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert read_csv(s3, "exports", "featurized/export-1/interactions.csv") == [
+        ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"],
+        ["u1", "i1", "100", "", ""], ["u1", "i3", "150", "click", ""],
+        ["u1", "i2", "160", "rating", "4.5"], ["u2", "i2", "200", "", ""]]
+
+
+def test_failure_reason_does_not_depend_on_error_names(personalize, s3, group, monkeypatch):
+    """On the embedded emulator every Lambda error is `Runtime.HandlerError`: the job still
+    fails with the task's own message."""
+    from chalicelib.storage import objects
+    monkeypatch.setenv("LOCAL_LAMBDA_ERROR_STYLE", "ministack")
+
+    def broken(location, data, content_type=None):
+        raise OSError("disk on fire")
+    monkeypatch.setattr(objects, "put_bytes", broken)
+    reason = failed(export(personalize, group))
+    assert reason == "Internal error while exporting (Runtime.HandlerError): disk on fire"
