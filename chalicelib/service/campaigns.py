@@ -25,7 +25,9 @@ an invalid value there):
 - DeleteCampaign refuses while the campaign or an update is being deployed
   (ResourceInUseException, which DeleteCampaign lists); the record goes at once.
 - minProvisionedTPS defaults to 1 and is >= 1; updateMode defaults to MANUAL (the shipped
-  model's documented default for clients that do not send it).
+  model's documented default for clients that do not send it); a stock client's
+  campaignConfig.syncWithLatestSolutionVersion true/false means AUTO/MANUAL (a contradiction
+  with updateMode is refused).
 
 For the campaign workflow and the runtime: `campaign_deployment`, `mark_campaign`,
 `active_model_for_campaign`, `campaigns_in_auto_mode`, `auto_update_campaigns`.
@@ -73,6 +75,19 @@ def _check_mode(mode):
         raise InvalidInputException(f"updateMode: {mode!r} is not one of AUTO, MANUAL")
 
 
+def _requested_mode(params):
+    """updateMode as sent, or as today's API says it: campaignConfig.syncWithLatestSolutionVersion
+    (a stock client's way to ask for AUTO); None when neither is given."""
+    mode = params.get("updateMode")
+    sync = (params.get("campaignConfig") or {}).get("syncWithLatestSolutionVersion")
+    if sync is None:
+        return mode
+    if mode is not None and (mode == AUTO) != sync:
+        raise InvalidInputException(
+            f"updateMode {mode} contradicts campaignConfig.syncWithLatestSolutionVersion={sync}")
+    return AUTO if sync else MANUAL
+
+
 def _deployable_version(version_arn, solution_arn=None):
     """The version record if it exists, is ACTIVE and belongs to `solution_arn` (when given)."""
     version = solution_versions.get(version_arn)
@@ -112,7 +127,7 @@ def create_campaign(params):
                 f"Solution {solution_arn} has no ACTIVE solution version to deploy yet")
     else:
         raise InvalidInputException("Give solutionArn or solutionVersionArn: the solution to deploy")
-    mode = params.get("updateMode") or _default("updateMode", MANUAL)
+    mode = _requested_mode(params) or _default("updateMode", MANUAL)
     _check_mode(mode)
     tps = params.get("minProvisionedTPS", _default("minProvisionedTPS", 1) or 1)
     _check_tps(tps)
@@ -181,18 +196,22 @@ def update_campaign(params):
             f"Campaign {arn} is {campaign['status']}"
             f"{' with an update in progress' if campaign.get(UPDATE_ID) else ''}; "
             "it can be updated when ACTIVE")
-    if "updateMode" in params:
-        _check_mode(params["updateMode"])
+    mode = _requested_mode(params)
+    if mode is not None:
+        _check_mode(mode)
     _check_tps(params.get("minProvisionedTPS"))
-    deploy = any(m in params for m in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig"))
+    config = params.get("campaignConfig")
+    # a campaignConfig that only carries the update mode deploys nothing
+    config_changes = bool(config) and set(config) != {"syncWithLatestSolutionVersion"}
+    deploy = "solutionVersionArn" in params or "minProvisionedTPS" in params or config_changes
     if deploy:
         version_arn = params.get("solutionVersionArn") or campaign["solutionVersionArn"]
         _deployable_version(version_arn, campaign["solutionArn"])
         _begin_update(campaign, version_arn,
                       params.get("minProvisionedTPS", campaign.get("minProvisionedTPS")),
                       params.get("campaignConfig", campaign.get("campaignConfig")))
-    if "updateMode" in params:
-        store().update(arn, {"updateMode": params["updateMode"], "lastUpdatedDateTime": now()})
+    if mode is not None:
+        store().update(arn, {"updateMode": mode, "lastUpdatedDateTime": now()})
     if deploy:
         _start_deployment(arn)
     return {"campaignArn": arn}

@@ -79,6 +79,23 @@ def test_create_campaign_defaults_and_solution_arn(personalize, trained, started
     assert "solutionArn" in str(e.value)
 
 
+def test_stock_sync_with_latest_version_means_auto(stock_personalize, personalize, trained, started):
+    solution, version = trained
+    arn = stock_personalize.create_campaign(
+        name="synced", solutionVersionArn=version,
+        campaignConfig={"syncWithLatestSolutionVersion": True})["campaignArn"]
+    assert personalize.describe_campaign(campaignArn=arn)["campaign"]["updateMode"] == "AUTO"
+    deploy(arn)
+    n = len(started)
+    stock_personalize.update_campaign(campaignArn=arn, campaignConfig={"syncWithLatestSolutionVersion": False})
+    assert personalize.describe_campaign(campaignArn=arn)["campaign"]["updateMode"] == "MANUAL"
+    assert len(started) == n          # the mode alone deploys nothing
+    with pytest.raises(ClientError) as e:
+        personalize.create_campaign(name="contradiction", solutionVersionArn=version, updateMode="MANUAL",
+                                    campaignConfig={"syncWithLatestSolutionVersion": True})
+    assert code(e) == "InvalidInputException"
+
+
 def test_create_campaign_errors(personalize, group, trained, started):
     solution, version = trained
     with pytest.raises(ClientError) as e:
