@@ -260,11 +260,11 @@ def failure_reason(state) -> str:
         document = json.loads(cause)
     except (TypeError, ValueError):
         document = None
-    if isinstance(document, dict):
-        # SageMaker's DescribeTrainingJob (createTrainingJob.sync) or a Lambda error document
-        message = document.get("FailureReason") or document.get("errorMessage") or cause
-    else:
-        message = cause
+    if isinstance(document, dict) and document.get("FailureReason"):
+        # a failed createTrainingJob.sync: DescribeTrainingJob, whose FailureReason carries the
+        # failure file's text ("AlgorithmError: ...")
+        return str(document["FailureReason"])[:1000]
+    message = document.get("errorMessage") or cause if isinstance(document, dict) else cause
     return f"Internal error while training ({name}): {message}".rstrip(": ")[:1000]
 
 
