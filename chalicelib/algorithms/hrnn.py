@@ -65,7 +65,8 @@ from chalicelib.algorithms.optim import Adam, merge_rows
 
 SESSION_GAP_SECONDS = 3600
 BPTT_STEPS = 20
-NUM_NEGATIVES = 1024
+NUM_NEGATIVES = 512
+TARGET_SPAN = 5
 NEGATIVE_ALPHA = 0.5
 LEARNING_RATE = 3e-3
 TIED_EMBEDDINGS = True
@@ -110,9 +111,13 @@ def user_sequences(data: TrainingData):
     return it.item[order].astype(np.int64), it.timestamp[order].astype(np.int64), bounds
 
 
-def _layout(spans, order, n_streams):
+def _layout(spans, rng, n_streams):
     """Place user spans `(user, start, end)` on parallel streams; returns
-    `(positions, length)` with positions `(stream, offset, user, start, end)`."""
+    `(positions, length)` with positions `(stream, offset, user, start, end)`.
+    Longest users go first (ties in seeded random order), each to the stream that
+    frees up first: the streams then end within about one short user of each other."""
+    lens = np.array([b - a for _, a, b in spans])
+    order = np.lexsort((rng.random(lens.shape[0]), -lens))
     heap = [(0, s) for s in range(n_streams)]
     placed = []
     for k in order:
@@ -124,14 +129,17 @@ def _layout(spans, order, n_streams):
 
 
 def _batch_arrays(placed, length, n_streams, items, modes):
+    """Inputs `X`, targets `Y [T, B, TARGET_SPAN]` (the next items of the same user,
+    -1 past its end), modes `M` and user indices `U` of an epoch's streams."""
     X = np.zeros((length, n_streams), np.int64)
-    Y = np.full((length, n_streams), -1, np.int64)
+    Y = np.full((length, n_streams, TARGET_SPAN), -1, np.int64)
     M = np.full((length, n_streams), CONTINUE, np.int8)
     U = np.full((length, n_streams), -1, np.int64)
     for s, off, u, a, b in placed:
         n = b - a
         X[off:off + n, s] = items[a:b]
-        Y[off:off + n - 1, s] = items[a + 1:b]
+        for k in range(1, min(TARGET_SPAN, n - 1) + 1):
+            Y[off:off + n - k, s, k - 1] = items[a + k:b]
         M[off:off + n, s] = modes[a:b]
         U[off, s] = u
     return X, Y, M, U
@@ -342,8 +350,12 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
     train_counts = np.zeros(n_items, np.float64)
     for u, a, b in spans:
         np.add.at(train_counts, items[a + 1:b], 1.0)
-    q = train_counts ** NEGATIVE_ALPHA
-    cdf = np.cumsum(q / q.sum())
+    # targets follow the data (p_target); negatives are drawn from q_neg. An item is in a
+    # window's candidate set with probability ~ 1 - exp(-(N p_target + K q_neg)).
+    p_target = train_counts / max(train_counts.sum(), 1.0)
+    q_neg = train_counts ** NEGATIVE_ALPHA
+    q_neg /= q_neg.sum()
+    cdf = np.cumsum(q_neg)
 
     net = HrnnNet.create(rng, n_items, num_layers=int(hp["model.num_layers"]),
                          num_hidden=int(hp["model.num_hidden"]),
@@ -354,22 +366,25 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
     best, best_score, bad, history = None, -1.0, 0, []
     stopped = "epochs"
     for epoch in range(1, max_epochs + 1):
-        t0 = time.monotonic()
-        placed, length = _layout(spans, rng.permutation(len(spans)), streams)
+        t0, c0_cpu = time.monotonic(), time.process_time()
+        placed, length = _layout(spans, rng, streams)
         X, Y, M, U = _batch_arrays(placed, length, streams, items, modes)
         state = net.zero_state(streams)
         losses = []
         for c0 in range(0, length, BPTT_STEPS):
             sl = slice(c0, c0 + BPTT_STEPS)
             out, tape, state = net.forward(X[sl], M[sl], U[sl], state, dropout=dropout, rng=rng)
-            y = Y[sl].ravel()
-            v = np.flatnonzero(y >= 0)
+            y = Y[sl].reshape(-1, TARGET_SPAN)
+            v = np.flatnonzero(y[:, 0] >= 0)
             if v.size == 0:
                 continue
             grads = {}
             neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
             flat = out.reshape(-1, net.num_hidden)
-            loss, dov = net.sampled_softmax(flat[v], y[v], neg, grads)
+            n_t = int((y[v] >= 0).sum())
+            loss, dov = net.sampled_softmax(
+                flat[v], y[v], neg, grads,
+                log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_target[c] + NUM_NEGATIVES * q_neg[c]))))
             dout = np.zeros_like(flat)
             dout[v] = dov
             net.backward(dout.reshape(out.shape), tape, grads)
@@ -383,7 +398,7 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
                 break
         train_s = time.monotonic() - t0
         score = _validate(net, val_hist, val_targets, known, eval_time) if val_hist else None
-        msg = f"epoch {epoch}: loss {np.mean(losses):.4f} ({train_s:.1f}s)"
+        msg = f"epoch {epoch}: loss {np.mean(losses):.4f} ({train_s:.1f}s, cpu {time.process_time() - c0_cpu:.1f}s)"
         if score is not None:
             msg += f", validation NDCG@{VALIDATION_K} {score:.4f} on {len(val_hist)} users"
         log(msg)

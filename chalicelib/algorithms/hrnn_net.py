@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.algorithms.gru import gru_step, gru_step_backward, init_gru
+from chalicelib.algorithms.optim import scatter_rows
 
 CONTINUE, NEW_SESSION, NEW_USER = 0, 1, 2
 
@@ -265,26 +266,36 @@ class HrnnNet:
                 _add(grads, f"i{l}.b", da.sum(axis=0))
         dxin = (flat(dax0) @ p["s0.W"].T).reshape(dxe.shape)
         dxe += dxin if masks[0] is None else dxin * masks[0]
-        drin = np.zeros((xu.shape[0], hd), self.dtype)
-        np.add.at(drin, xinv.ravel(), flat(dxe))
+        drin = scatter_rows(xinv.ravel(), flat(dxe), xu.shape[0])
         self.item_rep_backward("in", xu, drin, grads)
 
     # --- output and loss ---------------------------------------------------
-    def sampled_softmax(self, O, Y, negatives, grads):
-        """Mean cross-entropy of targets `Y [N]` against the candidates
-        `unique(Y + negatives)` for outputs `O [N, H]`; adds the gradients of the
-        output side into `grads` and returns `(loss, dO)`."""
+    def sampled_softmax(self, O, Y, negatives, grads, log_inclusion=None):
+        """Sampled-softmax cross-entropy of outputs `O [N, H]` against targets `Y`
+        (`[N]`, or `[N, K]` padded with -1: then each row's loss is the mean over
+        its targets) with the candidates `unique(targets + negatives)`. Adds the
+        gradients of the output side into `grads`; returns `(mean loss, dO)`.
+
+        `log_inclusion(cand)` (optional) gives the log probability that each
+        candidate was in the sampled set; subtracting it from the logits (the
+        "logQ correction") makes the trained scores estimate the full softmax, so
+        popular items, which are sampled often, are not scored down at inference."""
         n = O.shape[0]
-        cand, inv = np.unique(np.concatenate([Y, negatives]), return_inverse=True)
-        ty = inv[:n]
+        Y = Y.reshape(n, -1)
+        valid = Y >= 0
+        cand, inv = np.unique(np.concatenate([Y[valid], negatives]), return_inverse=True)
+        rows, cols = np.nonzero(valid)
+        ty = inv[:rows.shape[0]]
+        w = (1.0 / valid.sum(axis=1))[rows]          # each row's targets share weight 1
         r = self.item_rep("out", cand)
         logits = O @ r.T + self.params["b_out"][cand]
+        if log_inclusion is not None:
+            logits -= log_inclusion(cand).astype(logits.dtype)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        loss = float(-np.mean(np.log(p[rows, ty] + 1e-30)))
-        p[rows, ty] -= 1.0
+        loss = float(-np.sum(w * np.log(p[rows, ty] + 1e-30)) / n)
+        np.add.at(p, (rows, ty), -w.astype(p.dtype))
         p /= n
         dO = p @ r
         self.item_rep_backward("out", cand, p.T @ O, grads)
