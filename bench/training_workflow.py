@@ -1,0 +1,113 @@
+"""Training through the whole workflow on MovieLens ml-latest-small (seed: Getting Started).
+
+    .venv/bin/python bench/training_workflow.py [--data ratings.csv] [--recipes aws-popularity-count aws-sims]
+        [--hpo-jobs N]
+
+In process, as the tests run it: boto3 clients wired to the Chalice app, DynamoDB and S3 under
+moto, WORKFLOW_MODE=local (the deployed ASL files run in process, the trainer Lambda's code runs
+the SageMaker entry point over an /opt/ml-shaped folder). It imports the ratings as the Getting
+Started chapter prepares them (rating column dropped, header USER_ID,ITEM_ID,TIMESTAMP), creates
+one solution per recipe (performHPO false unless --hpo-jobs > 1), and prints, per recipe, the
+version's status, the held-out metrics GetMetrics returns and the wall time of each stage. One
+training seed per version (from its id), so figures vary from run to run by the split.
+
+Too slow for the test suite (the SIMS fit alone takes about a minute here), hence a bench.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+RATINGS = "/work/shared/datasets/ml-latest-small/ratings.csv"
+ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+       "AWS_REGION": "us-east-1", "WORKFLOW_MODE": "local", "RESOURCES_TABLE": "personalize-resources",
+       "EVENTS_TABLE": "personalize-events", "DATA_BUCKET": "personalize-data"}
+SHOWN = ("precision_at_25", "normalized_discounted_cumulative_gain_at_10", "mean_reciprocal_rank_at_25",
+         "coverage", "_num_evaluation_users")
+
+
+def getting_started_csv(path):
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\r\n")
+    out = [b"USER_ID,ITEM_ID,TIMESTAMP"]
+    for line in lines[1:]:
+        if line:
+            user, item, _rating, ts = line.split(b",")
+            out.append(b",".join((user, item, ts)))
+    return b"\r\n".join(out) + b"\r\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=RATINGS)
+    ap.add_argument("--recipes", nargs="+", default=["aws-popularity-count", "aws-sims"])
+    ap.add_argument("--hpo-jobs", type=int, default=0, help="maxNumberOfTrainingJobs (HPO when > 1)")
+    args = ap.parse_args(argv)
+    os.environ.update(ENV)
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        del os.environ[name]
+
+    from moto import mock_aws
+    with mock_aws():
+        import boto3
+        from chalicelib.storage.tables import ensure_tables
+        from tests.conftest import make_client
+        import chalicelib.workflows.training  # noqa: F401 - the in-process trainer Lambda
+        ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=ENV["DATA_BUCKET"])
+        s3.create_bucket(Bucket="bench-input")
+        personalize = make_client("personalize")
+
+        t0 = time.perf_counter()
+        s3.put_object(Bucket="bench-input", Key="ratings.csv", Body=getting_started_csv(args.data))
+        group = personalize.create_dataset_group(name="movies")["datasetGroupArn"]
+        schema = personalize.create_schema(name="movies", schema=(
+            '{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",'
+            ' "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},'
+            ' {"name": "TIMESTAMP", "type": "long"}], "version": "1.0"}'))["schemaArn"]
+        dataset = personalize.create_dataset(datasetGroupArn=group, schemaArn=schema, name="movies",
+                                             datasetType="Interactions")["datasetArn"]
+        personalize.create_dataset_import_job(jobName="ratings", datasetArn=dataset,
+                                              dataSource={"dataLocation": "s3://bench-input/ratings.csv"},
+                                              roleArn="arn:aws:iam::000000000000:role/bench")
+        print(f"{args.data}: imported in {time.perf_counter() - t0:.1f}s")
+
+        rows = []
+        for recipe in args.recipes:
+            config = {}
+            if args.hpo_jobs > 1:
+                config = {"hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": str(args.hpo_jobs),
+                                                              "maxParallelTrainingJobs": "2"}}}
+            t0 = time.perf_counter()
+            arn = personalize.create_solution(name=recipe, datasetGroupArn=group, minProvisionedTPS=1,
+                                              recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
+                                              performHPO=args.hpo_jobs > 1, solutionConfig=config)["solutionArn"]
+            wall = time.perf_counter() - t0
+            version = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]
+            metrics = {}
+            if version["status"] == "ACTIVE":
+                (metrics,) = personalize.get_metrics(solutionArn=arn)["metrics"].values()
+            detail = personalize.describe_solution_version(solutionVersionArn=version["solutionVersionArn"])
+            rows.append((recipe, version["status"], wall, detail["solutionVersion"].get("trainingHours", 0) * 3600,
+                         metrics, detail["solutionVersion"].get("failureReason", "")))
+
+    head = ["recipe", "status", "wall s", "trainer s"] + [
+        k.replace("normalized_discounted_cumulative_gain_at_", "NDCG@").replace("precision_at_", "P@")
+         .replace("mean_reciprocal_rank_at_25", "MRR@25").replace("_num_evaluation_users", "eval users")
+        for k in SHOWN]
+    print(" | ".join(f"{h:>12}" for h in head))
+    for recipe, status, wall, trainer_s, metrics, reason in rows:
+        cells = [recipe, status, f"{wall:.1f}", f"{trainer_s:.1f}"] + [
+            f"{metrics[k]:.4f}" if k in metrics else "-" for k in SHOWN]
+        print(" | ".join(f"{c:>12}" for c in cells) + (f"  ({reason})" if reason else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
