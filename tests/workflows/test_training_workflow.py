@@ -39,7 +39,7 @@ def sample_files(tmp_path_factory):
     return sample.generate(str(out), seed=3, n_users=60, n_items=150, n_interactions=1500)
 
 
-def make_group(personalize, s3, files, name="shop", rows=None):
+def make_group(personalize, s3, files, name="shop", rows=None, schema=None):
     """A dataset group whose Interactions dataset holds the sample (or its first `rows` rows)."""
     s3.create_bucket(Bucket="training-input")
     with open(files["interactions"], "rb") as f:
@@ -48,14 +48,14 @@ def make_group(personalize, s3, files, name="shop", rows=None):
     s3.put_object(Bucket="training-input", Key=f"{name}.csv", Body=body)
     group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
     schema = personalize.create_schema(name=f"{name}-interactions",
-                                       schema=json.dumps(sample.SCHEMAS["interactions"]))["schemaArn"]
+                                       schema=json.dumps(schema or sample.SCHEMAS["interactions"]))["schemaArn"]
     dataset = personalize.create_dataset(datasetGroupArn=group, schemaArn=schema,
                                          datasetType="Interactions", name=f"{name}-interactions")["datasetArn"]
     job = personalize.create_dataset_import_job(
         jobName=f"{name}-import", datasetArn=dataset, roleArn=ROLE,
         dataSource={"dataLocation": f"s3://training-input/{name}.csv"})["datasetImportJobArn"]
     run = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
-    assert run["status"] == "ACTIVE", run
+    assert run["latestDatasetImportJobRun"]["status"] == "ACTIVE", run
     return group
 
 
@@ -306,3 +306,24 @@ def test_auto_retraining_has_a_default_cadence(personalize, group):
                                                                  "retrainSchedule": "rate(2 days)"})
     assert len(versions_of(personalize, arn)) == 1                  # "doesn't trigger retraining"
     assert schedules.LOCAL_RULES[schedules.rule_name("retrain", arn)]["schedule"] == "rate(2 days)"
+
+
+RATINGS = "/work/shared/datasets/ml-latest-small/ratings.csv"
+
+
+@pytest.mark.skipif(not os.path.exists(RATINGS), reason="MovieLens ml-latest-small not present")
+def test_movielens_popularity_through_the_workflow(personalize, s3, tmp_path):
+    """The Getting Started data at full size (SIMS takes about 45 s: bench/training_workflow.py)."""
+    from bench.training_workflow import getting_started_csv
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(getting_started_csv(RATINGS))
+    fields = sample.SCHEMAS["interactions"]["fields"][:3]       # USER_ID, ITEM_ID, TIMESTAMP
+    group = make_group(personalize, s3, {"interactions": str(path)}, name="movies",
+                       schema=dict(sample.SCHEMAS["interactions"], fields=fields))
+    arn = personalize.create_solution(name="movies", datasetGroupArn=group, recipeArn=POPULARITY,
+                                      minProvisionedTPS=1)["solutionArn"]
+    (metrics,) = personalize.get_metrics(solutionArn=arn)["metrics"].values()
+    assert metrics["_num_evaluation_users"] == 61                 # 10% of 610 users
+    assert metrics["_num_unique_items"] == 9724
+    # the popularity baseline's known range on this data (bench/quality.py, 5 seeds)
+    assert 0.01 < metrics["precision_at_25"] < 0.06
