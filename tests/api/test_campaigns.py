@@ -65,17 +65,18 @@ def test_create_campaign_from_a_version(personalize, trained, started):
 
 
 def test_create_campaign_defaults_and_solution_arn(personalize, trained, started):
-    """updateMode and minProvisionedTPS default; the seed's solutionArn form deploys the
-    latest ACTIVE version (called on the handler: the shipped model requires solutionVersionArn)."""
-    from chalicelib.service import campaigns
+    """updateMode and minProvisionedTPS default; the seed's Getting Started form
+    (`create-campaign --solution-arn`) deploys the solution's latest ACTIVE version."""
     solution, version = trained
     arn = personalize.create_campaign(name="c", solutionVersionArn=version)["campaignArn"]
     campaign = personalize.describe_campaign(campaignArn=arn)["campaign"]
     assert campaign["updateMode"] == "MANUAL" and campaign["minProvisionedTPS"] == 1
-    out = campaigns.create_campaign({"name": "by-solution", "solutionArn": solution})
-    assert campaigns.get(out["campaignArn"])["solutionVersionArn"] == version
-    with pytest.raises(Exception) as e:
-        campaigns.create_campaign({"name": "neither"})
+    by_solution = personalize.create_campaign(name="by-solution", solutionArn=solution,
+                                              updateMode="AUTO")["campaignArn"]
+    campaign = personalize.describe_campaign(campaignArn=by_solution)["campaign"]
+    assert campaign["solutionVersionArn"] == version and campaign["solutionArn"] == solution
+    with pytest.raises(personalize.exceptions.InvalidInputException) as e:
+        personalize.create_campaign(name="neither")
     assert "solutionArn" in str(e.value)
 
 
