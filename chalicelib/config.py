@@ -49,3 +49,8 @@ def state_machine_arn(workflow):
 def training_backend():
     """`lambda` (emulators: trainer Lambda in process) or `sagemaker` (AWS)."""
     return _env("TRAINING_BACKEND", "lambda")
+
+
+def training_image_uri():
+    """The trainer image a SageMaker training job runs (built from training_container/)."""
+    return _env("TRAINING_IMAGE_URI", "personalize-trainer:latest")

@@ -20,8 +20,8 @@ Rules the service model cannot express (InvalidInputException naming the field):
 `algorithmHyperParameters` / `hpoConfig.algorithmHyperParameterRanges`.
 """
 import math
-import os
 
+from chalicelib import config
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException,
@@ -42,7 +42,7 @@ RANGE_KINDS = ("integerHyperParameterRanges", "continuousHyperParameterRanges",
 
 def training_image():
     """The image the predefined algorithms run in (built from training_container/)."""
-    return os.environ.get("TRAINING_IMAGE_URI") or "personalize-trainer:latest"
+    return config.training_image_uri()
 
 
 def custom_arn(name):

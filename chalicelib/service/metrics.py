@@ -62,7 +62,12 @@ def get_metrics(params):
     if version.get("status") != lifecycle.ACTIVE:
         raise ResourceNotFoundException(
             f"Solution version {version_arn} is {version.get('status')}; metrics exist once it is ACTIVE")
-    return {"metrics": {model_arn(version): dict(version.get("metrics") or {})}}
+    metrics = dict(version.get("metrics") or {})
+    # The seed's get-metrics example names MRR `mean_reciprocal_rank`; EVALUATION.md (and
+    # today's API) `mean_reciprocal_rank_at_25`. Same figure: GetMetrics answers both names.
+    if "mean_reciprocal_rank_at_25" in metrics:
+        metrics.setdefault("mean_reciprocal_rank", metrics["mean_reciprocal_rank_at_25"])
+    return {"metrics": {model_arn(version): metrics}}
 
 
 @operation("GetSolutionMetrics")
