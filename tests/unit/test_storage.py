@@ -43,7 +43,7 @@ def test_put_new_is_unique(aws):
     assert "dataset group" in e.value.message
 
 
-def test_concurrent_put_new(aws):
+def test_concurrent_put_new(aws, atomic_moto):
     s, results = ResourceStore(), []
     barrier = threading.Barrier(20)
 
