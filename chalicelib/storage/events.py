@@ -13,6 +13,10 @@ PutEvents call"), data type Event. Key design (`chalicelib.storage.tables`, "Eve
   runtime reads a user's whole history with one query. The rule itself is in
   `chalicelib.runtime.recorded`.
 
+A session with anonymous events also has a marker item (`eventKey` "~session#<sessionId>";
+event keys start with digits, so markers sort after every event and the time-ordered reads skip
+them): linking then costs one consistent GetItem when there is nothing to move.
+
 Writes are idempotent: an event's key is made only of what the caller sent (`sentAt`,
 `eventId`), so a retried PutEvents request overwrites its own items instead of adding new ones.
 """
@@ -28,6 +32,8 @@ from chalicelib import config
 from chalicelib.storage.clients import client
 
 USER_INDEX = "byUser"
+SESSION_MARK = "~session#"
+LAST_EVENT_KEY = "9" * 16      # above every 15-digit time key, below the markers
 BATCH = 25               # BatchWriteItem's limit
 _MAX_UNPROCESSED_ROUNDS = 8
 
@@ -80,14 +86,23 @@ def put_events(dataset_arn: str, events: List[dict]) -> int:
             else session_key(dataset_arn, e["sessionId"])
         items[key] = _encode({**e, "datasetArn": dataset_arn, "eventKey": key, "userKey": gsi,
                               "recordedAt": recorded_at})
+    marks = {e["sessionId"] for e in events if not e.get("userId")}
+    for sid in marks:  # a session with events waiting for their user
+        items[SESSION_MARK + sid] = _encode({"datasetArn": dataset_arn,
+                                             "eventKey": SESSION_MARK + sid, "sessionId": sid})
     _write([{"PutRequest": {"Item": item}} for item in items.values()])
-    return len(items)
+    return len(items) - len(marks)
 
 
 def link_session(dataset_arn: str, session_id: str, user_id: str) -> int:
     """Give a session's anonymous events to `user_id` (same items, user's index key).
-    Returns how many were moved; an event written concurrently stays anonymous until the next
-    linking call."""
+    Returns how many were moved. The marker goes first, so an anonymous event written
+    meanwhile puts it back and is moved by the next linking call."""
+    ddb, table = client("dynamodb"), config.events_table()
+    mark = {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": SESSION_MARK + session_id}}
+    if "Item" not in ddb.get_item(TableName=table, Key=mark, ConsistentRead=True):
+        return 0
+    ddb.delete_item(TableName=table, Key=mark)
     moved = [dict(e, userKey=user_key(dataset_arn, user_id), linkedUserId=user_id)
              for e in _query(IndexName=USER_INDEX, KeyConditionExpression="userKey = :k",
                              ExpressionAttributeValues={":k": {"S": session_key(dataset_arn, session_id)}})]
@@ -142,23 +157,23 @@ def session_events(dataset_arn: str, session_id: str, limit: int = 500) -> List[
     return _recent(session_key(dataset_arn, session_id), limit)
 
 
+def _events_of(dataset_arn: str, since: Optional[float] = None) -> dict:
+    low = event_key(since, "") if since is not None else "0"
+    return {"KeyConditionExpression": "datasetArn = :d AND eventKey BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":d": {"S": dataset_arn}, ":lo": {"S": low},
+                                          ":hi": {"S": LAST_EVENT_KEY}}}
+
+
 def dataset_events(dataset_arn: str, since: Optional[float] = None) -> Iterator[dict]:
     """Every event of a dataset in time order (oldest first), optionally from `since` on."""
-    condition = "datasetArn = :d"
-    values = {":d": {"S": dataset_arn}}
-    if since is not None:
-        condition += " AND eventKey >= :k"
-        values[":k"] = {"S": event_key(since, "")}
-    yield from _query(KeyConditionExpression=condition, ExpressionAttributeValues=values,
-                      ScanIndexForward=True, ConsistentRead=True)
+    yield from _query(ScanIndexForward=True, ConsistentRead=True, **_events_of(dataset_arn, since))
 
 
 def count_events(dataset_arn: str) -> int:
     """How many events a dataset holds (a consistent count; tests and diagnostics)."""
     ddb, total = client("dynamodb"), 0
-    kwargs = {"TableName": config.events_table(), "KeyConditionExpression": "datasetArn = :d",
-              "ExpressionAttributeValues": {":d": {"S": dataset_arn}}, "Select": "COUNT",
-              "ConsistentRead": True}
+    kwargs = {"TableName": config.events_table(), "Select": "COUNT", "ConsistentRead": True,
+              **_events_of(dataset_arn)}
     while True:
         out = ddb.query(**kwargs)
         total += out.get("Count", 0)
