@@ -25,6 +25,10 @@ class ArtifactsMissing(LookupError):
     """No model files where the solution version says they are."""
 
 
+class ArtifactsUnreadable(ValueError):
+    """The model files are there but are not a model (a damaged archive, bad JSON)."""
+
+
 def _is_archive(location):
     return location.endswith(ARCHIVE_SUFFIXES)
 
@@ -73,7 +77,10 @@ def download(location, directory):
             data = objects.get_bytes(location)
         except Exception as e:  # noqa: BLE001 - S3 says why (NoSuchKey, AccessDenied, ...)
             raise ArtifactsMissing(f"cannot read the model archive {location}: {e}") from e
-        _extract(data, directory)
+        try:
+            _extract(data, directory)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ArtifactsUnreadable(f"the model archive {location} cannot be unpacked: {e}") from e
     else:
         prefix = _folder(location)
         found = objects.list_prefix(prefix)
