@@ -67,6 +67,7 @@ SESSION_GAP_SECONDS = 3600
 BPTT_STEPS = 20
 NUM_NEGATIVES = 512
 TARGET_SPAN = 5
+TARGET_DECAY = 0.8
 NEGATIVE_ALPHA = 0.5
 LEARNING_RATE = 3e-3
 TIED_EMBEDDINGS = True
@@ -362,6 +363,7 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
                          skip_connection=bool(hp["model.skip_connection"]), tied=TIED_EMBEDDINGS,
                          item_features=item_features, user_features=user_features, dtype=dtype)
     known = counts > 0
+    span_weights = TARGET_DECAY ** np.arange(TARGET_SPAN)
     opt = Adam(net.params, lr=LEARNING_RATE)
     best, best_score, bad, history = None, -1.0, 0, []
     stopped = "epochs"
@@ -384,7 +386,8 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
             n_t = int((y[v] >= 0).sum())
             loss, dov = net.sampled_softmax(
                 flat[v], y[v], neg, grads,
-                log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_target[c] + NUM_NEGATIVES * q_neg[c]))))
+                log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_target[c] + NUM_NEGATIVES * q_neg[c]))),
+                target_weights=span_weights)
             dout = np.zeros_like(flat)
             dout[v] = dov
             net.backward(dout.reshape(out.shape), tape, grads)

@@ -270,10 +270,11 @@ class HrnnNet:
         self.item_rep_backward("in", xu, drin, grads)
 
     # --- output and loss ---------------------------------------------------
-    def sampled_softmax(self, O, Y, negatives, grads, log_inclusion=None):
+    def sampled_softmax(self, O, Y, negatives, grads, log_inclusion=None, target_weights=None):
         """Sampled-softmax cross-entropy of outputs `O [N, H]` against targets `Y`
-        (`[N]`, or `[N, K]` padded with -1: then each row's loss is the mean over
-        its targets) with the candidates `unique(targets + negatives)`. Adds the
+        (`[N]`, or `[N, K]` padded with -1: then each row's loss is the average over
+        its targets, weighted by `target_weights [K]` renormalised over the row's
+        valid targets) with the candidates `unique(targets + negatives)`. Adds the
         gradients of the output side into `grads`; returns `(mean loss, dO)`.
 
         `log_inclusion(cand)` (optional) gives the log probability that each
@@ -286,7 +287,9 @@ class HrnnNet:
         cand, inv = np.unique(np.concatenate([Y[valid], negatives]), return_inverse=True)
         rows, cols = np.nonzero(valid)
         ty = inv[:rows.shape[0]]
-        w = (1.0 / valid.sum(axis=1))[rows]          # each row's targets share weight 1
+        tw = np.ones(Y.shape[1]) if target_weights is None else np.asarray(target_weights, np.float64)
+        wm = valid * tw
+        w = (wm / wm.sum(axis=1, keepdims=True))[rows, cols]   # each row's targets share weight 1
         r = self.item_rep("out", cand)
         logits = O @ r.T + self.params["b_out"][cand]
         if log_inclusion is not None:
