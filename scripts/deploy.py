@@ -65,9 +65,9 @@ def artifacts_bucket(client, region):
     return name
 
 
-def upload(client, package, bucket):
+def upload(client, package, bucket, body_limit=TEMPLATE_BODY_LIMIT):
     """Upload the code and point every function's CodeUri at it; returns the
-    template (as a dict) and a TemplateURL when the body is too large."""
+    template body and, when the body is over `body_limit`, a TemplateURL."""
     s3 = client("s3")
     key = f"{package.target}/{package.digest[:16]}/deployment.zip"
     s3.upload_file(package.code_path, bucket, key)
@@ -77,12 +77,14 @@ def upload(client, package, bucket):
             res["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
     body = json.dumps(template, separators=(",", ":"))
     url = None
-    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+    if len(body.encode()) > body_limit:
         tkey = f"{package.target}/{package.digest[:16]}/template.json"
         s3.put_object(Bucket=bucket, Key=tkey, Body=body.encode())
-        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": tkey})
-        if s3.meta.endpoint_url and "amazonaws.com" not in s3.meta.endpoint_url:
-            url = f"{s3.meta.endpoint_url.rstrip('/')}/{bucket}/{tkey}"
+        endpoint = s3.meta.endpoint_url.rstrip("/")
+        if "amazonaws.com" in endpoint:  # CloudFormation reads it with the caller's rights
+            url = f"https://{bucket}.s3.{s3.meta.region_name}.amazonaws.com/{tkey}"
+        else:  # an emulator: path-style on its own endpoint
+            url = f"{endpoint}/{bucket}/{tkey}"
     return body, url
 
 
@@ -173,12 +175,12 @@ def personalize_endpoint(outputs, endpoint_url):
 
 
 def deploy(package, stack_name="personalize", endpoint_url=None, region="us-east-1",
-           parameters=None, progress=print):
+           parameters=None, progress=print, body_limit=TEMPLATE_BODY_LIMIT):
     """Upload `package` and create/update `stack_name` on the target."""
     t0 = time.monotonic()
     client = session(endpoint_url, region)
     bucket = artifacts_bucket(client, region)
-    body, url = upload(client, package, bucket)
+    body, url = upload(client, package, bucket, body_limit)
     outputs = deploy_stack(client, stack_name, body, url, parameters, progress)
     return Deployment(stack_name=stack_name, outputs=outputs,
                       personalize_endpoint=personalize_endpoint(outputs, endpoint_url),

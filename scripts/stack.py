@@ -81,7 +81,7 @@ def _stack_complete(endpoint_url, region, stack_name):
 
 def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=False,
                        record_path=None, progress=print, build_dir=package.BUILD,
-                       root=ROOT):
+                       root=ROOT, body_limit=deploy.TEMPLATE_BODY_LIMIT):
     """Deploy (or, when nothing changed, reuse) the stack on a running ministack.
 
     The decision rests on `package.source_digest`: the same inputs on the same
@@ -102,7 +102,8 @@ def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=Fal
         progress("not deployed (no infrastructure/statemachines/<name>.asl.json yet): "
                  + ", ".join(pkg.skipped_workflows))
     dep = deploy.deploy(pkg, stack_name=stack_name, endpoint_url=emu.endpoint, region=region,
-                        parameters={"TrainingBackend": "lambda"}, progress=progress)
+                        parameters={"TrainingBackend": "lambda"}, progress=progress,
+                        body_limit=body_limit)
     record = {"digest": digest, "port": emu.port, "stack_name": stack_name, "region": region,
               "outputs": dep.outputs, "personalize_endpoint": dep.personalize_endpoint,
               "skipped_workflows": pkg.skipped_workflows,

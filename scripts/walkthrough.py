@@ -165,18 +165,20 @@ def service_role():
         return iam.get_role(RoleName=name)["Role"]["Arn"]
 
 
-def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600, suffix=""):
-    """Run the Getting Started steps; returns the list of (step, outcome)."""
+def run(data=None, recipe="aws-hrnn", user_id=None, timeout=3600, suffix="", work_dir=WORK,
+        outcomes=None):
+    """Run the Getting Started steps. `outcomes` (returned) receives a [title,
+    "started" | "done"] pair per step, also when a step stops the walk by raising."""
     import boto3
     personalize = boto3.client("personalize")
     runtime = boto3.client("personalize-runtime")
-    outcomes = []
+    outcomes = [] if outcomes is None else outcomes
 
     def step(title):
         print(f"\n== {title}", flush=True)
         outcomes.append([title, "started"])
 
-    csv_path, schema, prefix = prepare_data(data, WORK)
+    csv_path, schema, prefix = prepare_data(data, work_dir)
     prefix += suffix
 
     step("Step 1: create a dataset group")
