@@ -24,8 +24,9 @@ job's schedule (DatasetImportJobConfig.importJobSchedule). The steps:
                     -> CREATE FAILED with the reason; the new version's objects
                     are deleted; the dataset keeps its previous version.
 
-Every step is idempotent, so Retry may repeat it: a repeated status move is
-a no-op in the store, parse rewrites its own version prefix from scratch.
+Steps 1-4 are idempotent, so Retry may repeat them: a repeated status move
+is a no-op in the store, parse rewrites its own version prefix from scratch.
+Step 0 runs alone in its state so that nothing after it can repeat it.
 """
 from __future__ import annotations
 
