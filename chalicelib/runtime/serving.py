@@ -1,6 +1,8 @@
 """A loaded solution version and what the runtime asks of it (seed: GetRecommendations,
 PersonalizeRanking; "Recording Events").
 
+`resolve_campaign` remembers what a campaign serves for `RUNTIME_CAMPAIGN_TTL_SECONDS` (default
+2; 0 turns it off), so most requests read neither the campaign nor its version.
 `served(version_arn, model_key, dataset_group_arn)` returns the `ServedModel` from the
 container's cache, loading it on first use. Its answers are item ids (and scores), computed
 with the model's vectorised scoring (`base.top_n`, argpartition); the runtime adds:
@@ -13,8 +15,10 @@ with the model's vectorised scoring (`base.top_n`, argpartition); the runtime ad
 """
 from __future__ import annotations
 
+import os
 import threading
-from typing import List, Optional, Sequence, Tuple
+import time
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -76,11 +80,11 @@ class ServedModel:
         ids = self.model.item_ids
         return [(str(ids[i]), s) for i, s in out]
 
-    def recommend(self, user_id: str, n: int) -> List[Tuple[str, Optional[float]]]:
+    def recommend(self, user_id: str, n: int, with_events: bool = True) -> List[Tuple[str, Optional[float]]]:
         """USER_PERSONALIZATION: the user's top n (items in their history are not repeated)."""
         if n <= 0:
             return []
-        history = self.history(user_id)
+        history = self.history(user_id, with_events)
         idx, scores = self.model.recommend([history], n)
         return self._ids(idx[0], scores[0], n, exclude=history.items)
 
@@ -92,11 +96,12 @@ class ServedModel:
         idx, scores = self.model.similar_items(q, n)
         return self._ids(idx[0], scores[0], n, exclude=q[q >= 0])
 
-    def scores_for(self, user_id: str, items: np.ndarray) -> np.ndarray:
+    def scores_for(self, user_id: str, items: np.ndarray, with_events: bool = True) -> np.ndarray:
         """Scores of item indices for the user (the model's rank); -inf where unknown."""
-        return np.asarray(self.model.rank(self.history(user_id), items), np.float64)
+        return np.asarray(self.model.rank(self.history(user_id, with_events), items), np.float64)
 
-    def rank(self, user_id: str, item_ids: Sequence[str]) -> List[Tuple[str, Optional[float]]]:
+    def rank(self, user_id: str, item_ids: Sequence[str],
+             with_events: bool = True) -> List[Tuple[str, Optional[float]]]:
         """Re-rank `item_ids` (distinct, in input order) for the user."""
         if not item_ids:
             return []
@@ -104,7 +109,7 @@ class ServedModel:
         scores = np.full(idx.shape[0], -np.inf)
         known = idx >= 0
         if known.any():
-            scores[known] = self.scores_for(user_id, idx[known])
+            scores[known] = self.scores_for(user_id, idx[known], with_events)
         scorable = np.isfinite(scores)
         # best first among scorable (stable: equal scores keep input order), then the rest
         order = np.concatenate([np.flatnonzero(scorable)[np.argsort(-scores[scorable], kind="stable")],
@@ -129,6 +134,32 @@ def _model_popularity(model: Model) -> np.ndarray:
 
 
 _cache: ModelCache = ModelCache()
+# campaign ARN -> (monotonic expiry, what the campaign serves): saves the campaign and version
+# reads on most requests; a change (update, delete) is seen within the TTL
+_campaigns: dict = {}
+
+
+def campaign_ttl() -> float:
+    try:
+        return float(os.environ.get("RUNTIME_CAMPAIGN_TTL_SECONDS") or 2.0)
+    except ValueError:
+        return 2.0
+
+
+def resolve_campaign(campaign_arn: str, resolve: Callable[[str], dict]) -> dict:
+    """`resolve(campaign_arn)` (the control plane's lookup), remembered for the TTL; errors
+    (unknown, not ACTIVE) are never remembered."""
+    now = time.monotonic()
+    found = _campaigns.get(campaign_arn)
+    if found is not None and found[0] > now:
+        return found[1]
+    value = resolve(campaign_arn)
+    ttl = campaign_ttl()
+    if ttl > 0:
+        if len(_campaigns) > 10_000:
+            _campaigns.clear()
+        _campaigns[campaign_arn] = (now + ttl, value)
+    return value
 
 
 def cache() -> ModelCache:
@@ -136,9 +167,10 @@ def cache() -> ModelCache:
 
 
 def reset_cache(max_models=None, max_bytes=None) -> ModelCache:
-    """A fresh cache (tests; a container's settings changed)."""
+    """A fresh cache, and no remembered campaigns (tests; a container's settings changed)."""
     global _cache
     _cache = ModelCache(max_models, max_bytes)
+    _campaigns.clear()
     return _cache
 
 

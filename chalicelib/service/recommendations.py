@@ -53,7 +53,7 @@ class CampaignModel:
 def campaign_model(campaign_arn):
     """The ACTIVE campaign's model (ResourceNotFoundException otherwise; see campaigns)."""
     from chalicelib.runtime import serving
-    found = campaigns.served_model(campaign_arn)
+    found = serving.resolve_campaign(campaign_arn, campaigns.served_model)
     version_arn = found["solutionVersionArn"]
     served = serving.cache().get(version_arn, lambda: serving.load(
         version_arn, found["modelKey"], found.get("datasetGroupArn")))

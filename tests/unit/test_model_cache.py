@@ -138,3 +138,28 @@ def test_served_model_loads_from_s3_and_answers(aws, tmp_path):
     assert [i for i, _ in served.recommend("someone", 3)] == ["b", "a", "c"]
     ranked = served.rank("someone", ["zz", "c", "b", "yy"])
     assert [i for i, _ in ranked] == ["b", "c", "zz", "yy"] and ranked[2][1] is None
+
+
+def test_campaign_resolution_is_remembered_for_the_ttl_only(monkeypatch):
+    from chalicelib.protocol.errors import ResourceNotFoundException
+    from chalicelib.runtime import serving
+    serving.reset_cache()
+    calls = []
+
+    def resolve(arn):
+        calls.append(arn)
+        if arn == "missing":
+            raise ResourceNotFoundException("no such campaign")
+        return {"solutionVersionArn": f"{arn}/v1"}
+
+    monkeypatch.setenv("RUNTIME_CAMPAIGN_TTL_SECONDS", "600")
+    for _ in range(3):
+        assert serving.resolve_campaign("c", resolve) == {"solutionVersionArn": "c/v1"}
+        with pytest.raises(ResourceNotFoundException):    # errors are not remembered
+            serving.resolve_campaign("missing", resolve)
+    assert calls == ["c"] + ["missing"] * 3
+    monkeypatch.setenv("RUNTIME_CAMPAIGN_TTL_SECONDS", "0")
+    serving.reset_cache()
+    serving.resolve_campaign("c", resolve)
+    serving.resolve_campaign("c", resolve)
+    assert calls[-2:] == ["c", "c"]

@@ -1,0 +1,231 @@
+"""Runtime latency: GetRecommendations and PersonalizeRanking on a warm campaign, in process,
+next to the bare numpy scoring call of the same model in the same run; memory per loaded model.
+
+    .venv/bin/python bench/runtime_latency.py [--users 100000] [--items 10000] [--requests 300]
+
+Synthetic data: `--users` users with `--per-user` interactions each over `--items` items (Zipf
+popularity, two taste groups). HRNN and personalized-ranking are fitted on a sample of users
+(1 epoch: serving cost depends on the catalogue and the network size, not on training quality);
+the runtime's per-user histories index all interactions of all users, as a campaign's would.
+
+Rows per recipe and operation:
+- bare      `model.recommend([history], 25)` / `model.rank(history, 100 candidates)`;
+- runtime   the loaded `ServedModel` (history lookup, id mapping, popular fill), no storage;
+- handler   the whole request in process: wire parse + validation, campaign lookup and the
+            user's recorded events in DynamoDB, the model, serialization. DynamoDB and S3 are
+            moto in process, so this row carries moto's cost (a few ms per call), not a real
+            network's.
+Latencies are wall milliseconds per request; "x bare" is p50 over the bare p50. Memory is what
+the loaded model holds (arrays of the model, the histories index, the item index), and the
+Python heap growth while loading it (tracemalloc).
+"""
+import argparse
+import gc
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
+       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "WORKFLOW_MODE": "local",
+       "RESOURCES_TABLE": "personalize-resources", "EVENTS_TABLE": "personalize-events",
+       "DATA_BUCKET": "personalize-data"}
+RECIPES = {"aws-popularity-count": "recommend", "aws-hrnn": "recommend",
+           "aws-personalized-ranking": "rank"}
+
+
+def synthetic(users, items, per_user, seed=0):
+    from chalicelib.algorithms.base import Interactions, TrainingData
+    rng = np.random.default_rng(seed)
+    n = users * per_user
+    user = np.repeat(np.arange(users, dtype=np.int32), per_user)
+    # Zipf-like popularity inside each user's half of the catalogue
+    rank = np.minimum(rng.zipf(1.3, n) - 1, items // 2 - 1)
+    item = (rank + (user % 2) * (items // 2)).astype(np.int32)
+    ts = (1_500_000_000 + user.astype(np.int64) * 1000 + np.tile(np.arange(per_user), users) * 60)
+    item_ids = np.array([f"item{i}" for i in range(items)])
+    user_ids = np.array([f"user{u}" for u in range(users)])
+    return TrainingData(Interactions(user, item, ts.astype(np.int64)), user_ids, item_ids)
+
+
+def subsample(data, users):
+    from chalicelib.algorithms.base import Interactions, TrainingData
+    keep = data.interactions.user < users
+    it = data.interactions
+    return TrainingData(Interactions(it.user[keep], it.item[keep], it.timestamp[keep]),
+                        data.user_ids[:users], data.item_ids)
+
+
+def fit(name, data, train_users):
+    from chalicelib.algorithms.registry import recipe_for
+    hp = {} if name == "aws-popularity-count" else {"training.epochs": "1", "model.num_hidden": "64"}
+    sample = data if name == "aws-popularity-count" else subsample(data, train_users)
+    t = time.perf_counter()
+    model = recipe_for(name).fit(sample, hp, seed=0)
+    return model, time.perf_counter() - t
+
+
+def percentiles(samples):
+    a = np.asarray(samples) * 1000
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def timed(fn, args_list):
+    out = []
+    for args in args_list:
+        t = time.perf_counter()
+        fn(*args)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def setup_campaign(name, model, data):
+    """Control plane in process: group, solution, version (model archived to S3), campaign."""
+    from chalicelib.protocol.models import member_default  # noqa: F401 (loads the models)
+    from chalicelib.service import solution_versions as sv
+    from chalicelib.storage import objects
+    from chalicelib.workflows import starter
+    from tests.conftest import make_client
+    client = make_client("personalize", threaded=True)
+    real = starter.start_workflow
+    starter.start_workflow = lambda wf, payload, execution_name=None: (
+        "recorded" if wf == "training" else real(wf, payload, execution_name))
+    schema = json.dumps({"type": "record", "name": "Interactions",
+                         "namespace": "com.amazonaws.personalize.schema",
+                         "fields": [{"name": "USER_ID", "type": "string"},
+                                    {"name": "ITEM_ID", "type": "string"},
+                                    {"name": "TIMESTAMP", "type": "long"}], "version": "1.0"})
+    group = client.create_dataset_group(name=f"g-{name}")["datasetGroupArn"]
+    schema_arn = client.create_schema(name=f"s-{name}", schema=schema)["schemaArn"]
+    client.create_dataset(name=f"d-{name}", datasetGroupArn=group, datasetType="Interactions",
+                          schemaArn=schema_arn)
+    client.create_event_tracker(name=f"t-{name}", datasetGroupArn=group,
+                                roleArn="arn:aws:iam::000000000000:role/bench")
+    solution = client.create_solution(name=f"sol-{name}", datasetGroupArn=group, performHPO=False,
+                                      recipeArn=f"arn:aws:personalize:::recipe/{name}")["solutionArn"]
+    version = client.describe_solution(solutionArn=solution)["solution"]["latestSolutionVersion"][
+        "solutionVersionArn"]
+    sv.mark_solution_version(version, "CREATE IN_PROGRESS")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(tmp)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for f in ("model.json", "arrays.npz"):
+                tar.add(os.path.join(tmp, f), arcname=f)
+    key = objects.put_bytes(f"s3://personalize-data/models/{name}/model.tar.gz", buf.getvalue())
+    sv.record_training_result(version, model_key=key)
+    sv.mark_solution_version(version, "ACTIVE")
+    campaign = client.create_campaign(name=f"c-{name}", solutionVersionArn=version)["campaignArn"]
+    status = client.describe_campaign(campaignArn=campaign)["campaign"]
+    assert status["status"] == "ACTIVE", status
+    return group, version, campaign, key
+
+
+def served_with_all_histories(version, key, group, data):
+    """The cache entry a campaign over this data would hold (all users' histories indexed),
+    with its memory."""
+    from chalicelib.runtime import artifacts, histories, serving
+    serving.cache().discard(version)
+    gc.collect()
+    tracemalloc.start()
+    model = artifacts.load(key)
+    index = histories.ItemIndex(model.item_ids)
+    it = data.interactions
+    item_idx = index.lookup(data.item_ids[it.item])
+    user_h = histories.build(data.user_ids[it.user], item_idx, it.timestamp, index.size)
+    served = serving.ServedModel(version, model, group, user_histories=user_h)
+    heap = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    serving.cache().get(version, lambda: served)
+    return served, heap
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--per-user", type=int, default=10)
+    ap.add_argument("--train-users", type=int, default=5_000)
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--recipes", default=",".join(RECIPES))
+    args = ap.parse_args(argv)
+    os.environ.update(ENV)
+    from moto import mock_aws
+    with mock_aws():
+        import boto3
+        from chalicelib.storage.tables import ensure_tables
+        ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="personalize-data")
+        run(args)
+
+
+def run(args):
+    from chalicelib.protocol import http
+    data = synthetic(args.users, args.items, args.per_user)
+    rng = np.random.default_rng(1)
+    users = [f"user{u}" for u in rng.integers(0, args.users, args.requests)]
+    print(f"# {args.users:,} users, {args.items:,} items, {len(data.interactions):,} interactions; "
+          f"{args.requests} requests per row; numResults 25; ranking 100 candidates")
+    rows, memory = [], []
+    for name in args.recipes.split(","):
+        model, fit_s = fit(name, data, args.train_users)
+        group, version, campaign, key = setup_campaign(name, model, data)
+        served, heap = served_with_all_histories(version, key, group, data)
+        memory.append((name, served, heap, fit_s))
+        histories_ = [served.histories.history(u) for u in users]
+        cands = [rng.choice(args.items, 100, replace=False) for _ in users]
+        cand_ids = [[str(data.item_ids[i]) for i in c] for c in cands]
+        kind = RECIPES.get(name, "recommend")
+        ops = [("GetRecommendations", "recommend")] if kind == "recommend" else []
+        if served.can_rank:
+            ops.append(("PersonalizeRanking", "rank"))
+        for op, what in ops:
+            if what == "recommend":
+                bare = timed(lambda h: model.recommend([h], 25), [(h,) for h in histories_])
+                runtime_ = timed(lambda u: served.recommend(u, 25, with_events=False), [(u,) for u in users])
+                body = [(json.dumps({"campaignArn": campaign, "userId": u, "numResults": 25}).encode(),)
+                        for u in users]
+                path = "/recommendations"
+            else:
+                bare = timed(lambda h, c: model.rank(h, c), list(zip(histories_, cands)))
+                runtime_ = timed(lambda u, c: served.rank(u, c, with_events=False),
+                                 list(zip(users, cand_ids)))
+                body = [(json.dumps({"campaignArn": campaign, "userId": u, "inputList": c}).encode(),)
+                        for u, c in zip(users, cand_ids)]
+                path = "/personalize-ranking"
+
+            def call(b, path=path):
+                resp = http.dispatch("personalize-runtime", "POST", path,
+                                     {"Content-Type": "application/json"}, {}, b)
+                assert resp.status_code == 200, resp.body
+            call(body[0][0])   # warm
+            handler = timed(call, body)
+            for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler)):
+                rows.append((name, op, label, *percentiles(samples)))
+    print()
+    print(f"{'recipe':26} {'operation':20} {'path':8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}")
+    bare_p50 = {}
+    for name, op, label, p50, p99 in rows:
+        if label == "bare":
+            bare_p50[(name, op)] = p50
+        ratio = p50 / bare_p50[(name, op)] if bare_p50.get((name, op)) else float("nan")
+        print(f"{name:26} {op:20} {label:8} {p50:8.3f} {p99:8.3f} {ratio:7.1f}")
+    print()
+    print(f"{'recipe':26} {'model MB':>9} {'histories MB':>13} {'item index MB':>14} "
+          f"{'heap MB':>8} {'fit s':>7}")
+    for name, served, heap, fit_s in memory:
+        from chalicelib.runtime.artifacts import model_nbytes
+        print(f"{name:26} {model_nbytes(served.model) / 1e6:9.2f} {served.histories.nbytes / 1e6:13.2f} "
+              f"{served.index.nbytes / 1e6:14.2f} {heap / 1e6:8.1f} {fit_s:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
