@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
 import time
 
@@ -313,9 +314,16 @@ def _first_user(csv_path):
         return next(reader)[header.index("USER_ID")]
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve_forever(stop_emulator):
     print("\nThe stack keeps serving; `source .local/stack.env` in another shell to use it. "
           "Ctrl-C to stop.", flush=True)
+    # Ctrl-C, and `kill` too; also when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(3600)
