@@ -311,3 +311,44 @@ def test_model_is_loaded_once_per_container(hrnn_campaign, runtime):
     for user in ("u0", "u1", "u2"):
         runtime.get_recommendations(campaignArn=campaign, userId=user)
     assert serving.cache().loads == loads and loads == 1
+
+
+def test_getting_started_with_stock_clients_only(stock_personalize, stock_runtime, s3, played_training):
+    """Seed "Getting Started": a user with today's boto3 and no model files of ours."""
+    group = movie_group(stock_personalize, s3, name="MovieRatingDatasetGroup")
+    _solution, version = trained_version(stock_personalize, group, HRNN, "MovieSolution")
+    campaign = campaign_for(stock_personalize, version, "MovieRecommendationCampaign")
+    items = ids(stock_runtime.get_recommendations(campaignArn=campaign, userId="u3"))
+    assert len(items) == 25
+    ranked = stock_runtime.get_personalized_ranking(campaignArn=campaign, userId="u3",
+                                                    inputList=items[::-1])
+    assert sorted(ids(ranked, "personalizedRanking")) == sorted(items)
+
+
+TRAINING_ASL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "infrastructure", "statemachines", "training.asl.json")
+
+
+@pytest.mark.skipif(not os.path.exists(TRAINING_ASL), reason="no training workflow yet")
+def test_real_training_workflow_to_recommendations(personalize, s3, runtime, events):
+    """Import, train (popularity: fast) and deploy with the real in-process workflows, then
+    ask the campaign and fold in an event."""
+    from chalicelib.runtime import serving
+    serving.reset_cache()
+    group = movie_group(personalize, s3, name="real")
+    solution = personalize.create_solution(name="real-pop", datasetGroupArn=group, recipeArn=POPULARITY,
+                                           performHPO=False)["solutionArn"]
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["status"] == "ACTIVE", described
+    version = described["latestSolutionVersion"]["solutionVersionArn"]
+    campaign = campaign_for(personalize, version, "real-campaign")
+    before = ids(runtime.get_recommendations(campaignArn=campaign, userId="u0", numResults=5))
+    assert len(before) == 5
+    tracking = personalize.create_event_tracker(name="real-tracker", datasetGroupArn=group,
+                                                roleArn=ROLE)["trackingId"]
+    events.put_events(trackingId=tracking, userId="u0", sessionId="s",
+                      eventList=[{"eventId": "e1", "eventType": "click", "sentAt": 1_700_000_000,
+                                  "properties": json.dumps({"id": before[0]})}])
+    after = ids(runtime.get_recommendations(campaignArn=campaign, userId="u0", numResults=5))
+    assert before[0] not in after and after[:4] == before[1:]   # seen now: popularity moves on
+    serving.reset_cache()
