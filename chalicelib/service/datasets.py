@@ -147,6 +147,9 @@ def delete_dataset(params):
     except Exception:
         s.revert_delete(arn, previous)
         raise
+    # The record is gone, so no import can start on it: its data versions go too.
+    from chalicelib.datasets import versions  # here: it brings numpy, which most calls never need
+    versions.delete_all_versions(arn)
     return {}
 
 
