@@ -126,7 +126,8 @@ def train(version_arn, recipe_arn, hyperparameters=None, archive=True):
     version = sv.get(version_arn)
     sv.mark_solution_version(version_arn, "CREATE IN_PROGRESS")
     data = load_training_data(version["datasetGroupArn"])
-    hp = dict(HRNN_HP) if hyperparameters is None and "hrnn" in recipe_arn else (hyperparameters or {})
+    small_net = "hrnn" in recipe_arn or recipe_arn == RANKING
+    hp = dict(HRNN_HP) if hyperparameters is None and small_net else (hyperparameters or {})
     model = model_recipe(recipe_arn).fit(data, hp, seed=0)
     prefix = f"s3://{BUCKET}/models/{version_arn.rsplit('/', 1)[1]}/"
     with tempfile.TemporaryDirectory() as tmp:
