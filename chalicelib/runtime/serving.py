@@ -61,6 +61,13 @@ class ServedModel:
         events = recorded.user_events(self.dataset_group_arn, user_id)
         return histories.merge(imported, events, self.index)
 
+    def user_index(self, user_id: Optional[str]) -> Optional[int]:
+        """The model's own index of a user (models with user metadata keep one), else None."""
+        lookup = getattr(self.model, "user_index", None)
+        if lookup is None or user_id is None:
+            return None
+        return int(lookup(user_id))
+
     # --- answers ----------------------------------------------------------------------------
     def _ids(self, idx: np.ndarray, scores: np.ndarray, n: int,
              exclude: np.ndarray = None) -> List[Tuple[str, Optional[float]]]:
@@ -85,7 +92,9 @@ class ServedModel:
         if n <= 0:
             return []
         history = self.history(user_id, with_events)
-        idx, scores = self.model.recommend([history], n)
+        user = self.user_index(user_id)
+        idx, scores = self.model.recommend([history], n,
+                                           users=None if user is None else np.array([user]))
         return self._ids(idx[0], scores[0], n, exclude=history.items)
 
     def related(self, item_id: str, n: int) -> List[Tuple[str, Optional[float]]]:
@@ -98,7 +107,8 @@ class ServedModel:
 
     def scores_for(self, user_id: str, items: np.ndarray, with_events: bool = True) -> np.ndarray:
         """Scores of item indices for the user (the model's rank); -inf where unknown."""
-        return np.asarray(self.model.rank(self.history(user_id, with_events), items), np.float64)
+        return np.asarray(self.model.rank(self.history(user_id, with_events), items,
+                                          user=self.user_index(user_id)), np.float64)
 
     def rank(self, user_id: str, item_ids: Sequence[str],
              with_events: bool = True) -> List[Tuple[str, Optional[float]]]:

@@ -353,3 +353,23 @@ def test_real_training_workflow_to_recommendations(personalize, s3, runtime, eve
     after = ids(runtime.get_recommendations(campaignArn=campaign, userId="u0", numResults=5))
     assert before[0] not in after and after[:4] == before[1:]   # seen now: popularity moves on
     serving.reset_cache()
+
+
+def test_metadata_recipe_uses_the_user_features(personalize, s3, played_training, runtime):
+    """aws-hrnn-metadata keeps users' metadata: the runtime passes the model's own user index."""
+    from chalicelib.runtime import serving
+    group = movie_group(personalize, s3, name="meta")
+    users_schema = {"type": "record", "name": "Users", "namespace": "com.amazonaws.personalize.schema",
+                    "fields": [{"name": "USER_ID", "type": "string"},
+                               {"name": "SEGMENT", "type": "string", "categorical": True}],
+                    "version": "1.0"}
+    schema = personalize.create_schema(name="meta-users", schema=json.dumps(users_schema))["schemaArn"]
+    personalize.create_dataset(name="meta-users", datasetGroupArn=group, datasetType="Users",
+                               schemaArn=schema)
+    body = "USER_ID,SEGMENT\n" + "".join(f"u{u},{'even' if u % 2 == 0 else 'odd'}\n" for u in range(N_USERS))
+    import_file(personalize, s3, group, "Users", body.encode(), "meta-users")
+    campaign = deployed(personalize, group, "arn:aws:personalize:::recipe/aws-hrnn-metadata", "meta")
+    served = serving.cache().peek(serving.cache().keys()[0])
+    assert served.user_index("u4") >= 0 and served.user_index("stranger") == -1
+    assert len(ids(runtime.get_recommendations(campaignArn=campaign, userId="u4", numResults=5))) == 5
+    assert len(ids(runtime.get_recommendations(campaignArn=campaign, userId="stranger", numResults=5))) == 5
