@@ -16,6 +16,8 @@ Execution input: `{"solutionVersionArn"}` (CreateSolution, CreateSolutionVersion
                         the contract's hyperparameters; name the training backend
                         (`config.training_backend()`: `lambda` or `sagemaker`). What cannot be
                         trained is an answer (`failureReason`), not an error, so it is not retried.
+                        trainingMode UPDATE (stock CreateSolutionVersion) retrains the previous
+                        ACTIVE version's recipe with its tuned hyperparameters, without AutoML/HPO.
 3. train                the trainer Lambda (`chalicelib.training.lambda_trainer`) or a SageMaker
                         training job; both leave `<outputUri>/<job>/output/model.tar.gz`.
 4. `training.register`  metrics, training hours, model archive, AutoML winner and tuned
@@ -123,9 +125,8 @@ def _plan(spec):
         candidate = dict(match[0])
         if tuned:
             candidate["algorithmHyperParameters"] = dict(tuned)
-        spec = dict(spec, candidates=[candidate], performAutoML=False, performHPO=False)
-        entries, skipped = _entries(spec["candidates"])
-        return entries, bool(chosen and spec["candidates"] and previous.get("autoMLResult")), False, None, skipped
+        entries, skipped = _entries([candidate])
+        return entries, False, False, None, skipped
     entries, skipped = _entries(spec["candidates"])
     return entries, spec["performAutoML"], spec["performHPO"], spec.get("hpoConfig"), skipped
 
