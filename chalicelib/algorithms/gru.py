@@ -42,11 +42,20 @@ def gru_step(ax, h, U):
     Returns `(h_new [B, H], cache)`."""
     hd = h.shape[1]
     ah = h @ U
-    z = sigmoid(ax[:, :hd] + ah[:, :hd])
-    r = sigmoid(ax[:, hd:2 * hd] + ah[:, hd:2 * hd])
+    zr = ax[:, :2 * hd] + ah[:, :2 * hd]
+    # sigmoid of both gates at once, in place (the step loop is overhead-bound)
+    zr *= 0.5
+    np.tanh(zr, out=zr)
+    zr += 1.0
+    zr *= 0.5
+    z, r = zr[:, :hd], zr[:, hd:]
     hn = ah[:, 2 * hd:]
-    n = np.tanh(ax[:, 2 * hd:] + r * hn)
-    h_new = n + z * (h - n)
+    n = r * hn
+    n += ax[:, 2 * hd:]
+    np.tanh(n, out=n)
+    h_new = h - n
+    h_new *= z
+    h_new += n
     return h_new, (h, z, r, n, hn)
 
 
@@ -55,14 +64,19 @@ def gru_step_backward(dh_new, cache, U):
     the input projection (so `dW = x.T @ dax`, `db = dax.sum(0)`, `dx = dax @ W.T`),
     `dah` that of `h @ U` (so `dU = h.T @ dah`) and `dh` that of the previous state."""
     h, z, r, n, hn = cache
-    dn = dh_new * (1.0 - z)
-    dz = dh_new * (h - n)
-    dan = dn * (1.0 - n * n)
-    daz = dz * z * (1.0 - z)
-    dar = dan * hn * r * (1.0 - r)
-    dax = np.concatenate([daz, dar, dan], axis=1)
-    dah = np.concatenate([daz, dar, dan * r], axis=1)
-    dh = dh_new * z + dah @ U.T
+    hd = h.shape[1]
+    dax = np.empty((h.shape[0], 3 * hd), h.dtype)
+    daz, dar, dan = dax[:, :hd], dax[:, hd:2 * hd], dax[:, 2 * hd:]
+    np.multiply(dh_new, 1.0 - z, out=dan)
+    dan *= 1.0 - n * n                                   # through tanh
+    np.multiply(dh_new, h - n, out=daz)
+    daz *= z * (1.0 - z)                                 # through the update gate
+    np.multiply(dan, hn, out=dar)
+    dar *= r * (1.0 - r)                                 # through the reset gate
+    dah = dax.copy()
+    dah[:, 2 * hd:] *= r
+    dh = dh_new * z
+    dh += dah @ U.T
     return dax, dah, dh
 
 

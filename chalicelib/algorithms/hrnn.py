@@ -16,9 +16,15 @@ stream reads one user's sequence after another (a stream that finishes a
 user takes the next one from a seeded shuffle), so every row is always busy.
 The network is unrolled over windows of `BPTT_STEPS` steps (truncated
 backprop: the state is carried from window to window but gradients stop at
-window borders); each window is one Adam step on a sampled softmax: the
-window's next-item targets against each other plus `NUM_NEGATIVES` items
-drawn with probability proportional to count**`NEGATIVE_ALPHA`.
+window borders); each window is one Adam step (lazy on embedding rows, global
+gradient norm clipped at 5) on a sampled softmax: the window's targets
+against each other plus `NUM_NEGATIVES` items drawn with probability
+proportional to count**`NEGATIVE_ALPHA`, with the logQ correction (see
+`HrnnNet.sampled_softmax`) so that scores estimate the full softmax.
+The target of a step is not only the next item but the next `TARGET_SPAN`
+items of the same user, weighted `TARGET_DECAY**k`: ratings within a burst
+come in an arbitrary order, and what a user does next is a set of items
+(the evaluation protocol's targets are the newest 10%, not one item).
 
 Epochs, early stopping and time limits. A seeded `VALIDATION_SHARE` of the
 training users (at most `MAX_VALIDATION_USERS`, only when at least
@@ -71,9 +77,9 @@ TARGET_DECAY = 0.8
 NEGATIVE_ALPHA = 0.5
 LEARNING_RATE = 3e-3
 TIED_EMBEDDINGS = True
-DEFAULT_MAX_EPOCHS = 30
+DEFAULT_MAX_EPOCHS = 10
 PATIENCE = 2
-VALIDATION_SHARE = 0.1
+VALIDATION_SHARE = 0.3
 MIN_VALIDATION_USERS = 20
 MAX_VALIDATION_USERS = 500
 VALIDATION_K = 25
