@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_AUTOML_METRIC = "precision_at_25"   # seed, Getting Started: describe-solution output
 MAX_JOB_NAME = 58   # SageMaker allows 63; the state machine appends "-<retry count>"
+MAX_HYPERPARAMETER_TEXT = 2500   # CreateTrainingJob: the longest HyperParameters value
 
 
 def _versions():
@@ -198,6 +199,11 @@ def prepare(state):
     hyperparameters = contract_hyperparameters(
         entries, seed=training_seed(spec["versionId"]), automl=automl,
         automl_metric=spec.get("autoMLMetric"), hpo=hpo, hpo_config=hpo_config)
+    too_long = sorted(k for k, v in hyperparameters.items() if len(v) > MAX_HYPERPARAMETER_TEXT)
+    if too_long and config.training_backend() == "sagemaker":
+        return dict(answer, failureReason=(
+            f"The training settings are too large for a SageMaker training job ({', '.join(too_long)} "
+            f"longer than {MAX_HYPERPARAMETER_TEXT} characters); list fewer recipes or ranges"))
     return dict(answer, backend=config.training_backend(), trainingJobName=training_job_name(spec),
                 hyperparameters=hyperparameters, channels={_channel_name(): prefix},
                 outputUri=objects.data_uri(f"{spec['modelPrefix']}output/"),
