@@ -9,9 +9,9 @@ service "uses the sessionId to associate events with the user before they log in
   users); until then it belongs to nobody (it cannot be trained on or served);
 - only events with an item (`itemId`, or `id`/`itemId` in `properties`) are interactions.
 
-At serving time the link is made when it happens: PutEvents with a `userId` calls
-`link_session`, which moves the session's anonymous events under the user (an anonymous event
-arriving later in an already linked session waits for the user's next event). `user_events`
+At serving time the link is made when it happens (`record`): PutEvents with a `userId` moves
+the session's anonymous events under the user and remembers the session's user, so events sent
+later in that session without a `userId` are the user's at once. `user_events`
 serves the runtime (newest first, bounded); `dataset_group_events` feeds the training view (`chalicelib.datasets.training_view.recorded_events` delegates here).
 """
 from __future__ import annotations
@@ -39,9 +39,17 @@ def user_events(dataset_group_arn: str, user_id: str, limit: int = MAX_EVENTS_PE
     return [e for e in found if e.get("itemId")]
 
 
-def link_session(dataset_group_arn: str, session_id: str, user_id: str) -> int:
-    """An event named the session's user: its earlier anonymous events become the user's."""
-    return store.link_session(dataset_arn_of_group(dataset_group_arn), session_id, user_id)
+def record(dataset_arn: str, session_id: str, user_id, events: List[dict]) -> int:
+    """Store one PutEvents request's events under the session rule; returns how many."""
+    if user_id:
+        written = store.put_events(dataset_arn, events)
+        # the session's earlier anonymous events now count for this user
+        store.link_session(dataset_arn, session_id, user_id)
+        return written
+    known = store.session_user(dataset_arn, session_id)
+    if known:   # the session's user is known already: the events are theirs
+        events = [dict(e, linkedUserId=known) for e in events]
+    return store.put_events(dataset_arn, events)
 
 
 def _columns(rows: List[tuple]) -> Dict[str, np.ndarray]:
@@ -70,7 +78,7 @@ def dataset_group_events(dataset_group_arn: str) -> Dict[str, np.ndarray]:
             pending.append(e)
     rows = []
     for e in pending:
-        user = e.get("userId") or session_user.get(e["sessionId"])
+        user = e.get("userId") or session_user.get(e["sessionId"]) or e.get("linkedUserId")
         if not user:
             continue  # a session whose user never became known
         value = e.get("eventValue")

@@ -17,7 +17,8 @@ the only error the seed lists for PutEvents):
   event once.
 
 Events go to the group's EVENT_INTERACTIONS dataset in the events table
-(`chalicelib.storage.events`); nothing is written unless every event is valid.
+(`chalicelib.storage.events`) under the session rule of `chalicelib.runtime.recorded`; nothing
+is written unless every event is valid.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from chalicelib.protocol.errors import InvalidInputException
 from chalicelib.runtime import recorded
 from chalicelib.service import event_trackers
 from chalicelib.service.registry import operation
-from chalicelib.storage import events as store
 from chalicelib.storage.codec import to_epoch
 
 SERVICE = "personalize-events"
@@ -120,7 +120,5 @@ def put_events(params):
         raise InvalidInputException("sessionId: must not be empty")
     user_id = params.get("userId") or None
     events = [_event(raw, i, session_id, user_id) for i, raw in enumerate(params["eventList"])]
-    store.put_events(event_trackers.event_interactions_dataset_arn(tracker), events)
-    if user_id:  # the session's earlier anonymous events now count for this user
-        recorded.link_session(tracker["datasetGroupArn"], session_id, user_id)
+    recorded.record(event_trackers.event_interactions_dataset_arn(tracker), session_id, user_id, events)
     return {}

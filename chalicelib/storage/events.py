@@ -13,9 +13,11 @@ PutEvents call"), data type Event. Key design (`chalicelib.storage.tables`, "Eve
   runtime reads a user's whole history with one query. The rule itself is in
   `chalicelib.runtime.recorded`.
 
-A session with anonymous events also has a marker item (`eventKey` "~session#<sessionId>";
-event keys start with digits, so markers sort after every event and the time-ordered reads skip
-them): linking then costs one consistent GetItem when there is nothing to move.
+Two kinds of marker items sit beside the events (their `eventKey` starts with "~", event keys
+with digits, so they sort after every event and the time-ordered reads skip them):
+"~session#<sessionId>" says a session has events waiting for their user (linking then costs one
+consistent GetItem when there is nothing to move); "~user#<sessionId>" names the session's user
+once an event did, so later events sent without a user go straight to that user.
 
 Writes are idempotent: an event's key is made only of what the caller sent (`sentAt`,
 `eventId`), so a retried PutEvents request overwrites its own items instead of adding new ones.
@@ -32,7 +34,8 @@ from chalicelib import config
 from chalicelib.storage.clients import client
 
 USER_INDEX = "byUser"
-SESSION_MARK = "~session#"
+SESSION_MARK = "~session#"    # the session has events waiting for their user
+SESSION_USER = "~user#"        # the session's user, once an event named one
 LAST_EVENT_KEY = "9" * 16      # above every 15-digit time key, below the markers
 BATCH = 25               # BatchWriteItem's limit
 _MAX_UNPROCESSED_ROUNDS = 8
@@ -74,7 +77,9 @@ def _decode(item: dict) -> dict:
 
 def put_events(dataset_arn: str, events: List[dict]) -> int:
     """Store events (dicts with sessionId, eventId, eventType, sentAt (epoch seconds), and
-    optional userId, itemId, eventValue, properties, context). Returns how many were written.
+    optional userId, linkedUserId (the session's user, for an event sent without one), itemId,
+    eventValue, properties, context). An event with a userId also records its session's user.
+    Returns how many events were written.
 
     A later event with the same key (same sentAt and eventId) replaces the earlier one, within
     a request and across retries."""
@@ -82,16 +87,29 @@ def put_events(dataset_arn: str, events: List[dict]) -> int:
     items: Dict[str, dict] = {}
     for e in events:
         key = event_key(e["sentAt"], e["eventId"])
-        gsi = user_key(dataset_arn, e["userId"]) if e.get("userId") \
-            else session_key(dataset_arn, e["sessionId"])
+        owner = e.get("userId") or e.get("linkedUserId")
+        gsi = user_key(dataset_arn, owner) if owner else session_key(dataset_arn, e["sessionId"])
         items[key] = _encode({**e, "datasetArn": dataset_arn, "eventKey": key, "userKey": gsi,
                               "recordedAt": recorded_at})
-    marks = {e["sessionId"] for e in events if not e.get("userId")}
+        if e.get("userId"):
+            items[SESSION_USER + e["sessionId"]] = _encode({
+                "datasetArn": dataset_arn, "eventKey": SESSION_USER + e["sessionId"],
+                "sessionId": e["sessionId"], "userId": e["userId"]})
+    marks = {e["sessionId"] for e in events if not (e.get("userId") or e.get("linkedUserId"))}
     for sid in marks:  # a session with events waiting for their user
         items[SESSION_MARK + sid] = _encode({"datasetArn": dataset_arn,
                                              "eventKey": SESSION_MARK + sid, "sessionId": sid})
     _write([{"PutRequest": {"Item": item}} for item in items.values()])
-    return len(items) - len(marks)
+    return sum(1 for k in items if not k.startswith("~"))
+
+
+def session_user(dataset_arn: str, session_id: str) -> Optional[str]:
+    """The user an event of this session last named, or None."""
+    out = client("dynamodb").get_item(
+        TableName=config.events_table(), ConsistentRead=True,
+        Key={"datasetArn": {"S": dataset_arn}, "eventKey": {"S": SESSION_USER + session_id}})
+    item = out.get("Item")
+    return item["userId"]["S"] if item else None
 
 
 def link_session(dataset_arn: str, session_id: str, user_id: str) -> int:

@@ -125,9 +125,11 @@ def test_session_events_count_for_the_user_once_linked(tracker, events):
     assert [e["eventId"] for e in user_events(group, "alice")] == ["login", "anon-2", "anon-1"]
     exported = recorded_events(group)
     assert list(exported["USER_ID"]) == ["alice"] * 3 and list(exported["ITEM_ID"]) == ["i1", "i2", "i3"]
-    # another session stays apart
+    # later events of the linked session are hers at once, another session stays apart
+    events.put_events(trackingId=tracking_id, sessionId="visit-1", eventList=[click("more", "i5", T0 + 4)])
     events.put_events(trackingId=tracking_id, sessionId="visit-2", eventList=[click("other", "i4", T0 + 3)])
-    assert len(user_events(group, "alice")) == 3
+    assert [e["eventId"] for e in user_events(group, "alice")] == ["more", "login", "anon-2", "anon-1"]
+    assert list(recorded_events(group)["USER_ID"]) == ["alice"] * 4
 
 
 def test_ten_thousand_events_from_eight_threads(tracker):
