@@ -13,15 +13,18 @@ AutoML: every candidate recipe is trained with its hyperparameters (the recipe's
 AutoML) and scored; the best by `metricName` (higher is better for every metric we report;
 ties keep the earlier recipe of the list) wins. A candidate that fails is reported and skipped.
 
-HPO: random search. The space is the hpoConfig's `algorithmHyperParameterRanges` when given,
-otherwise the recipe's tunable hyperparameters (`chalicelib.domain.recipes`: the seed's "HPO
-tuning" column, with its "Yes [a - b]" ranges where it gives them). Time limits the seed marks
-"Yes, if time is a constraint" (`TIME_LIMITS`) are tuned only when hpoConfig names them. Trial 0
-is the given hyperparameters, so tuning never picks something worse than them on validation;
-the others draw integers and continuous values uniformly in their ranges and categories
-uniformly. `maxNumberOfTrainingJobs` trials in all (default `DEFAULT_MAX_JOBS`), at most
-`maxParallelTrainingJobs` at once (default `DEFAULT_MAX_PARALLEL`, this machine's cores), each a
-fit on the validation split's training users. `hpoObjective`: metricName (default: AutoML's
+HPO: random search, then refinement. The space is the hpoConfig's
+`algorithmHyperParameterRanges` when given, otherwise the recipe's tunable hyperparameters
+(`chalicelib.domain.recipes`: the seed's "HPO tuning" column, with its "Yes [a - b]" ranges where
+it gives them). Time limits the seed marks "Yes, if time is a constraint" (`TIME_LIMITS`) are
+tuned only when hpoConfig names them. `maxNumberOfTrainingJobs` trials in all (default
+`DEFAULT_MAX_JOBS`), run in rounds of `maxParallelTrainingJobs` at once (default
+`DEFAULT_MAX_PARALLEL`, this machine's cores), each a fit on the validation split's training users.
+Trial 0 is the given hyperparameters, so tuning never picks something worse than them on
+validation. Until half of the budget is spent the trials draw integers and continuous values
+uniformly in their ranges and categories uniformly (exploration); the later rounds draw around
+the best trial so far, within `REFINE_WIDTH` of each range's width, keeping its category half of
+the time (refinement). Everything is seeded, so a version always tunes the same way. `hpoObjective`: metricName (default: AutoML's
 metric, else precision_at_25), type Maximize (default) or Minimize; metricRegex is for logs of
 custom containers and unused here (our trainer computes the metrics itself).
 
@@ -45,6 +48,7 @@ DEFAULT_MAX_JOBS = 4
 DEFAULT_MAX_PARALLEL = 2
 TIME_LIMITS = frozenset({"training.early_time", "training.eval_epoch_time"})
 MAXIMIZE, MINIMIZE = "Maximize", "Minimize"
+REFINE_WIDTH = 0.25
 
 
 @dataclass
@@ -201,12 +205,39 @@ def sample(space: SearchSpace, rng: np.random.Generator) -> Dict[str, str]:
     return out
 
 
+def sample_near(space: SearchSpace, center: Dict[str, str], rng: np.random.Generator,
+                width: float = REFINE_WIDTH) -> Dict[str, str]:
+    """A random point within `width` of each range around `center` (uniform where it has none)."""
+    out = sample(space, rng)
+    for name, lo, hi in space.integer:
+        try:
+            c = float(center[name])
+        except (KeyError, ValueError):
+            continue
+        half = max(1.0, width * (hi - lo))
+        a, b = max(lo, int(math.floor(c - half))), min(hi, int(math.ceil(c + half)))
+        if a <= b:
+            out[name] = str(int(rng.integers(a, b + 1)))
+    for name, lo, hi in space.continuous:
+        try:
+            c = float(center[name])
+        except (KeyError, ValueError):
+            continue
+        half = width * (hi - lo)
+        out[name] = _text(rng.uniform(max(lo, c - half), min(hi, c + half)))
+    for name, values in space.categorical:
+        if center.get(name) in values and rng.random() < 0.5:
+            out[name] = center[name]
+    return out
+
+
 def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
         log: Callable[[str], None] = lambda m: None):
-    """(best hyperparameters, report) of a random search on the validation `split`."""
+    """(best hyperparameters, report) of the search on the validation `split` (module docstring)."""
     rng = np.random.default_rng([seed, 7])
     base = dict(candidate.hyperparameters)
-    trials = [base] + [dict(base, **sample(settings.space, rng)) for _ in range(settings.max_jobs - 1)]
+    sign = 1.0 if settings.direction == MAXIMIZE else -1.0
+    explore = (settings.max_jobs + 1) // 2
     running, peak, lock = [0], [0], threading.Lock()
 
     def run(index, hyperparameters):
@@ -226,13 +257,26 @@ def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
             with lock:
                 running[0] -= 1
 
+    def best_of(results):
+        scored = [r for r in results if "objective" in r]
+        return max(scored, key=lambda r: (sign * r["objective"], -r["trial"])) if scored else None
+
+    results = []
     with ThreadPoolExecutor(max_workers=settings.max_parallel, thread_name_prefix="hpo") as pool:
-        results = list(pool.map(run, range(len(trials)), trials))
-    scored = [r for r in results if "objective" in r]
-    if not scored:
+        while len(results) < settings.max_jobs:
+            batch = []
+            for index in range(len(results), min(settings.max_jobs, len(results) + settings.max_parallel)):
+                incumbent = best_of(results)
+                if index == 0:
+                    batch.append(base)
+                elif index < explore or incumbent is None:
+                    batch.append(dict(base, **sample(settings.space, rng)))
+                else:
+                    batch.append(dict(base, **sample_near(settings.space, incumbent["hyperparameters"], rng)))
+            results += list(pool.map(run, range(len(results), len(results) + len(batch)), batch))
+    best = best_of(results)
+    if best is None:
         raise ValueError("HPO: every training job failed: " + results[0]["error"])
-    sign = 1.0 if settings.direction == MAXIMIZE else -1.0
-    best = max(scored, key=lambda r: (sign * r["objective"], -r["trial"]))
     log(f"HPO: {len(results)} jobs, best {settings.metric}={best['objective']:.5f} (trial {best['trial']})")
     report = {"objective": {"metricName": settings.metric, "type": settings.direction},
               "maxNumberOfTrainingJobs": settings.max_jobs,

@@ -94,14 +94,41 @@ def test_hpo_keeps_the_best_by_the_objective(knob, split):
 def test_failed_trials_are_reported_not_chosen(knob, split):
     config = dict(ranges(integerHyperParameterRanges=[{"name": "knob", "minValue": -5, "maxValue": 9}]),
                   hpoResourceConfig={"maxNumberOfTrainingJobs": "10"})
-    best, report = selection.hpo(candidate(knob="5"), split, selection.hpo_settings("test-knob", config), 3)
+    best, report = selection.hpo(candidate(knob="-3"), split, selection.hpo_settings("test-knob", config), 3)
     failed = [t for t in report["trials"] if "error" in t]
-    assert failed and all(int(t["hyperparameters"]["knob"]) < 0 for t in failed)
-    assert int(best["knob"]) >= 5
+    assert report["trials"][0] == {"trial": 0, "hyperparameters": {"knob": "-3"},
+                                   "error": "ValueError: knob: must not be negative"}
+    assert all(int(t["hyperparameters"]["knob"]) < 0 for t in failed)
+    chosen = report["trials"][report["bestTrial"]]
+    assert "error" not in chosen and chosen["hyperparameters"] == best
+    assert chosen["objective"] == max(t["objective"] for t in report["trials"] if "objective" in t)
     config = dict(ranges(integerHyperParameterRanges=[{"name": "knob", "minValue": -5, "maxValue": -1}]),
                   hpoResourceConfig={"maxNumberOfTrainingJobs": "2"})
     with pytest.raises(ValueError, match="every training job failed"):
         selection.hpo(candidate(knob="-1"), split, selection.hpo_settings("test-knob", config), 3)
+
+
+def test_later_rounds_refine_around_the_best(knob, split):
+    config = dict(ranges(integerHyperParameterRanges=[{"name": "knob", "minValue": 0, "maxValue": 100}]),
+                  hpoResourceConfig={"maxNumberOfTrainingJobs": "8", "maxParallelTrainingJobs": "2"})
+    best, report = selection.hpo(candidate(knob="0"), split, selection.hpo_settings("test-knob", config), 5)
+    explored = report["trials"][:4]
+    incumbent = max((t for t in explored if "objective" in t), key=lambda t: (t["objective"], -t["trial"]))
+    center = int(incumbent["hyperparameters"]["knob"])
+    for t in report["trials"][4:6]:     # the first refinement round: within 25% of the range
+        assert abs(int(t["hyperparameters"]["knob"]) - center) <= 25
+
+
+def test_samples_near_a_point_stay_in_their_ranges():
+    space = selection.space_from_ranges({
+        "integerHyperParameterRanges": [{"name": "n", "minValue": 0, "maxValue": 100}],
+        "continuousHyperParameterRanges": [{"name": "x", "minValue": 0.0, "maxValue": 1.0}],
+        "categoricalHyperParameterRanges": [{"name": "c", "values": ["a", "b", "c"]}]})
+    rng = np.random.default_rng(1)
+    draws = [selection.sample_near(space, {"n": "98", "x": "0.1", "c": "b"}, rng) for _ in range(300)]
+    assert all(73 <= int(d["n"]) <= 100 for d in draws)
+    assert all(0.0 <= float(d["x"]) <= 0.35 for d in draws)
+    assert 0.4 < sum(d["c"] == "b" for d in draws) / 300 < 0.9
 
 
 def test_samples_stay_in_their_ranges():
