@@ -15,6 +15,11 @@ Rows per recipe and operation:
             user's recorded events in DynamoDB, the model, serialization. DynamoDB and S3 are
             moto in process, so this row carries moto's cost (a few ms per call), not a real
             network's.
+With `--http-campaign ARN` (after `make up` and `source .local/stack.env`) the script instead
+times stock boto3 calls over HTTP to a deployed ACTIVE campaign (the embedded stack: API Gateway
+-> Lambda process -> the same handler), read-only: GetRecommendations for `--requests` users
+(`--http-users`, default u1..u50), and GetPersonalizedRanking of the first answer reversed.
+
 Latencies are wall milliseconds per request; "x bare" is p50 over the bare p50. Memory is what
 the loaded model holds (arrays of the model, the histories index, the item index), and the
 Python heap growth while loading it (tracemalloc).
@@ -156,7 +161,11 @@ def main(argv=None):
     ap.add_argument("--train-users", type=int, default=5_000)
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--http-campaign", help="time HTTP calls to this deployed campaign instead")
+    ap.add_argument("--http-users", default=",".join(f"u{k}" for k in range(1, 51)))
     args = ap.parse_args(argv)
+    if args.http_campaign:
+        return http_rows(args)
     os.environ.update(ENV)
     from moto import mock_aws
     with mock_aws():
@@ -225,6 +234,27 @@ def run(args):
         from chalicelib.runtime.artifacts import model_nbytes
         print(f"{name:26} {model_nbytes(served.model) / 1e6:9.2f} {served.histories.nbytes / 1e6:13.2f} "
               f"{served.index.nbytes / 1e6:14.2f} {heap / 1e6:8.1f} {fit_s:7.1f}")
+
+
+def http_rows(args):
+    """Stock clients over HTTP to a deployed campaign (endpoints from the environment)."""
+    import boto3
+    runtime = boto3.client("personalize-runtime")
+    users = args.http_users.split(",")
+    picks = [users[k % len(users)] for k in range(args.requests)]
+    first = runtime.get_recommendations(campaignArn=args.http_campaign, userId=picks[0])
+    items = [x["itemId"] for x in first["itemList"]][::-1]
+    rec = timed(lambda u: runtime.get_recommendations(campaignArn=args.http_campaign, userId=u),
+                [(u,) for u in picks])
+    print(f"# HTTP, stock boto3, {args.requests} calls per row, campaign {args.http_campaign}")
+    print(f"{'operation':24} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'GetRecommendations':24} {percentiles(rec)[0]:8.1f} {percentiles(rec)[1]:8.1f}")
+    try:
+        rank = timed(lambda u: runtime.get_personalized_ranking(
+            campaignArn=args.http_campaign, userId=u, inputList=items), [(u,) for u in picks])
+        print(f"{'GetPersonalizedRanking':24} {percentiles(rank)[0]:8.1f} {percentiles(rank)[1]:8.1f}")
+    except runtime.exceptions.InvalidInputException as e:
+        print(f"GetPersonalizedRanking: {e}")
 
 
 if __name__ == "__main__":
