@@ -5,14 +5,15 @@ service "uses the sessionId to associate events with the user before they log in
 
 - an event sent with a `userId` belongs to that user;
 - an event sent without one belongs to the user of its session once any event of that session
-  has been sent with a `userId` (the most recent such event wins if a session saw several
-  users); until then it belongs to nobody (it cannot be trained on or served);
+  has been sent with a `userId` (the first user named at or after the event, if a session saw
+  several); until then it belongs to nobody (it cannot be trained on or served);
 - only events with an item (`itemId`, or `id`/`itemId` in `properties`) are interactions.
 
 At serving time the link is made when it happens (`record`): PutEvents with a `userId` moves
 the session's anonymous events under the user and remembers the session's user, so events sent
-later in that session without a `userId` are the user's at once. `user_events`
-serves the runtime (newest first, bounded); `dataset_group_events` feeds the training view (`chalicelib.datasets.training_view.recorded_events` delegates here).
+later in that session without a `userId` are the user's at once. `user_events` serves the
+runtime (newest first, bounded); `dataset_group_events` feeds the training view
+(`chalicelib.datasets.training_view.recorded_events` delegates here) with the same owners.
 """
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def dataset_group_events(dataset_group_arn: str) -> Dict[str, np.ndarray]:
             pending.append(e)
     rows = []
     for e in pending:
-        user = e.get("userId") or session_user.get(e["sessionId"]) or e.get("linkedUserId")
+        # the owner the runtime gave it; an event still unlinked goes to its session's user
+        user = e.get("userId") or e.get("linkedUserId") or session_user.get(e["sessionId"])
         if not user:
             continue  # a session whose user never became known
         value = e.get("eventValue")
