@@ -39,7 +39,8 @@ from chalicelib.algorithms.evaluate import format_table, summarize  # noqa: E402
 from chalicelib.algorithms.evaluation import (diagnostics, evaluate, ranking_metrics,  # noqa: E402
                                               split_interactions, _drop)
 
-DATA = "/work/shared/datasets/ml-latest-small/ratings.csv"
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                    "shared", "datasets", "ml-latest-small", "ratings.csv")
 METHODS = ["aws-popularity-count", "aws-sims", "implicit-als", "implicit-bpr"]
 THREADS = max(1, os.cpu_count() or 1)
 

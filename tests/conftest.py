@@ -17,6 +17,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# ../shared beside the repository (seed, datasets); CI lays it out the same way.
+SHARED = os.environ.get("PERSONALIZE_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
+RATINGS = os.path.join(SHARED, "datasets", "ml-latest-small", "ratings.csv")
 MODELS_DIR = os.path.join(ROOT, "build", "models")
 ENDPOINT = "http://personalize.in-process"
 

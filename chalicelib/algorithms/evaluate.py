@@ -5,7 +5,7 @@
 
 Reads an interactions CSV (`USER_ID,ITEM_ID,TIMESTAMP[,EVENT_TYPE,EVENT_VALUE]` or MovieLens
 `userId,movieId,rating,timestamp`; CRLF ok), runs the protocol of `evaluation` (the metrics that
-GetMetrics reports, /work/shared/EVALUATION.md) once per seed 0..N-1 and prints mean ± std over
+GetMetrics reports, ../shared/EVALUATION.md) once per seed 0..N-1 and prints mean ± std over
 the seeds with the fit time. `--recipe` may be given several times to compare recipes on the
 same splits.
 """

@@ -1,4 +1,4 @@
-"""The evaluation protocol: split, score, metrics (/work/shared/EVALUATION.md, seed "Evaluating Solutions").
+"""The evaluation protocol: split, score, metrics (../shared/EVALUATION.md, seed "Evaluating Solutions").
 
 Split (`split_interactions`)
     A seeded random 10% of the users (rounded half up, at least 1) become evaluation users; all

@@ -2,7 +2,7 @@
 `get-metrics` output; the stock GetSolutionMetrics).
 
 Both read what the training workflow recorded on a solution version
-(`solution_versions.record_training_result`), computed as /work/shared/EVALUATION.md defines.
+(`solution_versions.record_training_result`), computed as ../shared/EVALUATION.md defines.
 
 - GetMetrics (seed): `solutionArn`, optional `solutionVersionArn` ("When the solution ARN is
   specified and the solution version ARN isn't specified, the metrics for the latest solution

@@ -16,9 +16,10 @@ import re
 import pytest
 
 from chalicelib.protocol import models
+from tests.conftest import SHARED
 
 SEED = os.environ.get(
-    "PERSONALIZE_SEED", "/work/shared/seed/amazon-personalize-developer-guide-2019.md")
+    "PERSONALIZE_SEED", os.path.join(SHARED, "seed", "amazon-personalize-developer-guide-2019.md"))
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SEED), reason="seed document not available")
 

@@ -8,11 +8,12 @@ import os
 
 import pytest
 
+from tests.conftest import RATINGS
+
 from chalicelib.datasets import records, versions
 from chalicelib.datasets.training_view import load_training_data
 from chalicelib.workflows import starter
 
-RATINGS = "/work/shared/datasets/ml-latest-small/ratings.csv"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 INTERACTIONS_SCHEMA = json.dumps({
     "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
