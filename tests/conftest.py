@@ -5,6 +5,7 @@ The clients are real boto3 clients (stock, and with the shipped models from
 prepared HTTP request to the Chalice app instead of the network, so tests see
 exactly what a user's boto3 sees. The app's own DynamoDB/S3 calls go to moto.
 """
+import contextlib
 import functools
 import io
 import os
@@ -111,19 +112,28 @@ def make_client(service, shipped_models=True, threaded=False):
     return client
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    """moto for the app's DynamoDB and S3, tables and bucket created."""
+@contextlib.contextmanager
+def moto_world():
+    """moto for the app's DynamoDB and S3 with the tables and the data bucket created,
+    the environment the app reads set (and restored afterwards)."""
     from moto import mock_aws
-    for name in list(os.environ):
-        if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_PROFILE":
-            monkeypatch.delenv(name, raising=False)
-    for name, value in _BASE_ENV.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        from chalicelib.storage.tables import ensure_tables
-        ensure_tables(_aws_client("dynamodb"))
-        _aws_client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_PROFILE":
+                mp.delenv(name, raising=False)
+        for name, value in _BASE_ENV.items():
+            mp.setenv(name, value)
+        with mock_aws():
+            from chalicelib.storage.tables import ensure_tables
+            ensure_tables(_aws_client("dynamodb"))
+            _aws_client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+            yield
+
+
+@pytest.fixture
+def aws():
+    """A fresh moto world for one test."""
+    with moto_world():
         yield
 
 
@@ -226,8 +236,3 @@ def raw(aws):
         return status, {k.lower(): v for k, v in out_headers.items()}, parsed
     return call
 
-
-def _reset_cached_clients():
-    """Forget the app's cached boto3 clients (a test that changes the environment)."""
-    from chalicelib.storage.clients import reset_clients
-    reset_clients()

@@ -12,6 +12,7 @@ exceptions for business-rule violations.
 "personalize-runtime", "personalize-events"); one name may be served by
 several services only if the registration says so.
 """
+from chalicelib.plugins import import_package_modules
 
 _HANDLERS = {}
 
@@ -43,12 +44,6 @@ _loaded = False
 def load_all():
     """Import every service module so that its registrations run."""
     global _loaded
-    if _loaded:
-        return
-    import importlib
-    import pkgutil
-    import chalicelib.service as pkg
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name != "registry":
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
-    _loaded = True
+    if not _loaded:
+        import_package_modules("chalicelib.service", skip=("registry",))
+        _loaded = True

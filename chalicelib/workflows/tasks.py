@@ -6,6 +6,7 @@ Modules under `chalicelib.workflows` register their steps with
 `@task("import.parse")`; `run_task` is what the Lambda (and the in-process
 state-machine runner used by fast tests) calls.
 """
+from chalicelib.plugins import import_package_modules
 
 _TASKS = {}
 
@@ -38,13 +39,8 @@ _loaded = False
 
 
 def load_all():
+    """Import every workflow module so that its tasks register."""
     global _loaded
-    if _loaded:
-        return
-    import importlib
-    import pkgutil
-    import chalicelib.workflows as pkg
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name not in ("tasks",):
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
-    _loaded = True
+    if not _loaded:
+        import_package_modules("chalicelib.workflows", skip=("tasks",))
+        _loaded = True

@@ -2,11 +2,10 @@
 a user reads (seed: "Formatting your Input Data", "Datasets and Schemas")."""
 import itertools
 
-import boto3
 import pytest
 
 from chalicelib.datasets import importer, schema, versions
-from tests.conftest import _BASE_ENV, _reset_cached_clients
+from tests.conftest import _aws_client, moto_world
 
 ARN = "arn:aws:personalize:us-east-1:000000000000:dataset/shop/INTERACTIONS"
 ITEMS_ARN = "arn:aws:personalize:us-east-1:000000000000:dataset/shop/ITEMS"
@@ -26,18 +25,9 @@ OPTIONAL_EVENTS = ({"name": "EVENT_TYPE", "type": ["null", "string"]},
 
 @pytest.fixture(scope="module")
 def s3():
-    """One moto S3 for the module (only S3 is used here): the data bucket exists."""
-    from moto import mock_aws
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in _BASE_ENV.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            _reset_cached_clients()
-            client = boto3.client("s3")
-            client.create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
-            yield client
-            _reset_cached_clients()
+    """One moto world for the module (only S3 is used here): the data bucket exists."""
+    with moto_world():
+        yield _aws_client("s3")
 
 
 _buckets = itertools.count()

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.datasets import sample, training_view
 from chalicelib.datasets.training_view import load_training_data
 from chalicelib.workflows import starter
-from tests.conftest import _BASE_ENV, _reset_cached_clients, make_client
+from tests.conftest import make_client, moto_world
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 
@@ -19,20 +19,10 @@ ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 @pytest.fixture(scope="module")
 def personalize():
     """One moto world for the module (the imports below take a few seconds)."""
-    from moto import mock_aws
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in _BASE_ENV.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            _reset_cached_clients()
-            from chalicelib.storage.tables import ensure_tables
-            ensure_tables(boto3.client("dynamodb"))
-            boto3.client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
-            starter.reset_local()
-            yield make_client("personalize")
-            starter.reset_local()
-            _reset_cached_clients()
+    with moto_world():
+        starter.reset_local()
+        yield make_client("personalize")
+        starter.reset_local()
 
 
 @pytest.fixture(scope="module")
