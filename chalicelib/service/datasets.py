@@ -20,6 +20,7 @@ from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyEx
                                         ResourceInUseException)
 from chalicelib.service import dataset_groups, schemas as schema_service
 from chalicelib.service.registry import operation
+from chalicelib.storage import events
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
 
 TYPE = arns.DATASET
@@ -150,6 +151,8 @@ def delete_dataset(params):
     # The record is gone, so no import can start on it: its data versions go too.
     from chalicelib.datasets import versions  # here: it brings numpy, which most calls never need
     versions.delete_all_versions(arn)
+    if dataset["datasetType"] == schemas.EVENT_INTERACTIONS:
+        events.delete_dataset_events(arn)
     return {}
 
 

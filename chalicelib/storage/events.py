@@ -198,3 +198,26 @@ def count_events(dataset_arn: str) -> int:
         if not out.get("LastEvaluatedKey"):
             return total
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def delete_dataset_events(dataset_arn: str) -> int:
+    """Delete every item of a dataset, events and markers (DeleteDataset of an
+    EVENT_INTERACTIONS dataset: a later tracker must not see the old events)."""
+    keys = [{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
+            for k in _keys_of(dataset_arn)]
+    _write(keys)
+    return len(keys)
+
+
+def _keys_of(dataset_arn: str) -> Iterator[str]:
+    ddb = client("dynamodb")
+    kwargs = {"TableName": config.events_table(), "KeyConditionExpression": "datasetArn = :d",
+              "ExpressionAttributeValues": {":d": {"S": dataset_arn}},
+              "ProjectionExpression": "eventKey"}
+    while True:
+        out = ddb.query(**kwargs)
+        for item in out.get("Items", []):
+            yield item["eventKey"]["S"]
+        if not out.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]

@@ -47,6 +47,22 @@ def test_events_are_stored_once_even_when_retried(tracker, events):
     assert [e["eventId"] for e in user_events(group, "u1")] == [f"e{k}" for k in reversed(range(5))]
 
 
+def test_deleting_the_event_dataset_deletes_its_events(tracker, events, personalize):
+    """DeleteEventTracker keeps the event-interactions dataset (seed); deleting that
+    dataset removes its events, so a later tracker on the group starts empty."""
+    group, tracking_id = tracker
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
+                      eventList=[click(f"e{k}", "i1", T0 + k) for k in range(3)])
+    events.put_events(trackingId=tracking_id, sessionId="anon", eventList=[click("a", "i2", T0)])
+    tracker_arn = personalize.list_event_trackers(datasetGroupArn=group)["eventTrackers"][0]["eventTrackerArn"]
+    personalize.delete_event_tracker(eventTrackerArn=tracker_arn)
+    assert len(stored(group)) == 4
+    dataset = personalize.list_datasets(datasetGroupArn=group)["datasets"][0]["datasetArn"]
+    personalize.delete_dataset(datasetArn=dataset)
+    from chalicelib.storage import events as store
+    assert list(store._keys_of(dataset)) == []
+
+
 def test_properties_map_to_item_and_value(tracker, events):
     """"The id and value keys correspond to the item_id and event_value fields"; today's
     itemId / eventValue members win; base64 (the seed's blob) is accepted."""
