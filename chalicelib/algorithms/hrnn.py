@@ -12,8 +12,9 @@ MovieLens-like data a user rates in bursts, and a burst is the natural
 timestamps are one session.
 
 Training. Mini-batches are `training.batch_size` parallel streams; each
-stream reads one user's sequence after another (a stream that finishes a
-user takes the next one from a seeded shuffle), so every row is always busy.
+stream reads one user's sequence after another (users longest first, equal
+lengths in seeded random order, each to the stream that frees up first), so
+every row is busy until the last few steps of an epoch.
 The network is unrolled over windows of `BPTT_STEPS` steps (truncated
 backprop: the state is carried from window to window but gradients stop at
 window borders); each window is one Adam step (lazy on embedding rows, global
@@ -32,7 +33,9 @@ training users (at most `MAX_VALIDATION_USERS`, only when at least
 training; after every epoch the model recommends 25 items from each such
 user's older 90% and scores NDCG@25 against the held-out 10% (the protocol of
 EVALUATION.md in miniature). The parameters of the best epoch are kept;
-training stops after `PATIENCE` epochs without improvement.
+training stops after `PATIENCE` epochs without improvement, but not before
+`MIN_EPOCHS` (measured: validation plateaus for an epoch or two early on
+while the model is still improving).
 `training.epochs` is the maximum number of epochs. The seed's default (1) is
 too few for a useful model, so when the caller does not set it the maximum is
 `DEFAULT_MAX_EPOCHS` and early stopping decides (the seed's range [1, 1000)
@@ -70,14 +73,15 @@ from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, Hrnn
 from chalicelib.algorithms.optim import Adam, merge_rows
 
 SESSION_GAP_SECONDS = 3600
-BPTT_STEPS = 20
+BPTT_STEPS = 10
 NUM_NEGATIVES = 512
 TARGET_SPAN = 5
 TARGET_DECAY = 0.8
 NEGATIVE_ALPHA = 0.5
 LEARNING_RATE = 3e-3
 TIED_EMBEDDINGS = True
-DEFAULT_MAX_EPOCHS = 10
+DEFAULT_MAX_EPOCHS = 8
+MIN_EPOCHS = 4
 PATIENCE = 2
 VALIDATION_SHARE = 0.3
 MIN_VALIDATION_USERS = 20
@@ -165,6 +169,7 @@ def encode(net: HrnnNet, histories: Sequence[History], users=None) -> Tuple[np.n
 def _encode(net, histories, users):
     b = len(histories)
     out = np.zeros((b, net.num_hidden), net.dtype)
+    histories = [_known_part(h, net.params["b_out"].shape[0]) for h in histories]
     lens = np.array([len(h.items) for h in histories], np.int64)
     users = np.full(b, -1, np.int64) if users is None else np.asarray(users, np.int64)
     todo = np.flatnonzero(lens > 0)
@@ -193,6 +198,16 @@ def _encode(net, histories, users):
             o, hs, hu, _ = net._step(x @ w0 + b0, x, M[t], U[t], hs, hu, nomask)
         out[rows] = o
     return out, lens > 0
+
+
+def _known_part(h: History, n_items: int) -> History:
+    """The history without indices outside the catalogue (the model cannot read them)."""
+    items = np.asarray(h.items, np.int64)
+    ok = (items >= 0) & (items < n_items)
+    if ok.all():
+        return h
+    ts = None if h.timestamps is None or len(h.timestamps) != len(items) else np.asarray(h.timestamps)[ok]
+    return History(items[ok].astype(np.int32), ts)
 
 
 # --- the model ----------------------------------------------------------------------
@@ -237,7 +252,7 @@ class HrnnModel(Model):
         s = self.item_scores(histories, users)
         if exclude_history:
             for r, h in enumerate(histories):
-                s[r, np.asarray(h.items, np.int64)] = -np.inf
+                s[r, _known_part(h, s.shape[1]).items] = -np.inf
         return top_n(s, n)
 
     def rank(self, history, candidates, *, user=None):
@@ -418,7 +433,7 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
                 best = {k: v.copy() for k, v in net.params.items()}
             else:
                 bad += 1
-                if bad >= PATIENCE:
+                if bad >= PATIENCE and epoch >= MIN_EPOCHS:
                     stopped = "early stopping"
                     break
         if stopped == "training.early_time":
@@ -525,8 +540,9 @@ class HrnnColdstartModel(HrnnMetadataModel):
             c[:, cold_items] = out @ self.cold_rep.T + self.cold_bias
         if exclude_history:
             for r, h in enumerate(histories):
-                s[r, np.asarray(h.items, np.int64)] = -np.inf
-                c[r, np.asarray(h.items, np.int64)] = -np.inf
+                seen = _known_part(h, s.shape[1]).items
+                s[r, seen] = -np.inf
+                c[r, seen] = -np.inf
         wi, wv = top_n(s, n)
         ci, cv = top_n(c, n)
         return _interleave(wi, wv, ci, cv, n)

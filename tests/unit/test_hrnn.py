@@ -285,3 +285,10 @@ def test_hrnn_coldstart_explores_new_items(tmp_path):
     loaded = load_model(str(tmp_path))
     assert np.array_equal(loaded.recommend(h, 10)[0], ids)
     assert np.allclose(loaded.rank(h[0], new), r)
+
+
+def test_history_indices_outside_the_catalogue_are_ignored(data, model):
+    h = History(idx(data, "i02", "i03"), np.array([0, 60]))
+    noisy = History(np.array([idx(data, "i02")[0], N_ITEMS + 7, idx(data, "i03")[0], -1], np.int32),
+                    np.array([0, 30, 60, 90]))
+    assert np.array_equal(model.recommend([noisy], 5)[0], model.recommend([h], 5)[0])
