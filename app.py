@@ -6,9 +6,11 @@ plane (AWS JSON 1.1, `POST /`), Personalize Runtime (`POST /recommendations`,
 """
 from chalice import Chalice
 
+from chalicelib import observability
 from chalicelib.protocol import http
 
 app = Chalice(app_name="personalize")
+observability.register(app)  # one structured log line per invocation (Powertools Logger)
 
 ANY = ["*/*"]  # the protocol layer answers a wrong content type with a typed error
 

@@ -52,5 +52,6 @@ def training_backend():
 
 
 def training_image_uri():
-    """The trainer image a SageMaker training job runs (built from training_container/)."""
-    return _env("TRAINING_IMAGE_URI", "personalize-trainer:latest")
+    """The trainer image a SageMaker training job runs (built from training_container/);
+    template.yaml sets it from its TrainingImage parameter."""
+    return _env("TRAINING_IMAGE", "personalize-trainer:latest")

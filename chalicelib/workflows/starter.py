@@ -216,7 +216,8 @@ def load_definition(name):
 
 
 def _functions():
-    from .tasks import run_task
+    from .tasks import load_all, run_task
+    load_all()  # workflow modules register their in-process functions (e.g. the trainer) on import
     return {"tasks": run_task, **_local_functions}
 
 
