@@ -1,0 +1,127 @@
+"""End to end on the embedded stack: the Getting Started data (ml-latest-small) imported through the
+deployed import workflow and counted, SIMS and popularity trained by the deployed training workflow
+with the full metric set, and training runs that must fail ending CREATE FAILED with the reason.
+
+Seed: "Getting Started" ("Create the Training Data": rating column dropped, header renamed),
+CreateFeatureExportJob (the counts of the group's data), CreateSolution / GetMetrics /
+GetSolutionMetrics, "Limits" (at least 1000 interactions to train).
+"""
+import json
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import RATINGS
+from tests.e2e import flows
+from tests.workflows.test_training_workflow import METRIC_KEYS
+
+pytestmark = pytest.mark.e2e
+
+EXPORT_TRANSFORMATION = "arn:aws:personalize:::feature-transformation/JSON-percentile-filtering"
+
+
+def getting_started_csv(path=RATINGS):
+    """ratings.csv as the seed's "Create the Training Data" prepares it: the rating column
+    dropped, the header USER_ID,ITEM_ID,TIMESTAMP; the file's CRLF line endings kept."""
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\r\n")
+    assert lines[0] == b"userId,movieId,rating,timestamp"
+    out = [b"USER_ID,ITEM_ID,TIMESTAMP"]
+    for line in lines[1:]:
+        if line:
+            user, item, _rating, ts = line.split(b",")
+            out.append(b",".join((user, item, ts)))
+    return b"\r\n".join(out) + b"\r\n"
+
+
+@pytest.fixture(scope="module")
+def movielens(stack):
+    """(models client, dataset group ARN) with ml-latest-small imported through the stack."""
+    if not os.path.exists(RATINGS):
+        pytest.skip(f"{RATINGS} is not there (../shared beside the repository)")
+    personalize = stack.client("personalize")
+    group, _ = flows.import_interactions(stack, personalize, getting_started_csv(), "movielens",
+                                         timeout=600)
+    return personalize, group
+
+
+def test_movielens_import_counts_through_a_feature_export(stack, movielens):
+    """The imported data, counted by what the deployed API exposes: a feature export job
+    (default transformation parameters keep every user) writes CSVs and a manifest to S3."""
+    personalize, group = movielens
+    bucket = stack.outputs["DataBucketName"]
+    job_name = flows.name("movielens-export")
+    arn = personalize.create_feature_export_job(
+        jobName=job_name, datasetGroupArn=group, featureTransformationArn=EXPORT_TRANSFORMATION,
+        roleArn=flows.ROLE, dataDestination=f"s3://{bucket}/e2e-exports/")["featureExportJobArn"]
+    job = flows.wait(lambda: personalize.describe_feature_export_job(
+        featureExportJobArn=arn)["featureExportJob"], "feature export", timeout=300)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    s3 = stack.client("s3")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"e2e-exports/{job_name}/manifest.json")[
+        "Body"].read())
+    assert manifest["counts"]["interactions"] == 100_836
+    assert manifest["counts"]["users"] == 610
+    assert manifest["counts"]["items"] == 9_724
+    assert manifest["counts"].get("droppedInteractions", 0) == 0
+    exported = s3.get_object(Bucket=bucket, Key=f"e2e-exports/{job_name}/interactions.csv")[
+        "Body"].read().splitlines()
+    assert exported[0].split(b",")[:3] == [b"USER_ID", b"ITEM_ID", b"TIMESTAMP"]
+    assert len(exported) - 1 == 100_836
+    assert len({row.split(b",")[0] for row in exported[1:]}) == 610
+    assert len({row.split(b",")[1] for row in exported[1:]}) == 9_724
+
+
+def test_sims_and_popularity_train_to_active_with_the_full_metric_set(stack, movielens):
+    personalize, group = movielens
+    stock = stack.client("personalize", models=False)
+    started = {recipe: personalize.create_solution(
+        name=flows.name(recipe), datasetGroupArn=group, recipeArn=flows.RECIPE + recipe,
+        performHPO=False, minProvisionedTPS=1)["solutionArn"]
+        for recipe in ("aws-popularity-count", "aws-sims")}
+    for recipe, solution in started.items():
+        version = flows.wait_version(personalize, solution, timeout=600)
+        assert version["status"] == "ACTIVE", (recipe, version.get("failureReason"))
+        assert personalize.describe_solution(solutionArn=solution)["solution"]["status"] == "ACTIVE"
+        metrics = personalize.get_metrics(solutionArn=solution)["metrics"]
+        (model_arn, values), = metrics.items()
+        assert ":model/" in model_arn
+        # GetMetrics also answers the seed's name for MRR, mean_reciprocal_rank
+        assert set(values) == METRIC_KEYS | {"mean_reciprocal_rank"}, recipe
+        assert values["_num_evaluation_users"] == 61   # 10% of 610 users (EVALUATION.md)
+        assert 0 < values["precision_at_25"] <= 1 and 0 < values["coverage"] <= 1
+        today = stock.get_solution_metrics(solutionVersionArn=version["solutionVersionArn"])
+        assert today["metrics"] == {k: v for k, v in values.items() if k != "mean_reciprocal_rank"}
+
+
+def test_too_little_data_ends_create_failed_with_the_seeds_minimum(stack):
+    """Seed, "Limits": at least 1000 interactions; 600 are imported, the run fails with why."""
+    personalize = stack.client("personalize")
+    rows = [b"USER_ID,ITEM_ID,TIMESTAMP"] + [
+        b"u%d,i%d,%d" % (i % 40, (i * 7) % 53, 1_500_000_000 + i) for i in range(600)]
+    group, _ = flows.import_interactions(stack, personalize, b"\n".join(rows) + b"\n", "small")
+    solution, version = flows.train(personalize, group, "aws-popularity-count", "small",
+                                     minProvisionedTPS=1)
+    assert version["status"] == "CREATE FAILED"
+    assert "at least 1000 interactions" in version["failureReason"]
+    assert "has 600" in version["failureReason"]
+    assert personalize.describe_solution(solutionArn=solution)["solution"]["status"] == \
+        "CREATE FAILED"
+    with pytest.raises(ClientError) as err:
+        personalize.get_metrics(solutionArn=solution)
+    assert err.value.response["Error"]["Code"] in ("ResourceNotFoundException",
+                                                   "ResourceInUseException",
+                                                   "InvalidInputException")
+
+
+def test_an_impossible_hyperparameter_is_refused_with_the_reason(stack, movielens):
+    """The seed's ranges are enforced when the solution is created, before any training."""
+    personalize, group = movielens
+    with pytest.raises(ClientError) as err:
+        personalize.create_solution(
+            name=flows.name("impossible"), datasetGroupArn=group,
+            recipeArn=flows.RECIPE + "aws-sims", performHPO=False,
+            solutionConfig={"algorithmHyperParameters": {"alpha": "7"}})
+    assert err.value.response["Error"]["Code"] == "InvalidInputException"
+    assert "alpha" in err.value.response["Error"]["Message"]
