@@ -125,3 +125,69 @@ def test_an_impossible_hyperparameter_is_refused_with_the_reason(stack, movielen
             solutionConfig={"algorithmHyperParameters": {"alpha": "7"}})
     assert err.value.response["Error"]["Code"] == "InvalidInputException"
     assert "alpha" in err.value.response["Error"]["Message"]
+
+
+def walks_csv(n_users=300, n_items=150, length=20, seed=5):
+    """Each user walks `length` consecutive items of a cycle of `n_items`, from a random start:
+    every item is about equally popular, the next item follows from the last one. A sequence
+    model predicts the held-out newest items; popularity cannot."""
+    import random
+    rng = random.Random(seed)
+    rows = [b"USER_ID,ITEM_ID,TIMESTAMP"]
+    for u in range(n_users):
+        start = rng.randrange(n_items)
+        rows += [b"u%d,i%d,%d" % (u, (start + k) % n_items, 1_500_000_000 + u * 100_000 + k * 60)
+                 for k in range(length)]
+    return b"\n".join(rows) + b"\n"
+
+
+@pytest.fixture(scope="module")
+def automl(stack):
+    """On the walks data, started together: AutoML with the default recipe list, AutoML over
+    [popularity, aws-hrnn] by NDCG@10, and a plain popularity solution. {label: (solution ARN,
+    version record)} once all have finished."""
+    personalize = stack.client("personalize")
+    group, _ = flows.import_interactions(stack, personalize, walks_csv(), "walks")
+    specs = {
+        "default-list": {"performAutoML": True},
+        "by-ndcg": {"performAutoML": True, "solutionConfig": {"autoMLConfig": {
+            "metricName": "normalized_discounted_cumulative_gain_at_10",
+            "recipeList": [flows.RECIPE + "aws-popularity-count", flows.RECIPE + "aws-hrnn"]}}},
+        "popularity": {"recipeArn": flows.RECIPE + "aws-popularity-count", "performHPO": False},
+    }
+    started = {label: personalize.create_solution(name=flows.name(f"walks-{label}"),
+                                                  datasetGroupArn=group, minProvisionedTPS=1,
+                                                  **spec)["solutionArn"]
+               for label, spec in specs.items()}
+    return {label: (arn, flows.wait_version(personalize, arn, timeout=600))
+            for label, arn in started.items()}
+
+
+def test_automl_with_the_default_recipe_list_picks_a_recipe(stack, automl):
+    """Seed, Getting Started: `performAutoML` without a recipeList examines the default list
+    (aws-deepfm, aws-ffnn, aws-hrnn); recipes this trainer does not implement are skipped,
+    so aws-hrnn is chosen, recorded as autoMLResult.bestRecipeArn and served by its model."""
+    personalize = stack.client("personalize")
+    solution, version = automl["default-list"]
+    assert version["status"] == "ACTIVE", version.get("failureReason")
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["performAutoML"] is True
+    assert described["autoMLResult"] == {"bestRecipeArn": flows.RECIPE + "aws-hrnn"}
+    (model_arn,) = personalize.get_metrics(solutionArn=solution)["metrics"]
+    assert "hrnn" in model_arn
+
+
+def test_automl_picks_the_recipe_by_the_metric(stack, automl):
+    """Popularity is listed first, but aws-hrnn wins NDCG@10 on walks, so AutoML takes it; the
+    chosen model's NDCG@10 is above what the same data gives a popularity solution."""
+    personalize = stack.client("personalize")
+    solution, version = automl["by-ndcg"]
+    assert version["status"] == "ACTIVE", version.get("failureReason")
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["autoMLResult"] == {"bestRecipeArn": flows.RECIPE + "aws-hrnn"}
+    metric = "normalized_discounted_cumulative_gain_at_10"
+    (chosen,) = personalize.get_metrics(solutionArn=solution)["metrics"].values()
+    popularity, pop_version = automl["popularity"]
+    assert pop_version["status"] == "ACTIVE", pop_version.get("failureReason")
+    (baseline,) = personalize.get_metrics(solutionArn=popularity)["metrics"].values()
+    assert chosen[metric] > baseline[metric]
