@@ -18,15 +18,18 @@ within a test. So the test creates ONE test-only rule with `rate(1 minute)` whos
 copied verbatim (Arn, RoleArn, Input) from the real rules via ListTargetsByRule, and waits for
 it (~60-70 s, once for both workflows). What this proves: the target, role and input our code
 puts on its rules start, when EventBridge fires them, a new import run and a new solution
-version through the deployed state machines. What it does not prove: that the emulator fires
-the real rules' own cron expressions on time (that is ministack's cron evaluator, not our
-code). ministack also ignores the target's RoleArn (it starts the execution without assuming
-the role), so the EventsRole policy is checked by the template, not here.
+version through the deployed state machines. That the emulator would fire the real rules at
+their own cron occurrences is shown separately and more weakly: their expressions, read back
+from the emulator, parse in ministack's scheduler and give the expected next occurrences (its
+private functions, called in this process; no clock is advanced). ministack ignores the
+target's RoleArn (it starts the execution without assuming the role), so the test checks
+that the rules name the stack's EventsRole but not that the role's policy suffices.
 """
 import csv
 import json
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
@@ -163,6 +166,27 @@ def test_retrain_schedule_creates_a_rule_starting_the_training_workflow(stack, w
     assert json.loads(target["Input"]) == {"solutionArn": world["solution"]}
     assert target["RoleArn"] == _only_target(
         events, rule_name("import", world["job"]))["RoleArn"]
+
+
+def test_the_emulator_scheduler_evaluates_the_real_rules_expressions(world):
+    """The real rules' own expressions (read back with DescribeRule) are ones ministack's
+    scheduler understands: its sweep (`_tick_scheduled_rules`, same module and version as the
+    emulator process) silently skips a rule whose expression `_parse_cron_fields` cannot parse,
+    so this checks parsing and the next occurrence it computes against one computed here.
+    Private functions of the pinned ministack (1.5.33): a rename fails here, on purpose."""
+    from ministack.services import eventbridge as scheduler
+    events = world["events"]
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)   # a Friday
+    noon = now.replace(hour=12)
+    monday = (now + timedelta(days=(7 - now.weekday()) % 7 or 7)).replace(hour=3, minute=30)
+    for name, expected in ((rule_name("import", world["job"]), noon),
+                           (rule_name("retrain", world["solution"]), monday)):
+        expression = events.describe_rule(Name=name)["ScheduleExpression"]
+        fields = scheduler._parse_cron_fields(expression)
+        assert fields is not None, expression
+        assert scheduler._cron_next_fire(fields, now) == expected, expression
+        assert scheduler._cron_next_fire(fields, expected) == (
+            expected + timedelta(days=1 if expected is noon else 7)), expression
 
 
 @pytest.mark.parametrize("schedule", [
