@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from chalicelib.algorithms.base import History, Metadata, Model  # noqa: E402
+from chalicelib.algorithms.base import Metadata, Model  # noqa: E402
 from chalicelib.algorithms.data import read_interactions_csv  # noqa: E402
 from chalicelib.algorithms.evaluation import evaluate, evaluate_model, split_interactions  # noqa: E402
 

@@ -42,8 +42,8 @@ too few for a useful model, so when the caller does not set it the maximum is
 still applies to any value given). `training.early_time` bounds the training
 wall time in seconds (checked after every window; 0 means no limit).
 `training.eval_epoch_time` bounds the validation time of an epoch in seconds
-(validation users are scored in a fixed order in batches until the budget is
-spent, at least one batch; absent or 0 means no limit).
+(validation users are scored in a fixed order in batches of 64 until the
+budget is spent, at least one batch; absent or 0 means no limit).
 `model.dropout` is the inverted-dropout rate on the input and after every
 layer; values above 0.95 act as 0.95 (dropping everything leaves nothing to
 learn from).
@@ -58,9 +58,8 @@ there); an empty history gets the most popular items.
 from __future__ import annotations
 
 import heapq
-import math
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -452,15 +451,18 @@ def _validate(net, hist, targets, known, budget):
     t0 = time.monotonic()
     gains = []
     disc = 1.0 / np.log2(np.arange(2, VALIDATION_K + 2))
-    for g0 in range(0, len(hist), 64):
-        hs = hist[g0:g0 + 64]
+    # the step loop costs the longest history of a batch: big batches unless a budget
+    # needs places to stop
+    step = 64 if budget else INFERENCE_GROUP
+    for g0 in range(0, len(hist), step):
+        hs = hist[g0:g0 + step]
         out, _ = encode(net, hs)
         s = net.scores(out).astype(np.float64)
         s[:, ~known] = -np.inf
         for r, h in enumerate(hs):
             s[r, h.items] = -np.inf
         idx, _ = top_n(s, VALIDATION_K)
-        for r, t in enumerate(targets[g0:g0 + 64]):
+        for r, t in enumerate(targets[g0:g0 + step]):
             hit = np.isin(idx[r], t)
             ideal = disc[:min(len(t), VALIDATION_K)].sum()
             gains.append(float((hit * disc[:hit.shape[0]]).sum() / ideal))

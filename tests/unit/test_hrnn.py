@@ -292,3 +292,29 @@ def test_history_indices_outside_the_catalogue_are_ignored(data, model):
     noisy = History(np.array([idx(data, "i02")[0], N_ITEMS + 7, idx(data, "i03")[0], -1], np.int32),
                     np.array([0, 30, 60, 90]))
     assert np.array_equal(model.recommend([noisy], 5)[0], model.recommend([h], 5)[0])
+
+
+def test_eval_epoch_time_bounds_validation(monkeypatch):
+    monkeypatch.setattr(hrnn, "MIN_VALIDATION_USERS", 3)
+    d = cyclic_data(n_users=300, length=8)
+    clock = iter(range(0, 10**9, 1000))
+    real = hrnn.time.monotonic
+    seen = []
+    orig = hrnn._validate
+
+    def spy(net, hist, targets, known, budget):
+        monkeypatch.setattr(hrnn.time, "monotonic", lambda: next(clock))
+        try:
+            seen.append((len(hist), budget))
+            return orig(net, hist, targets, known, budget)
+        finally:
+            monkeypatch.setattr(hrnn.time, "monotonic", real)
+
+    monkeypatch.setattr(hrnn, "_validate", spy)
+    calls = []
+    encode = hrnn.encode
+    monkeypatch.setattr(hrnn, "encode", lambda net, hs, users=None: calls.append(len(hs)) or encode(net, hs, users))
+    m = recipe_for("aws-hrnn").fit(d, dict(FAST, **{"training.epochs": "1",
+                                                    "training.eval_epoch_time": "5"}), seed=0)
+    assert seen == [(90, 5)] and m.info["history"][0]["validation"] is not None
+    assert calls == [64]          # the budget was spent after the first batch of 64 of 90 users
