@@ -142,12 +142,18 @@ def walks_csv(n_users=300, n_items=150, length=20, seed=5):
 
 
 @pytest.fixture(scope="module")
-def automl(stack):
+def walks(stack):
+    """A dataset group with the walks data imported through the stack."""
+    return flows.import_interactions(stack, stack.client("personalize"), walks_csv(), "walks")[0]
+
+
+@pytest.fixture(scope="module")
+def automl(stack, walks):
     """On the walks data, started together: AutoML with the default recipe list, AutoML over
     [popularity, aws-hrnn] by NDCG@10, and a plain popularity solution. {label: (solution ARN,
     version record)} once all have finished."""
     personalize = stack.client("personalize")
-    group, _ = flows.import_interactions(stack, personalize, walks_csv(), "walks")
+    group = walks
     specs = {
         "default-list": {"performAutoML": True},
         "by-ndcg": {"performAutoML": True, "solutionConfig": {"autoMLConfig": {
@@ -191,3 +197,30 @@ def test_automl_picks_the_recipe_by_the_metric(stack, automl):
     assert pop_version["status"] == "ACTIVE", pop_version.get("failureReason")
     (baseline,) = personalize.get_metrics(solutionArn=popularity)["metrics"].values()
     assert chosen[metric] > baseline[metric]
+
+
+def test_an_empty_tuning_range_is_refused_with_the_reason(stack, walks):
+    """A tuning range inside the recipe's bounds but empty (minimum above maximum) is refused
+    when the solution is created, before any training."""
+    personalize = stack.client("personalize")
+    with pytest.raises(ClientError) as err:
+        personalize.create_solution(
+            name=flows.name("empty-range"), datasetGroupArn=walks,
+            recipeArn=flows.RECIPE + "aws-sims", performHPO=True,
+            solutionConfig={"hpoConfig": {"algorithmHyperParameterRanges": {
+                "integerHyperParameterRanges": [
+                    {"name": "history_decay_fast_half_life", "minValue": 200, "maxValue": 100}]}}})
+    assert err.value.response["Error"]["Code"] == "InvalidInputException"
+    assert "history_decay_fast_half_life" in err.value.response["Error"]["Message"]
+
+
+def test_automl_with_no_recipe_this_trainer_runs_ends_create_failed(stack, walks):
+    """aws-deepfm and aws-ffnn are in the catalogue (the seed lists them) but have no
+    implementation here: the run fails, naming them, instead of hanging or training nothing."""
+    personalize = stack.client("personalize")
+    listed = [flows.RECIPE + "aws-deepfm", flows.RECIPE + "aws-ffnn"]
+    solution, version = flows.train(personalize, walks, None, "unimplemented",
+                                    performAutoML=True,
+                                    solutionConfig={"autoMLConfig": {"recipeList": listed}})
+    assert version["status"] == "CREATE FAILED"
+    assert all(arn in version["failureReason"] for arn in listed), version["failureReason"]
