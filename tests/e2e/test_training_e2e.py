@@ -224,3 +224,24 @@ def test_automl_with_no_recipe_this_trainer_runs_ends_create_failed(stack, walks
                                     solutionConfig={"autoMLConfig": {"recipeList": listed}})
     assert version["status"] == "CREATE FAILED"
     assert all(arn in version["failureReason"] for arn in listed), version["failureReason"]
+
+
+def test_percentiles_that_keep_no_user_end_the_trainer_run_create_failed(stack):
+    """Seed, "Feature Transformation": the history-length percentiles are valid values, but on
+    this data (30 users with 40 interactions, 30 with 41) the 50th percentile is 40.5 and
+    [0.5, 0.5] keeps nobody. Only the trainer can see that; its failure text becomes the
+    version's failureReason (the SageMaker contract's /opt/ml/output/failure)."""
+    personalize = stack.client("personalize")
+    rows = [b"USER_ID,ITEM_ID,TIMESTAMP"]
+    for u in range(60):
+        rows += [b"u%d,i%d,%d" % (u, (u + k) % 100, 1_500_000_000 + u * 10_000 + k)
+                 for k in range(40 + u % 2)]
+    group, _ = flows.import_interactions(stack, personalize, b"\n".join(rows) + b"\n", "halves")
+    solution, version = flows.train(
+        personalize, group, "aws-hrnn", "halves", performHPO=False,
+        solutionConfig={"featureTransformationParameters": {
+            "min_hist_length_percentile": "0.5", "max_hist_length_percentile": "0.5"}})
+    assert version["status"] == "CREATE FAILED"
+    assert "history-length percentiles [0.5, 0.5] keep no user" in version["failureReason"]
+    assert personalize.describe_solution(solutionArn=solution)["solution"]["status"] == \
+        "CREATE FAILED"
