@@ -31,8 +31,10 @@ Epochs, early stopping and time limits. A seeded `VALIDATION_SHARE` of the
 training users (at most `MAX_VALIDATION_USERS`, only when at least
 `MIN_VALIDATION_USERS` qualify) keeps its newest 10% of interactions out of
 training; after every epoch the model recommends 25 items from each such
-user's older 90% and scores NDCG@25 against the held-out 10% (the protocol of
-EVALUATION.md in miniature). The parameters of the best epoch are kept;
+user's older 90% (its newest `VALIDATION_HISTORY` items: the cost of a
+validation grows with the longest history, and the recurrent state has long
+forgotten older items) and scores NDCG@25 against the held-out 10% (the
+protocol of EVALUATION.md in miniature). The parameters of the best epoch are kept;
 training stops after `PATIENCE` epochs without improvement, but not before
 `MIN_EPOCHS` (measured: validation plateaus for an epoch or two early on
 while the model is still improving).
@@ -86,6 +88,7 @@ VALIDATION_SHARE = 0.3
 MIN_VALIDATION_USERS = 20
 MAX_VALIDATION_USERS = 500
 VALIDATION_K = 25
+VALIDATION_HISTORY = 200
 MAX_DROPOUT = 0.95
 INFERENCE_GROUP = 256
 
@@ -360,7 +363,8 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
         a, b = bounds[u], bounds[u + 1]
         cut = b - max(1, int(round(0.1 * (b - a))))
         ends[u] = cut
-        val_hist.append(History(items[a:cut].astype(np.int32), stamps[a:cut]))
+        lo = max(a, cut - VALIDATION_HISTORY)
+        val_hist.append(History(items[lo:cut].astype(np.int32), stamps[lo:cut]))
         val_targets.append(np.unique(items[cut:b]))
     spans = [(u, bounds[u], ends[u]) for u in range(data.n_users) if ends[u] - bounds[u] >= 2]
     if not spans:
