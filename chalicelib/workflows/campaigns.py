@@ -11,13 +11,13 @@ update is ACTIVE; a failed update leaves it there). Every step names its deploym
 (`deploymentId` from `campaigns.campaign_deployment`), so a retried or late step cannot move
 another deployment.
 """
-import json
 import logging
 
 from chalicelib.domain import lifecycle
 from chalicelib.protocol.errors import ResourceNotFoundException
 from chalicelib.runtime import artifacts, serving
 from chalicelib.service import campaigns, solution_versions
+from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
@@ -83,19 +83,9 @@ def activate(state):
 
 def failure_reason(state):
     """The deployment's failureReason: a check's answer, or the caught error."""
-    for step in ("check", "warm"):
-        reason = (state.get(step) or {}).get("failureReason")
-        if reason:
-            return reason
-    error = state.get("error") or {}
-    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
-    try:  # a Lambda failure's Cause is its error document
-        message = json.loads(cause).get("errorMessage") or cause
-    except (ValueError, AttributeError):
-        message = cause
-    if name == "States.Timeout":
-        return "The deployment did not finish in time (a step timed out)"
-    return f"Internal error while deploying ({name}): {message}".rstrip(": ")
+    return failures.failure_reason(
+        state, answered_by=("check", "warm"), activity="deploying",
+        timeout_reason="The deployment did not finish in time (a step timed out)")
 
 
 @task("campaign.fail")
@@ -104,7 +94,7 @@ def fail(state):
     deployment_id = _deployment(state).get("deploymentId")
     try:
         campaigns.mark_campaign(state["campaignArn"], lifecycle.CREATE_FAILED,
-                                failure_reason=reason[:1000], deployment_id=deployment_id)
+                                failure_reason=reason[:failures.REASON_LIMIT], deployment_id=deployment_id)
     except ResourceNotFoundException:
         log.warning("campaign %s is gone; its deployment failed: %s", state["campaignArn"], reason)
     return {"failureReason": reason}

@@ -26,7 +26,6 @@ clears its own folder before writing, so Retry may repeat any of them.
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from chalicelib.datasets import featurize
@@ -36,11 +35,11 @@ from chalicelib.domain import lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import InvalidInputException, ResourceNotFoundException
 from chalicelib.storage import objects
+from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
 
-FAILURE_REASON_LIMIT = 1000
 
 
 def _jobs():
@@ -133,18 +132,9 @@ def activate(state):
 
 def failure_reason(state) -> str:
     """The job's failureReason: the export step's answer, or the caught error."""
-    reason = (state.get("export") or {}).get("failureReason")
-    if reason:
-        return reason
-    error = state.get("error") or {}
-    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
-    try:  # a Lambda failure's Cause is its error document
-        message = json.loads(cause).get("errorMessage") or cause
-    except (ValueError, AttributeError):
-        message = cause
-    if name == "States.Timeout":
-        return "The export did not finish in time (a step timed out)"
-    return f"Internal error while exporting ({name}): {message}".rstrip(": ")
+    return failures.failure_reason(
+        state, answered_by=("export",), activity="exporting",
+        timeout_reason="The export did not finish in time (a step timed out)")
 
 
 @task("feature-export.fail")
@@ -152,7 +142,7 @@ def fail(state):
     reason = failure_reason(state)
     arn = state["featureExportJobArn"]
     try:
-        _jobs().mark_job(arn, lifecycle.CREATE_FAILED, failure_reason=reason[:FAILURE_REASON_LIMIT])
+        _jobs().mark_job(arn, lifecycle.CREATE_FAILED, failure_reason=reason[:failures.REASON_LIMIT])
     except ResourceNotFoundException:
         log.warning("feature export job %s is gone; its export failed: %s", arn, reason)
     out = (state.get("job") or {}).get("outputPrefix")

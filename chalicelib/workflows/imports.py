@@ -30,11 +30,11 @@ Step 0 runs alone in its state so that nothing after it can repeat it.
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from chalicelib.datasets import importer, records, versions
 from chalicelib.datasets.schema import SchemaError
+from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
@@ -127,19 +127,9 @@ def activate(state):
 
 def failure_reason(state) -> str:
     """The run's failureReason: the parse step's answer, or the caught error."""
-    parsed = state.get("parse") or {}
-    if parsed.get("failureReason"):
-        return parsed["failureReason"]
-    error = state.get("error") or {}
-    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
-    try:  # a Lambda failure's Cause is its error document
-        document = json.loads(cause)
-        message = document.get("errorMessage") or cause
-    except (ValueError, AttributeError):
-        message = cause
-    if name == "States.Timeout":
-        return "The import did not finish in time (a step timed out); try fewer or smaller files"
-    return f"Internal error while importing ({name}): {message}".rstrip(": ")
+    return failures.failure_reason(
+        state, answered_by=("parse",), activity="importing",
+        timeout_reason="The import did not finish in time (a step timed out); try fewer or smaller files")
 
 
 @task("import.fail")

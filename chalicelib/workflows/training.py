@@ -43,7 +43,7 @@ from chalicelib.domain import lifecycle
 from chalicelib.domain.limits import MIN_TRAINING_INTERACTIONS
 from chalicelib.protocol.errors import ServiceError
 from chalicelib.storage import objects
-from chalicelib.workflows import starter
+from chalicelib.workflows import failures, starter
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
@@ -254,25 +254,10 @@ def _delete_channel(state):
 
 def failure_reason(state) -> str:
     """The version's failureReason: an answer of prepare or the trainer, or the caught error."""
-    for step in ("prepared", "trained"):
-        reason = (state.get(step) or {}).get("failureReason")
-        if reason:
-            return reason
-    error = state.get("error") or {}
-    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
-    if name == "States.Timeout":
-        return ("Training did not finish in time (a step timed out); the lambda training backend "
-                "allows 15 minutes, use the sagemaker backend or less data")
-    try:
-        document = json.loads(cause)
-    except (TypeError, ValueError):
-        document = None
-    if isinstance(document, dict) and document.get("FailureReason"):
-        # a failed createTrainingJob.sync: DescribeTrainingJob, whose FailureReason carries the
-        # failure file's text ("AlgorithmError: ...")
-        return str(document["FailureReason"])[:1000]
-    message = document.get("errorMessage") or cause if isinstance(document, dict) else cause
-    return f"Internal error while training ({name}): {message}".rstrip(": ")[:1000]
+    return failures.failure_reason(
+        state, answered_by=("prepared", "trained"), activity="training",
+        timeout_reason=("Training did not finish in time (a step timed out); the lambda training "
+                        "backend allows 15 minutes, use the sagemaker backend or less data"))
 
 
 @task("training.fail")
