@@ -41,7 +41,6 @@ from chalicelib.workflows.tasks import task
 log = logging.getLogger(__name__)
 
 
-
 def _jobs():
     from chalicelib.service import feature_export_jobs
     return feature_export_jobs
