@@ -12,6 +12,13 @@ evaluation users are folded in by the least-squares projection ALS uses with uni
 
     .venv/bin/python bench/hrnn_quality.py [--seeds 0,1,2,3,4] [--recipes pop,als,bpr,hrnn,meta]
         [--data /work/shared/datasets/ml-latest-small] [--hp model.num_hidden=64,...]
+        [--json out.json]      # per-seed results, e.g. one process per seed, then
+    .venv/bin/python bench/hrnn_quality.py --aggregate s0.json s1.json ...
+
+Measured 2026-11-27 (commit e11b755, 5 seeds run as 5 parallel processes on the shared 2-core
+machine, default HRNN hyperparameters), NDCG@10 mean +- std:
+popularity 0.0411 +- 0.0066, implicit ALS 0.0721 +- 0.0111, implicit BPR 0.0653 +- 0.0064,
+aws-hrnn 0.0772 +- 0.0124 (1.88x popularity), aws-hrnn-metadata 0.0844 +- 0.0121.
 """
 from __future__ import annotations
 
