@@ -12,11 +12,17 @@ import scipy.sparse as sp
 
 
 def merge_rows(parts, dtype):
-    """Sum a list of `(rows, values)` pairs into one pair with unique rows."""
-    rows = np.concatenate([p[0] for p in parts])
-    vals = np.concatenate([p[1] for p in parts]).astype(dtype, copy=False)
-    uniq, inv = np.unique(rows, return_inverse=True)
-    return uniq, scatter_rows(inv, vals, uniq.shape[0])
+    """Sum a list of `(rows, values)` pairs, each with unique rows (as the network's
+    gradients are: rows come from `np.unique`), into one pair with unique rows."""
+    if len(parts) == 1:
+        rows, vals = parts[0]
+        return rows, np.asarray(vals, dtype)
+    uniq = np.unique(np.concatenate([p[0] for p in parts]))
+    out = np.zeros((uniq.shape[0],) + np.shape(parts[0][1])[1:], dtype)
+    for rows, vals in parts:
+        # rows are unique within a part, so a fancy-index add is exact (no np.add.at)
+        out[np.searchsorted(uniq, rows)] += vals
+    return uniq, out
 
 
 def scatter_rows(inv, vals, n_rows):
@@ -42,21 +48,38 @@ class Adam:
         # clip the global norm: one long sequence must not blow up a step
         norm = float(np.sqrt(sum(float(np.vdot(v, v)) for v in vals)))
         scale = min(1.0, self.clip / (norm + 1e-12)) if self.clip else 1.0
-        lr_t = self.lr * np.sqrt(1.0 - self.b2 ** self.t) / (1.0 - self.b1 ** self.t)
+        # a Python float: a numpy float64 scalar would promote float32 updates to float64
+        lr_t = float(self.lr * np.sqrt(1.0 - self.b2 ** self.t) / (1.0 - self.b1 ** self.t))
         for k, g in grads.items():
             p, m, v = params[k], self.m[k], self.v[k]
+            # in place where possible: the update runs once per window on every parameter
             if isinstance(g, tuple):
                 idx, gk = g
                 gk = gk * scale
-                mk = self.b1 * m[idx] + (1.0 - self.b1) * gk
-                vk = self.b2 * v[idx] + (1.0 - self.b2) * gk * gk
+                mk, vk = m[idx], v[idx]
+                mk *= self.b1
+                mk += (1.0 - self.b1) * gk
+                gk *= gk
+                gk *= 1.0 - self.b2
+                vk *= self.b2
+                vk += gk
                 m[idx], v[idx] = mk, vk
-                p[idx] -= (lr_t * mk / (np.sqrt(vk) + self.eps)).astype(p.dtype)
+                upd = np.sqrt(vk)
+                upd += self.eps
+                np.divide(mk, upd, out=upd)
+                upd *= lr_t
+                p[idx] -= upd.astype(p.dtype, copy=False)
             else:
                 gk = g * scale
                 m *= self.b1
                 m += (1.0 - self.b1) * gk
+                gk *= gk
+                gk *= 1.0 - self.b2
                 v *= self.b2
-                v += (1.0 - self.b2) * gk * gk
-                p -= (lr_t * m / (np.sqrt(v) + self.eps)).astype(p.dtype)
+                v += gk
+                upd = np.sqrt(v)
+                upd += self.eps
+                np.divide(m, upd, out=upd)
+                upd *= lr_t
+                p -= upd.astype(p.dtype, copy=False)
         return norm
