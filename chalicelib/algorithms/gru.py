@@ -42,7 +42,10 @@ def gru_step(ax, h, U):
     Returns `(h_new [B, H], cache)`."""
     hd = h.shape[1]
     ah = h @ U
-    zr = ax[:, :2 * hd] + ah[:, :2 * hd]
+    # the gate pre-activations overwrite their block of `ah` (only the candidate block,
+    # `h Un`, is needed again)
+    zr = ah[:, :2 * hd]
+    zr += ax[:, :2 * hd]
     # sigmoid of both gates at once, in place (the step loop is overhead-bound)
     zr *= 0.5
     np.tanh(zr, out=zr)
@@ -73,8 +76,9 @@ def gru_step_backward(dh_new, cache, U):
     daz *= z * (1.0 - z)                                 # through the update gate
     np.multiply(dan, hn, out=dar)
     dar *= r * (1.0 - r)                                 # through the reset gate
-    dah = dax.copy()
-    dah[:, 2 * hd:] *= r
+    dah = np.empty_like(dax)
+    dah[:, :2 * hd] = dax[:, :2 * hd]
+    np.multiply(dan, r, out=dah[:, 2 * hd:])
     dh = dh_new * z
     dh += dah @ U.T
     return dax, dah, dh
