@@ -18,7 +18,9 @@ every row is busy until the last few steps of an epoch.
 The network is unrolled over windows of `BPTT_STEPS` steps (truncated
 backprop: the state is carried from window to window but gradients stop at
 window borders); each window is one Adam step (lazy on embedding rows, global
-gradient norm clipped at 5) on a sampled softmax: the window's targets
+gradient norm clipped at 5; the learning rate decays linearly from
+`LEARNING_RATE` to `LR_FINAL_SHARE` of it over the maximum number of epochs)
+on a sampled softmax: the window's targets
 against each other plus `NUM_NEGATIVES` items drawn with probability
 proportional to count**`NEGATIVE_ALPHA`, with the logQ correction (see
 `HrnnNet.sampled_softmax`) so that scores estimate the full softmax.
@@ -41,7 +43,12 @@ while the model is still improving).
 `training.epochs` is the maximum number of epochs. The seed's default (1) is
 too few for a useful model, so when the caller does not set it the maximum is
 `DEFAULT_MAX_EPOCHS` and early stopping decides (the seed's range [1, 1000)
-still applies to any value given). `training.early_time` bounds the training
+still applies to any value given). The schedule was chosen on the internal
+validation split (ml-latest-small, seeds 0-2, best NDCG@25): 8e-3 decayed over
+5 epochs scores 0.1006/0.1141/0.1289, a constant 3e-3 over 8 epochs
+0.0905/0.1128/0.1267, 8e-3 over 4 epochs 0.0954/0.1108/0.1092; halving
+`NUM_NEGATIVES` saves ~7% of an epoch and costs validation NDCG (seed 2: 0.1206).
+`training.early_time` bounds the training
 wall time in seconds (checked after every window; 0 means no limit).
 `training.eval_epoch_time` bounds the validation time of an epoch in seconds
 (validation users are scored in a fixed order in batches of 64 until the
@@ -79,9 +86,10 @@ NUM_NEGATIVES = 512
 TARGET_SPAN = 5
 TARGET_DECAY = 0.8
 NEGATIVE_ALPHA = 0.5
-LEARNING_RATE = 3e-3
+LEARNING_RATE = 8e-3
+LR_FINAL_SHARE = 0.1
 TIED_EMBEDDINGS = True
-DEFAULT_MAX_EPOCHS = 8
+DEFAULT_MAX_EPOCHS = 5
 MIN_EPOCHS = 4
 PATIENCE = 2
 VALIDATION_SHARE = 0.3
@@ -398,6 +406,9 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
         state = net.zero_state(streams)
         losses = []
         for c0 in range(0, length, BPTT_STEPS):
+            # linear decay over the epoch budget, from LEARNING_RATE to LR_FINAL_SHARE of it
+            done = (epoch - 1 + c0 / length) / max_epochs
+            opt.lr = LEARNING_RATE * (1.0 - (1.0 - LR_FINAL_SHARE) * done)
             sl = slice(c0, c0 + BPTT_STEPS)
             out, tape, state = net.forward(X[sl], M[sl], U[sl], state, dropout=dropout, rng=rng)
             y = Y[sl].reshape(-1, TARGET_SPAN)

@@ -149,7 +149,8 @@ class HrnnNet:
     def _mask(self, shape, dropout, rng):
         if dropout <= 0.0:
             return None
-        return ((rng.random(shape, dtype=np.float32) >= dropout) / (1.0 - dropout)).astype(self.dtype)
+        # one pass from the boolean draw (no float64 intermediate)
+        return (rng.random(shape, dtype=np.float32) >= dropout) * self.dtype.type(1.0 / (1.0 - dropout))
 
     def _step(self, ax0, x, mode, users, hs_prev, hu_prev, masks):
         """One step. `ax0` is the first layer's input projection, `x` the item
