@@ -23,7 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-RATINGS = "/work/shared/datasets/ml-latest-small/ratings.csv"
+RATINGS = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "ml-latest-small", "ratings.csv")
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
        "AWS_REGION": "us-east-1", "WORKFLOW_MODE": "local", "RESOURCES_TABLE": "personalize-resources",
        "EVENTS_TABLE": "personalize-events", "DATA_BUCKET": "personalize-data"}

@@ -2,7 +2,7 @@
 
     python -m chalicelib.training.entry [--root /opt/ml]      # training_container/train runs this
 
-What it does (seed: "Creating a Solution", "Evaluating Solutions"; /work/shared/EVALUATION.md):
+What it does (seed: "Creating a Solution", "Evaluating Solutions"; ../shared/EVALUATION.md):
 
 1. Read the hyperparameters (strings) and the `train` channel (`channel`); apply the feature
    transformation's history-length percentiles (`transform`).

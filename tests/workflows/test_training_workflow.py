@@ -11,6 +11,7 @@ import pytest
 from chalicelib.datasets import sample
 from chalicelib.workflows import starter
 import chalicelib.workflows.training  # noqa: F401 - registers the in-process trainer Lambda
+from tests.conftest import RATINGS
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 POPULARITY = "arn:aws:personalize:::recipe/aws-popularity-count"
@@ -309,10 +310,6 @@ def test_auto_retraining_has_a_default_cadence(personalize, group):
     assert schedules.LOCAL_RULES[schedules.rule_name("retrain", arn)]["schedule"] == "rate(2 days)"
 
 
-RATINGS = "/work/shared/datasets/ml-latest-small/ratings.csv"
-
-
-@pytest.mark.skipif(not os.path.exists(RATINGS), reason="MovieLens ml-latest-small not present")
 def test_movielens_popularity_through_the_workflow(personalize, s3, tmp_path):
     """The Getting Started data at full size (SIMS takes about 45 s: bench/training_workflow.py)."""
     from bench.training_workflow import getting_started_csv
