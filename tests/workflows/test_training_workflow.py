@@ -3,7 +3,6 @@ CreateSolutionVersion, DescribeSolutionVersion, GetMetrics, "Creating a Campaign
 WORKFLOW_MODE=local runs infrastructure/statemachines/training.asl.json in process, the trainer
 Lambda runs the SageMaker entry point over an /opt/ml-shaped folder, S3 and DynamoDB are moto."""
 import json
-import os
 
 import numpy as np
 import pytest
