@@ -161,6 +161,33 @@ def test_default_epochs_is_the_documented_maximum(data, monkeypatch):
     assert m.info["epochs"] == 3
 
 
+def _recorded_learning_rates(data, monkeypatch, final_share, epochs):
+    seen = []
+
+    class Recording(hrnn.Adam):
+        def step(self, params, grads):
+            seen.append(self.lr)
+            return super().step(params, grads)
+
+    monkeypatch.setattr(hrnn, "Adam", Recording)
+    monkeypatch.setattr(hrnn, "LR_FINAL_SHARE", final_share)
+    recipe_for("aws-hrnn").fit(data, dict(FAST, **{"training.epochs": str(epochs)}), seed=0)
+    return np.array(seen)
+
+
+def test_learning_rate_decays_linearly_over_the_epoch_budget(data, monkeypatch):
+    lr = _recorded_learning_rates(data, monkeypatch, 0.1, 2)
+    assert lr[0] == pytest.approx(hrnn.LEARNING_RATE)
+    assert np.all(np.diff(lr) < 0)
+    # the last window of the second (last) epoch is near the end of the budget
+    assert 0.1 * hrnn.LEARNING_RATE <= lr[-1] < 0.3 * hrnn.LEARNING_RATE
+
+
+def test_learning_rate_is_constant_by_default(data, monkeypatch):
+    lr = _recorded_learning_rates(data, monkeypatch, hrnn.LR_FINAL_SHARE, 2)
+    assert hrnn.LR_FINAL_SHARE == 1.0 and np.allclose(lr, hrnn.LEARNING_RATE)
+
+
 def test_early_time_stops_training(data, monkeypatch):
     clock = iter(range(0, 10**9, 1000))
     monkeypatch.setattr(hrnn.time, "monotonic", lambda: next(clock))
