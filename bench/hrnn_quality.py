@@ -1,4 +1,4 @@
-"""HRNN family quality on MovieLens ml-latest-small, protocol of /work/shared/EVALUATION.md.
+"""HRNN family quality on MovieLens ml-latest-small, protocol of ../shared/EVALUATION.md.
 
 Prints one table: mean +- std over seeds of NDCG@5/10/25, precision@10, MRR@25, coverage and fit
 seconds for popularity-count, implicit's ALS and BPR (peers; evaluation users folded in), aws-hrnn,
@@ -11,7 +11,7 @@ evaluation users are folded in by the least-squares projection ALS uses with uni
 `u = (Y^T Y + reg I)^-1 sum_{i in history} y_i` on BPR's item factors (bias column included).
 
     .venv/bin/python bench/hrnn_quality.py [--seeds 0,1,2,3,4] [--recipes pop,als,bpr,hrnn,meta]
-        [--data /work/shared/datasets/ml-latest-small] [--hp model.num_hidden=64,...]
+        [--data ../shared/datasets/ml-latest-small] [--hp model.num_hidden=64,...]
         [--json out.json]      # per-seed results, e.g. one process per seed, then
     .venv/bin/python bench/hrnn_quality.py --aggregate s0.json s1.json ...
 
@@ -47,7 +47,8 @@ from chalicelib.algorithms.base import Metadata, Model  # noqa: E402
 from chalicelib.algorithms.data import read_interactions_csv  # noqa: E402
 from chalicelib.algorithms.evaluation import evaluate, evaluate_model, split_interactions  # noqa: E402
 
-DATA = "/work/shared/datasets/ml-latest-small"
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                    "shared", "datasets", "ml-latest-small")
 COLUMNS = [("normalized_discounted_cumulative_gain_at_5", "NDCG@5"),
            ("normalized_discounted_cumulative_gain_at_10", "NDCG@10"),
            ("normalized_discounted_cumulative_gain_at_25", "NDCG@25"),
