@@ -31,17 +31,6 @@ SHOWN = ("precision_at_25", "normalized_discounted_cumulative_gain_at_10", "mean
          "coverage", "_num_evaluation_users")
 
 
-def getting_started_csv(path):
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\r\n")
-    out = [b"USER_ID,ITEM_ID,TIMESTAMP"]
-    for line in lines[1:]:
-        if line:
-            user, item, _rating, ts = line.split(b",")
-            out.append(b",".join((user, item, ts)))
-    return b"\r\n".join(out) + b"\r\n"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=RATINGS)
@@ -55,6 +44,7 @@ def main(argv=None):
     from moto import mock_aws
     with mock_aws():
         import boto3
+        from chalicelib.datasets.movielens import getting_started_csv
         from chalicelib.storage.tables import ensure_tables
         from tests.conftest import make_client
         import chalicelib.workflows.training  # noqa: F401 - the in-process trainer Lambda

@@ -12,6 +12,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.datasets.movielens import getting_started_csv
 from tests.conftest import RATINGS
 from tests.e2e import flows
 from tests.workflows.test_training_workflow import METRIC_KEYS
@@ -21,27 +22,13 @@ pytestmark = pytest.mark.e2e
 EXPORT_TRANSFORMATION = "arn:aws:personalize:::feature-transformation/JSON-percentile-filtering"
 
 
-def getting_started_csv(path=RATINGS):
-    """ratings.csv as the seed's "Create the Training Data" prepares it: the rating column
-    dropped, the header USER_ID,ITEM_ID,TIMESTAMP; the file's CRLF line endings kept."""
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\r\n")
-    assert lines[0] == b"userId,movieId,rating,timestamp"
-    out = [b"USER_ID,ITEM_ID,TIMESTAMP"]
-    for line in lines[1:]:
-        if line:
-            user, item, _rating, ts = line.split(b",")
-            out.append(b",".join((user, item, ts)))
-    return b"\r\n".join(out) + b"\r\n"
-
-
 @pytest.fixture(scope="module")
 def movielens(stack):
     """(models client, dataset group ARN) with ml-latest-small imported through the stack."""
     if not os.path.exists(RATINGS):
         pytest.skip(f"{RATINGS} is not there (../shared beside the repository)")
     personalize = stack.client("personalize")
-    group, _ = flows.import_interactions(stack, personalize, getting_started_csv(), "movielens",
+    group, _ = flows.import_interactions(stack, personalize, getting_started_csv(RATINGS), "movielens",
                                          timeout=600)
     return personalize, group
 

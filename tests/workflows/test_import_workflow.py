@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import RATINGS
 
 from chalicelib.datasets import records, versions
+from chalicelib.datasets.movielens import getting_started_csv
 from chalicelib.datasets.training_view import load_training_data
 from chalicelib.workflows import starter
 
@@ -42,19 +43,6 @@ def group(personalize, s3):
     return {"group": group_arn, "dataset": dataset_arn}
 
 
-def getting_started_ratings():
-    """ratings.csv as the seed's Getting Started prepares it: the rating column
-    deleted, the header replaced by USER_ID,ITEM_ID,TIMESTAMP; CRLF kept."""
-    with open(RATINGS, "rb") as f:
-        lines = f.read().split(b"\r\n")
-    out = [b"USER_ID,ITEM_ID,TIMESTAMP"]
-    for line in lines[1:]:
-        if line:
-            user, item, _rating, timestamp = line.split(b",")
-            out.append(b",".join((user, item, timestamp)))
-    return b"\r\n".join(out) + b"\r\n"
-
-
 def import_job(personalize, dataset_arn, location, name="import-1"):
     arn = personalize.create_dataset_import_job(
         jobName=name, datasetArn=dataset_arn, dataSource={"dataLocation": location},
@@ -69,7 +57,7 @@ def latest_run(personalize, job_arn):
 
 @pytest.mark.skipif(not os.path.exists(RATINGS), reason="MovieLens ml-latest-small not present")
 def test_getting_started_ratings_import(personalize, s3, group):
-    s3.put_object(Bucket="training", Key="ratings.csv", Body=getting_started_ratings())
+    s3.put_object(Bucket="training", Key="ratings.csv", Body=getting_started_csv(RATINGS))
     job_arn = import_job(personalize, group["dataset"], "s3://training/ratings.csv")
 
     job, run = latest_run(personalize, job_arn)

@@ -311,7 +311,7 @@ def test_auto_retraining_has_a_default_cadence(personalize, group):
 
 def test_movielens_popularity_through_the_workflow(personalize, s3, tmp_path):
     """The Getting Started data at full size (SIMS takes about 45 s: bench/training_workflow.py)."""
-    from bench.training_workflow import getting_started_csv
+    from chalicelib.datasets.movielens import getting_started_csv
     path = tmp_path / "ratings.csv"
     path.write_bytes(getting_started_csv(RATINGS))
     fields = sample.SCHEMAS["interactions"]["fields"][:3]       # USER_ID, ITEM_ID, TIMESTAMP
