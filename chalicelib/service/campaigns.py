@@ -160,9 +160,7 @@ def describe_campaign(params):
 
 @operation("ListCampaigns")
 def list_campaigns(params):
-    records, token = store().list(TYPE, params.get("solutionArn"),
-                                  max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    records, token = store().list_page(TYPE, params, params.get("solutionArn"))
     return {"campaigns": records, "nextToken": token}
 
 

@@ -55,8 +55,7 @@ def describe_dataset_group(params):
 
 @operation("ListDatasetGroups")
 def list_dataset_groups(params):
-    page, token = store().list(TYPE, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(TYPE, params)
     return {"datasetGroups": page, "nextToken": token}
 
 

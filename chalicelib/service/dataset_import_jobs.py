@@ -200,8 +200,7 @@ def list_dataset_import_jobs(params):
     dataset_arn = params.get("datasetArn")
     if dataset_arn:
         store().require(dataset_arn, datasets.TYPE, "dataset")
-    page, token = store().list(JOB, dataset_arn, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(JOB, params, dataset_arn)
     return {"datasetImportJobs": page, "nextToken": token}
 
 
@@ -288,8 +287,7 @@ def list_dataset_import_job_runs(params):
     job_arn = params.get("datasetImportJobArn")
     if job_arn:
         store().require(job_arn, JOB, "dataset import job")
-    page, token = store().list(RUN, job_arn, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(RUN, params, job_arn)
     return {"datasetImportJobRuns": page, "nextToken": token}
 
 

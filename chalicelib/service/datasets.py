@@ -88,8 +88,7 @@ def list_datasets(params):
     group_arn = params.get("datasetGroupArn")
     if group_arn:
         store().require(group_arn, arns.DATASET_GROUP, "dataset group")
-    page, token = store().list(TYPE, group_arn, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(TYPE, params, group_arn)
     return {"datasets": page, "nextToken": token}
 
 

@@ -94,9 +94,7 @@ def describe_event_tracker(params):
 
 @operation("ListEventTrackers")
 def list_event_trackers(params):
-    page, token = store().list(TYPE, params.get("datasetGroupArn"),
-                                  max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(TYPE, params, params.get("datasetGroupArn"))
     return {"eventTrackers": page, "nextToken": token}
 
 

@@ -95,8 +95,7 @@ def describe_feature_export_job(params):
 
 @operation("ListFeatureExportJobs")
 def list_feature_export_jobs(params):
-    page, token = store().list(TYPE, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(TYPE, params)
     return {"featureExportJobs": page, "nextToken": token}
 
 

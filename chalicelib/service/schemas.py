@@ -46,8 +46,7 @@ def describe_schema(params):
 
 @operation("ListSchemas")
 def list_schemas(params):
-    page, token = store().list(TYPE, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    page, token = store().list_page(TYPE, params)
     return {"schemas": page, "nextToken": token}
 
 

@@ -129,8 +129,7 @@ def list_solution_versions(params):
     solution_arn = params.get("solutionArn")
     if solution_arn:
         store().require(solution_arn, arns.SOLUTION, "solution")
-    records, token = store().list(TYPE, solution_arn, max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    records, token = store().list_page(TYPE, params, solution_arn)
     return {"solutionVersions": [summary(r) for r in records], "nextToken": token}
 
 

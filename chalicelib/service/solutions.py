@@ -287,9 +287,7 @@ def describe_solution(params):
 
 @operation("ListSolutions")
 def list_solutions(params):
-    records, token = store().list(TYPE, params.get("datasetGroupArn"),
-                                  max_results=params.get("maxResults"),
-                                  next_token=params.get("nextToken"))
+    records, token = store().list_page(TYPE, params, params.get("datasetGroupArn"))
     return {"solutions": records, "nextToken": token}
 
 

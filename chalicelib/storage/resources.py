@@ -306,6 +306,11 @@ class ResourceStore:
             return "byParent", "parentKey", f"{resource_type}|{parent_arn}"
         return "byType", "resourceType", resource_type
 
+    def list_page(self, resource_type, params, parent_arn=None):
+        """`list` with the page asked for by a List operation's `maxResults`/`nextToken`."""
+        return self.list(resource_type, parent_arn, max_results=params.get("maxResults"),
+                         next_token=params.get("nextToken"))
+
     def list(self, resource_type, parent_arn=None, *, max_results=None, next_token=None):
         """One page of records, newest first: (records, next_token or None).
 
