@@ -34,8 +34,9 @@ def scatter_rows(inv, vals, n_rows):
 
 
 class Adam:
-    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip=5.0):
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip=5.0, lr_scale=None):
         self.lr, self.b1, self.b2, self.eps, self.clip = lr, beta1, beta2, eps, clip
+        self.lr_scale = dict(lr_scale or {})   # per-parameter multiplier of the rate
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
         self.t = 0
@@ -52,6 +53,7 @@ class Adam:
         lr_t = float(self.lr * np.sqrt(1.0 - self.b2 ** self.t) / (1.0 - self.b1 ** self.t))
         for k, g in grads.items():
             p, m, v = params[k], self.m[k], self.v[k]
+            lr_k = lr_t * self.lr_scale.get(k, 1.0)
             # in place where possible: the update runs once per window on every parameter
             if isinstance(g, tuple):
                 idx, gk = g
@@ -67,7 +69,7 @@ class Adam:
                 upd = np.sqrt(vk)
                 upd += self.eps
                 np.divide(mk, upd, out=upd)
-                upd *= lr_t
+                upd *= lr_k
                 p[idx] -= upd.astype(p.dtype, copy=False)
             else:
                 gk = g * scale
@@ -80,6 +82,6 @@ class Adam:
                 upd = np.sqrt(v)
                 upd += self.eps
                 np.divide(m, upd, out=upd)
-                upd *= lr_t
+                upd *= lr_k
                 p -= upd.astype(p.dtype, copy=False)
         return norm
