@@ -10,6 +10,8 @@ RECIPES = {
     "aws-hrnn-metadata": "chalicelib.algorithms.hrnn:HrnnMetadata",
     "aws-hrnn-coldstart": "chalicelib.algorithms.hrnn:HrnnColdstart",
     "aws-personalized-ranking": "chalicelib.algorithms.ranking:PersonalizedRanking",
+    "aws-deepfm": "chalicelib.algorithms.deepfm:DeepFm",
+    "aws-ffnn": "chalicelib.algorithms.ffnn:Ffnn",
 }
 
 
