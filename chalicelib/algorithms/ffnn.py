@@ -1,0 +1,327 @@
+"""The `aws-ffnn` recipe: a two-tower feed-forward network with a built-in nearest-neighbour search.
+
+Seed: "Predefined Recipes" (FFNN: "A feed-forward neural network that utilizes
+a built-in K-nearest neighbors search to deliver recommendations based on past
+interactions in the user-item interactions dataset. Recommended for fast
+training and inference, and scalability to large datasets") and "FFNN Recipe"
+(hyperparameter table). The network is in `ffnn_net.py`; this module prepares
+the examples, trains and serves.
+
+Model. A user is their history: the newest `max_hist_length` items, pooled
+into one vector by a recency-weighted mean of item embeddings (item of age `a`,
+0 = newest, weighs `RECENCY_FLOOR + 2**(-a / RECENCY_HALF_LIFE)`), then one
+hidden feed-forward layer of `dsize` units. Items have output vectors of the
+same width; the score is the inner product plus an item bias.
+
+"Built-in K-nearest neighbors search": recommending is a maximum-inner-product
+search of the user vector over the item output vectors. It is exact here (one
+matrix product and an argpartition, `base.top_n`): for catalogues of the size a
+single process serves this is milliseconds; no approximate index is built.
+
+Training. Each training example is a prefix of a user's time-ordered
+interactions (at least `min_hist_length` items, its newest `max_hist_length`
+used) and its targets are the next `TARGET_SPAN` items of that user, sharing
+weight 1 (ratings within a burst come in an arbitrary order, and what comes
+next is a set). An epoch cuts each eligible user's sequence every
+`TARGET_SPAN` items from a seeded random offset, so every interaction after
+the first `min_hist_length` is a target about once per epoch. Examples are
+shuffled and taken `batch_size` at a time; each batch is one Adam step at
+`learning_rate` (lazy on embedding rows, global gradient norm clipped at 5)
+on a sampled softmax: the batch's targets against each other plus
+`NUM_NEGATIVES` items drawn with probability proportional to
+count**`NEGATIVE_ALPHA`, with the logQ correction. `EPOCHS` epochs.
+Item embeddings (input and output side) start from the leading singular
+vectors of the normalised user-item matrix (as the HRNN recipes do, see
+hrnn.py "Initialisation"), so a few epochs suffice.
+
+Hyperparameters (seed table; ranges enforced by `chalicelib.domain.recipes`):
+- `batch_size`: examples per training step.
+- `dsize`: units of the hidden layer ("Number of hidden units per layer").
+  The item embeddings are `EMBED_DIM` wide and the hidden layer adds a learned
+  correction to the pooled embedding (`RESIDUAL`): with the seed's default of
+  10 a pure 10-wide bottleneck limits every score to a rank-10 product. Measured
+  on development splits 10-14 (NDCG@10): see "Figures".
+- `dropout`: inverted dropout on the pooled vector and on the hidden layer in
+  training ("at each hidden layer"); values above 0.95 act as 0.95.
+- `learning_rate`: Adam's rate.
+- `max_hist_length`: only the newest this many items of a history are pooled,
+  in training and at inference.
+- `min_hist_length`: a training prefix has at least this many items, so users
+  with `min_hist_length` or fewer interactions are not trained on. At
+  inference a shorter (non-empty) history still gets the network's answer: the
+  pool of one item is defined, the model has just not been fitted to it. An
+  empty history gets the most popular items.
+
+Inference. The user vector is computed from the `History` each time (imported
+interactions plus PutEvents events), so new events change recommendations
+without retraining. History indices outside the catalogue are ignored; items
+never seen in training score -inf.
+
+Figures (ml-latest-small, EVALUATION.md protocol, history excluded, seeds 0-4,
+default hyperparameters): see the report in the commit that sets them below.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from chalicelib.algorithms.base import History, Model, Recipe, TrainingData, USER_PERSONALIZATION, top_n
+from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.ffnn_net import FfnnNet
+from chalicelib.algorithms.optim import Adam, merge_rows
+
+NAME = "aws-ffnn"
+EMBED_DIM = 64
+RESIDUAL = True
+TARGET_SPAN = 10
+RECENCY_HALF_LIFE = 20.0
+RECENCY_FLOOR = 0.1
+EPOCHS = 8
+NUM_NEGATIVES = 1000
+NEGATIVE_ALPHA = 0.5
+MAX_DROPOUT = 0.95
+SPECTRAL_INIT = True
+INIT_ROW_NORM = 1.0
+DENSE_SVD_MAX_CELLS = 1_000_000
+INFERENCE_GROUP = 512
+
+
+def parse_ffnn_hyperparameters(overrides: Dict[str, str]) -> dict:
+    """Defaults + overrides of the FFNN table, typed; ValueError names the rule broken."""
+    from chalicelib.domain.recipes import parse_hyperparameters
+    return parse_hyperparameters(NAME, overrides)
+
+
+# --- pooling ----------------------------------------------------------------------------
+def recency_weights(age: np.ndarray, half_life: float = RECENCY_HALF_LIFE,
+                    floor: float = RECENCY_FLOOR) -> np.ndarray:
+    """Un-normalised pooling weight of an item `age` positions before the newest (age 0)."""
+    return floor + np.exp2(-np.asarray(age, np.float64) / half_life)
+
+
+def pool_entries(items: np.ndarray, starts: np.ndarray, ends: np.ndarray):
+    """Entries `(rows, cols, weights)` pooling `items[starts[r]:ends[r]]` into row r,
+    weights normalised per row (a row with no items has no entries)."""
+    lens = (ends - starts).astype(np.int64)
+    total = int(lens.sum())
+    rows = np.repeat(np.arange(lens.shape[0]), lens)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]) if lens.shape[0] else lens
+    pos = np.repeat(starts, lens) + (np.arange(total) - np.repeat(offs, lens))
+    w = recency_weights(np.repeat(ends, lens) - 1 - pos)
+    w /= np.bincount(rows, weights=w, minlength=lens.shape[0])[rows]
+    return rows, items[pos], w
+
+
+def known_items(h: History, n_items: int) -> np.ndarray:
+    """The history's item indices inside the catalogue (others cannot be read)."""
+    items = np.asarray(h.items, np.int64)
+    return items[(items >= 0) & (items < n_items)]
+
+
+# --- the model --------------------------------------------------------------------------
+class FfnnModel(Model):
+    recipe = NAME
+    recipe_type = USER_PERSONALIZATION
+
+    def __init__(self, item_ids, hyperparameters, net: FfnnNet, item_counts: np.ndarray,
+                 max_hist_length: int, info=None):
+        super().__init__(item_ids, hyperparameters)
+        self.net = net
+        self.item_counts = np.asarray(item_counts, np.int64)
+        self.max_hist_length = int(max_hist_length)
+        self.info = dict(info or {})
+        self._known = self.item_counts > 0
+        self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
+
+    def user_vectors(self, histories: Sequence[History]):
+        """`[B, D]` user vectors (newest `max_hist_length` known items) and a mask of
+        histories with at least one known item."""
+        seqs = [known_items(h, self.net.n_items)[-self.max_hist_length:] for h in histories]
+        lens = np.array([s.shape[0] for s in seqs], np.int64)
+        flat = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+        ends = np.cumsum(lens)
+        rows, cols, w = pool_entries(flat, ends - lens, ends)
+        u, _ = self.net.forward(rows, cols, w, len(histories))
+        return u, lens > 0
+
+    def item_scores(self, histories: Sequence[History]) -> np.ndarray:
+        """`[B, I]` scores: inner products, popularity for empty histories, -inf for
+        items never seen in training."""
+        with single_threaded_blas():
+            u, nonempty = self.user_vectors(histories)
+            s = self.net.scores(u).astype(np.float64)
+        s[~nonempty] = self._popularity
+        s[:, ~self._known] = -np.inf
+        return s
+
+    def recommend(self, histories, n, *, users=None, exclude_history=True):
+        ids, vals = [], []
+        for g0 in range(0, len(histories), INFERENCE_GROUP):
+            hs = histories[g0:g0 + INFERENCE_GROUP]
+            s = self.item_scores(hs)
+            if exclude_history:
+                for r, h in enumerate(hs):
+                    s[r, known_items(h, s.shape[1])] = -np.inf
+            i, v = top_n(s, n)
+            ids.append(i)
+            vals.append(v)
+        if not ids:
+            k = min(n, self.item_ids.shape[0])
+            return np.zeros((0, k), np.int32), np.zeros((0, k))
+        return np.concatenate(ids), np.concatenate(vals)
+
+    def arrays(self):
+        a = {f"p.{k}": v for k, v in self.net.params.items()}
+        a["item_counts"] = self.item_counts
+        return a
+
+    def meta(self):
+        return {"residual": self.net.residual, "max_hist_length": self.max_hist_length,
+                "recency_half_life": RECENCY_HALF_LIFE, "recency_floor": RECENCY_FLOOR,
+                "training": self.info}
+
+    @classmethod
+    def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
+        params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
+        net = FfnnNet(params, residual=bool(meta["residual"]))
+        return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta["max_hist_length"],
+                   meta.get("training"))
+
+
+class Ffnn(Recipe):
+    name = NAME
+    recipe_type = USER_PERSONALIZATION
+    model_class = FfnnModel
+
+    def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
+            log: Callable[[str], None] = lambda msg: None) -> FfnnModel:
+        hp = parse_ffnn_hyperparameters(hyperparameters)
+        if len(data.interactions) == 0:
+            raise ValueError("no interactions to train on")
+        with single_threaded_blas():
+            net, counts, info = train_ffnn(data, hp, seed=seed, log=log)
+        return FfnnModel(data.item_ids, dict(hyperparameters or {}), net, counts,
+                         int(hp["max_hist_length"]), info)
+
+
+# --- training ---------------------------------------------------------------------------
+def user_sequences(data: TrainingData):
+    """Items of each user in time order (ties keep input order): `(items, bounds)`."""
+    it = data.interactions
+    order = np.lexsort((np.arange(len(it)), it.timestamp, it.user))
+    bounds = np.searchsorted(it.user[order], np.arange(data.n_users + 1))
+    return it.item[order].astype(np.int64), bounds
+
+
+def epoch_examples(bounds, users, min_hist, rng):
+    """Cut positions of one epoch: `(t, user_start, user_end)` per example, shuffled.
+    User u's sequence is cut at `start + min_hist + offset + k * TARGET_SPAN`."""
+    a, b = bounds[users], bounds[users + 1]
+    first = a + min_hist + rng.integers(0, TARGET_SPAN, users.shape[0])
+    n_cuts = np.maximum(0, (b - first + TARGET_SPAN - 1) // TARGET_SPAN)
+    owner = np.repeat(np.arange(users.shape[0]), n_cuts)
+    offs = np.concatenate([[0], np.cumsum(n_cuts)[:-1]])
+    t = first[owner] + TARGET_SPAN * (np.arange(owner.shape[0]) - offs[owner])
+    perm = rng.permutation(t.shape[0])
+    return t[perm], a[owner][perm], b[owner][perm]
+
+
+def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32):
+    """Train on `data` with typed hyperparameters; returns `(net, item_counts, info)`."""
+    t_start, c_start = time.monotonic(), time.process_time()
+    rng = np.random.default_rng(seed)
+    items, bounds = user_sequences(data)
+    n_items = data.n_items
+    counts = np.bincount(data.interactions.item, minlength=n_items).astype(np.int64)
+    min_hist, max_hist = int(hp["min_hist_length"]), int(hp["max_hist_length"])
+    batch = int(hp["batch_size"])
+    dropout = min(float(hp["dropout"]), MAX_DROPOUT)
+    users = np.flatnonzero(np.diff(bounds) > min_hist)
+    if users.size == 0:
+        raise ValueError(f"no user has more than min_hist_length ({min_hist}) interactions "
+                         "to learn from")
+
+    # targets are every position after a user's first min_hist items
+    tmask = np.zeros(items.shape[0], bool)
+    for u in users:
+        tmask[bounds[u] + min_hist:bounds[u + 1]] = True
+    train_counts = np.bincount(items[tmask], minlength=n_items).astype(np.float64)
+    p_target = train_counts / train_counts.sum()
+    q_neg = train_counts ** NEGATIVE_ALPHA
+    q_neg /= q_neg.sum()
+    cdf = np.cumsum(q_neg)
+
+    net = FfnnNet.create(rng, n_items, embed=EMBED_DIM, dsize=int(hp["dsize"]), residual=RESIDUAL,
+                         dtype=dtype)
+    if SPECTRAL_INIT:
+        spectral_init(net, items, bounds, users, rng)
+    opt = Adam(net.params, lr=float(hp["learning_rate"]))
+    history = []
+    for epoch in range(1, EPOCHS + 1):
+        c0 = time.process_time()
+        t, ua, ub = epoch_examples(bounds, users, min_hist, rng)
+        losses = []
+        for s in range(0, t.shape[0], batch):
+            tb, ab, bb = t[s:s + batch], ua[s:s + batch], ub[s:s + batch]
+            rows, cols, w = pool_entries(items, np.maximum(ab, tb - max_hist), tb)
+            pos = tb[:, None] + np.arange(TARGET_SPAN)
+            y = np.where(pos < bb[:, None], items[np.minimum(pos, items.shape[0] - 1)], -1)
+            grads = {}
+            u, tape = net.forward(rows, cols, w, tb.shape[0], dropout=dropout, rng=rng)
+            neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
+            n_t = int((y >= 0).sum())
+            loss, du = net.sampled_softmax(
+                u, y, neg, grads,
+                log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_target[c] + NUM_NEGATIVES * q_neg[c]))))
+            net.backward(du, tape, grads)
+            for k, g in grads.items():
+                if isinstance(g, list):
+                    grads[k] = merge_rows(g, net.dtype)
+            opt.step(net.params, grads)
+            losses.append(loss)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "examples": int(t.shape[0])})
+        log(f"epoch {epoch}: loss {np.mean(losses):.4f} on {t.shape[0]} examples "
+            f"(cpu {time.process_time() - c0:.1f}s)")
+    info = {"epochs": EPOCHS, "history": history, "trained_users": int(users.size),
+            "seconds": round(time.monotonic() - t_start, 3),
+            "cpu_seconds": round(time.process_time() - c_start, 3)}
+    log(f"{NAME}: trained {EPOCHS} epochs on {users.size} users in {info['seconds']:.1f}s")
+    return net, counts, info
+
+
+def spectral_init(net: FfnnNet, items, bounds, users, rng):
+    """Start `E_in` and `E_out` from the leading right singular vectors of the trained
+    users' presence matrix (entries divided by the square roots of the user's and the
+    item's counts; vectors times the square roots of the singular values, scaled to a
+    mean row norm of `INIT_ROW_NORM`). Keeps the random start if there is nothing to
+    factor or the solver fails."""
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, svds
+    lens = bounds[users + 1] - bounds[users]
+    rows = np.repeat(np.arange(users.shape[0]), lens)
+    cols = np.concatenate([items[bounds[u]:bounds[u + 1]] for u in users])
+    x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(users.shape[0], net.n_items))
+    x.data[:] = 1.0
+    du = np.asarray(x.sum(axis=1)).ravel()
+    di = np.asarray(x.sum(axis=0)).ravel()
+    x = sp.diags(1.0 / np.sqrt(np.maximum(du, 1))) @ x @ sp.diags(1.0 / np.sqrt(np.maximum(di, 1)))
+    k = min(net.embed, min(x.shape) - 1)
+    if k < 1:
+        return
+    try:
+        if x.shape[0] * x.shape[1] <= DENSE_SVD_MAX_CELLS:
+            _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
+            s, vt = s[:k], vt[:k]
+        else:
+            _, s, vt = svds(x, k=k, v0=rng.standard_normal(min(x.shape)))
+    except (np.linalg.LinAlgError, ArpackError, ArpackNoConvergence):
+        return
+    v = vt.T * np.sqrt(s)
+    norms = np.linalg.norm(v, axis=1)[di > 0]
+    if norms.size == 0 or not np.isfinite(norms.mean()) or norms.mean() <= 0:
+        return
+    v *= INIT_ROW_NORM / norms.mean()
+    for name in ("E_in", "E_out"):
+        net.params[name][:, :k] = v.astype(net.dtype)
