@@ -1,0 +1,269 @@
+"""aws-deepfm: a feed-forward generalisation of matrix factorisation (seed "DeepFM Recipe").
+
+Seed: "DeepFM Recipe" ("The input is a vector representing what a user has
+rated or consumed in the past. The output (the label) is a vector representing
+what they will rate or consume in the next time period ... In training, the
+label is the most recent past week") and "Predefined Recipes" (DeepFM "extends
+a factorization machine using a deep autoencoder ... via nonlinear modeling of
+user item interactions"; "provide recommendations for a short horizon into the
+future"). The network is in `deepfm_net.py`.
+
+Input. A user's history (time order) is a multi-hot vector over the
+catalogue, each item weighted `RECENCY ** age` (age 0 for the newest
+interaction, counted in interactions) and the vector divided by the
+`NORM_POWER` power of its weight sum (0.5: the L2 norm of a plain multi-hot
+vector), so long and short histories give user vectors of similar size.
+
+Periods and training examples. A "period" is counted in interactions, not in
+time: the next period after a history of `c` interactions is the next
+`max(1, round(c * PERIOD_SHARE))` (the following ~10% when PERIOD_SHARE is
+1/9, the share the evaluation protocol holds out). Weeks mean nothing to a
+rating burst, and a count works the same with or without timestamps (without
+them the input order is the time order). Each user's sequence is tiled from
+its end: the last period is the label of the whole earlier history (the
+seed's "the label is the most recent past week"), the period before it the
+label of the history before that, and so on down to a history of one item.
+Every interaction is a label once per epoch, so an epoch is one pass over the
+dataset (seed: `epochs`). A label is a set: each of its items gets weight
+1/|label| in the softmax cross-entropy.
+
+Output and loss. The softmax runs over the whole catalogue when it has at
+most `FULL_SOFTMAX_MAX_ITEMS` items (exact, and cheap at that size), else over
+the batch's labels plus `NUM_NEGATIVES` items drawn with probability
+proportional to count**`NEGATIVE_ALPHA`, with the logQ correction. The output
+bias starts at log(1 + count) (the model starts as the popularity baseline) and
+the item embeddings from the truncated SVD of the interactions
+(`hrnn._spectral_init`, same scaling). Input and output embeddings are tied
+(`TIED`): the user vector is then a point in the item space, and the SVD start
+serves both sides.
+
+Hyperparameters (seed table, ranges enforced by `chalicelib.domain.recipes`):
+`nHiddenLayers` residual relu layers after the factorisation layer (0 is plain
+factorisation: the user vector is the weighted sum of item embeddings);
+`embedding_size` the width of the embeddings and of every layer; `dropout` the
+inverted-dropout rate on the factorisation layer and on every hidden layer's
+units (so it acts with 0 hidden layers too; values above `MAX_DROPOUT` act as
+it); `epochs` the number of passes; `mini_batch_size` examples per Adam step
+(learning rate `LEARNING_RATE`, gradient norm clipped at 5, row-sparse updates
+of the item tables when the softmax is sampled).
+
+Inference. The user vector is computed from the `History` (imported
+interactions plus PutEvents events) at every call, so new events change the
+recommendations without retraining. Items never seen in training score -inf;
+history indices outside the catalogue are ignored; an empty history gets the
+most popular items.
+
+Measured (ml-latest-small, EVALUATION.md protocol, default hyperparameters): see
+the figures at the end of this docstring.
+"""
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Callable, Dict, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from chalicelib.algorithms.base import History, Model, Recipe, TrainingData, USER_PERSONALIZATION, top_n
+from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
+from chalicelib.algorithms.optim import Adam
+
+NAME = "aws-deepfm"
+PERIOD_SHARE = 1.0 / 9.0
+RECENCY = 1.0
+NORM_POWER = 0.5
+LEARNING_RATE = 3e-3
+TIED = True
+SPECTRAL_INIT = True
+MAX_DROPOUT = 0.95
+FULL_SOFTMAX_MAX_ITEMS = 20000
+NUM_NEGATIVES = 1024
+NEGATIVE_ALPHA = 0.5
+INFERENCE_GROUP = 256
+
+
+# --- examples ----------------------------------------------------------------------
+def periods(n: int):
+    """Cut points of a sequence of `n` interactions tiled from its end: pairs
+    `(c, e)`, history `[0, c)`, label `[c, e)` (see "Periods")."""
+    out, e = [], n
+    while e >= 2:
+        c = e - max(1, int(round((e - 1) * PERIOD_SHARE)))
+        c = max(c, 1)
+        out.append((c, e))
+        e = c
+    return out
+
+
+def history_rows(seqs, n_items, dtype=np.float32) -> sp.csr_matrix:
+    """Weighted multi-hot rows `[len(seqs), n_items]` of item sequences (oldest first);
+    indices outside `[0, n_items)` are dropped."""
+    lens = np.array([len(s) for s in seqs], np.int64)
+    cols = np.concatenate([np.asarray(s, np.int64) for s in seqs]) if len(seqs) else np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(seqs)), lens)
+    ends = np.repeat(np.cumsum(lens), lens)
+    age = ends - 1 - np.arange(cols.shape[0])
+    w = RECENCY ** age.astype(np.float64)
+    ok = (cols >= 0) & (cols < n_items)
+    rows, cols, w = rows[ok], cols[ok], w[ok]
+    tot = np.bincount(rows, weights=w, minlength=len(seqs))
+    w = w / np.maximum(tot, 1e-30)[rows] ** NORM_POWER
+    m = sp.csr_matrix((w.astype(dtype), (rows, cols)), shape=(len(seqs), n_items))
+    m.sum_duplicates()
+    return m
+
+
+def label_rows(seqs, n_items, dtype=np.float32) -> sp.csr_matrix:
+    """Target rows: each label's items share weight 1."""
+    lens = np.array([len(s) for s in seqs], np.int64)
+    cols = np.concatenate([np.asarray(s, np.int64) for s in seqs])
+    rows = np.repeat(np.arange(len(seqs)), lens)
+    m = sp.csr_matrix(((1.0 / lens[rows]).astype(dtype), (rows, cols)), shape=(len(seqs), n_items))
+    m.sum_duplicates()
+    return m
+
+
+# --- the model ----------------------------------------------------------------------
+class DeepFmModel(Model):
+    recipe = NAME
+    recipe_type = USER_PERSONALIZATION
+
+    def __init__(self, item_ids, hyperparameters, net: DeepFmNet, item_counts, info=None):
+        super().__init__(item_ids, hyperparameters)
+        self.net = net
+        self.item_counts = np.asarray(item_counts, np.int64)
+        self.info = dict(info or {})
+        self._known = self.item_counts > 0
+        self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
+
+    def item_scores(self, histories: Sequence[History], items=None) -> np.ndarray:
+        n_items = self.item_ids.shape[0]
+        cols = np.arange(n_items) if items is None else np.asarray(items, np.int64)
+        out = np.empty((len(histories), cols.shape[0]))
+        with single_threaded_blas():
+            for g0 in range(0, len(histories), INFERENCE_GROUP):
+                hs = histories[g0:g0 + INFERENCE_GROUP]
+                X = history_rows([h.items for h in hs], n_items, self.net.dtype)
+                u, _ = self.net.forward(X)
+                s = self.net.scores(u, cols).astype(np.float64)
+                empty = np.diff(X.indptr) == 0
+                s[empty] = self._popularity[cols]
+                out[g0:g0 + len(hs)] = s
+        out[:, ~self._known[cols]] = -np.inf
+        return out
+
+    def recommend(self, histories, n, *, users=None, exclude_history=True):
+        s = self.item_scores(histories)
+        if exclude_history:
+            n_items = s.shape[1]
+            for r, h in enumerate(histories):
+                it = np.asarray(h.items, np.int64)
+                s[r, it[(it >= 0) & (it < n_items)]] = -np.inf
+        return top_n(s, n)
+
+    def rank(self, history, candidates, *, user=None):
+        cand = np.asarray(candidates, np.int64)
+        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
+        out = np.full(cand.shape[0], -np.inf)
+        if ok.any():
+            out[ok] = self.item_scores([history], cand[ok])[0]
+        return out
+
+    # --- artifacts ---
+    def arrays(self):
+        a = {f"p.{k}": v for k, v in self.net.params.items()}
+        a["item_counts"] = self.item_counts
+        return a
+
+    def meta(self):
+        return {"num_layers": self.net.num_layers, "tied": self.net.tied,
+                "recency": RECENCY, "norm_power": NORM_POWER, "training": self.info}
+
+    @classmethod
+    def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
+        params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
+        net = DeepFmNet(params, num_layers=int(meta["num_layers"]), tied=bool(meta["tied"]))
+        return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta.get("training"))
+
+
+class DeepFm(Recipe):
+    name = NAME
+    recipe_type = USER_PERSONALIZATION
+    model_class = DeepFmModel
+
+    def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
+            log: Callable[[str], None] = lambda msg: None) -> DeepFmModel:
+        from chalicelib.domain.recipes import parse_hyperparameters
+        hp = parse_hyperparameters(NAME, hyperparameters)
+        if len(data.interactions) == 0:
+            raise ValueError("no interactions to train on")
+        with single_threaded_blas():
+            net, counts, info = train_deepfm(data, hp, seed=seed, log=log)
+        return DeepFmModel(data.item_ids, dict(hyperparameters or {}), net, counts, info)
+
+
+def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32):
+    """Train on `data` with typed hyperparameters `hp`; returns `(net, item_counts, info)`."""
+    from chalicelib.algorithms.hrnn import _spectral_init, user_sequences
+    t_start = time.monotonic()
+    rng = np.random.default_rng(seed)
+    items, _, bounds = user_sequences(data)
+    n_items = data.n_items
+    counts = np.bincount(data.interactions.item, minlength=n_items).astype(np.int64)
+    examples = [(int(bounds[u]), c, e) for u in range(data.n_users)
+                for c, e in periods(int(bounds[u + 1] - bounds[u]))]
+    if not examples:
+        raise ValueError("no user has two or more interactions: DeepFM learns what a user "
+                         "consumes next from what they consumed before")
+    examples = np.array(examples, np.int64)
+    size, layers = int(hp["embedding_size"]), int(hp["nHiddenLayers"])
+    dropout = min(float(hp["dropout"]), MAX_DROPOUT)
+    epochs, batch = int(hp["epochs"]), int(hp["mini_batch_size"])
+
+    net = DeepFmNet.create(rng, n_items, num_layers=layers, size=size, tied=TIED, dtype=dtype)
+    net.params["b"][:] = np.log1p(counts)
+    if SPECTRAL_INIT:
+        spans = [(u, bounds[u], bounds[u + 1]) for u in range(data.n_users) if bounds[u + 1] > bounds[u]]
+        _spectral_init(SimpleNamespace(params=net.params, num_hidden=size), spans, items,
+                       data.n_users, rng)
+    sampled = n_items > FULL_SOFTMAX_MAX_ITEMS
+    if sampled:
+        label_counts = np.zeros(n_items)
+        for a, c, e in examples:
+            np.add.at(label_counts, items[a + c:a + e], 1.0)
+        p_label = label_counts / label_counts.sum()
+        q_neg = label_counts ** NEGATIVE_ALPHA
+        q_neg /= q_neg.sum()
+        cdf = np.cumsum(q_neg)
+    opt = Adam(net.params, lr=LEARNING_RATE)
+    history = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.process_time()
+        order = rng.permutation(examples.shape[0])
+        losses = []
+        for b0 in range(0, order.shape[0], batch):
+            ex = examples[order[b0:b0 + batch]]
+            X = history_rows([items[a:a + c] for a, c, _ in ex], n_items, dtype)
+            T = label_rows([items[a + c:a + e] for a, c, e in ex], n_items, dtype)
+            out, tape = net.forward(X, dropout=dropout, rng=rng)
+            grads = {}
+            if sampled:
+                neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
+                cand = np.unique(np.concatenate([T.indices, neg]))
+                n_t = T.indices.shape[0]
+                loss, dout = net.softmax_loss(
+                    out, T, grads, cand,
+                    log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_label[c] + NUM_NEGATIVES * q_neg[c]))))
+            else:
+                loss, dout = net.softmax_loss(out, T, grads)
+            net.backward(dout, tape, grads)
+            opt.step(net.params, finish_grads(grads, dtype))
+            losses.append(loss)
+        cpu = time.process_time() - t0
+        history.append({"epoch": epoch, "loss": float(np.mean(losses))})
+        log(f"epoch {epoch}: loss {np.mean(losses):.4f} on {examples.shape[0]} examples (cpu {cpu:.1f}s)")
+    info = {"epochs": epochs, "examples": int(examples.shape[0]), "sampled_softmax": bool(sampled),
+            "history": history, "seconds": round(time.monotonic() - t_start, 3)}
+    return net, counts, info
