@@ -282,8 +282,9 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
                     grads[k] = merge_rows(g, net.dtype)
             opt.step(net.params, grads)
             losses.append(loss)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "examples": int(t.shape[0])})
-        log(f"epoch {epoch}: loss {np.mean(losses):.4f} on {t.shape[0]} examples "
+        loss = float(np.mean(losses)) if losses else None     # None: JSON-safe in model.json
+        history.append({"epoch": epoch, "loss": loss, "examples": int(t.shape[0])})
+        log(f"epoch {epoch}: loss {'n/a' if loss is None else f'{loss:.4f}'} on {t.shape[0]} examples "
             f"(cpu {time.process_time() - c0:.1f}s)")
     info = {"epochs": EPOCHS, "history": history, "trained_users": int(users.size),
             "seconds": round(time.monotonic() - t_start, 3),
