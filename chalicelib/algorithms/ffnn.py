@@ -77,6 +77,7 @@ NAME = "aws-ffnn"
 EMBED_DIM = 64
 RESIDUAL = True
 TARGET_SPAN = 10
+CUT_STRIDE = 10
 RECENCY_HALF_LIFE = 20.0
 RECENCY_FLOOR = 0.1
 EPOCHS = 8
@@ -96,21 +97,22 @@ def parse_ffnn_hyperparameters(overrides: Dict[str, str]) -> dict:
 
 
 # --- pooling ----------------------------------------------------------------------------
-def recency_weights(age: np.ndarray, half_life: float = RECENCY_HALF_LIFE,
-                    floor: float = RECENCY_FLOOR) -> np.ndarray:
+def recency_weights(age: np.ndarray, half_life: float, floor: float) -> np.ndarray:
     """Un-normalised pooling weight of an item `age` positions before the newest (age 0)."""
     return floor + np.exp2(-np.asarray(age, np.float64) / half_life)
 
 
-def pool_entries(items: np.ndarray, starts: np.ndarray, ends: np.ndarray):
+def pool_entries(items: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                 recency=(RECENCY_HALF_LIFE, RECENCY_FLOOR)):
     """Entries `(rows, cols, weights)` pooling `items[starts[r]:ends[r]]` into row r,
-    weights normalised per row (a row with no items has no entries)."""
+    weights `recency_weights(age, *recency)` normalised per row (a row with no items
+    has no entries)."""
     lens = (ends - starts).astype(np.int64)
     total = int(lens.sum())
     rows = np.repeat(np.arange(lens.shape[0]), lens)
     offs = np.concatenate([[0], np.cumsum(lens)[:-1]]) if lens.shape[0] else lens
     pos = np.repeat(starts, lens) + (np.arange(total) - np.repeat(offs, lens))
-    w = recency_weights(np.repeat(ends, lens) - 1 - pos)
+    w = recency_weights(np.repeat(ends, lens) - 1 - pos, *recency)
     w /= np.bincount(rows, weights=w, minlength=lens.shape[0])[rows]
     return rows, items[pos], w
 
@@ -127,12 +129,14 @@ class FfnnModel(Model):
     recipe_type = USER_PERSONALIZATION
 
     def __init__(self, item_ids, hyperparameters, net: FfnnNet, item_counts: np.ndarray,
-                 max_hist_length: int, info=None):
+                 max_hist_length: int, info=None, recency=None):
         super().__init__(item_ids, hyperparameters)
         self.net = net
         self.item_counts = np.asarray(item_counts, np.int64)
         self.max_hist_length = int(max_hist_length)
         self.info = dict(info or {})
+        # the pooling the network was trained with (the module's values may change later)
+        self.recency = tuple(recency or (RECENCY_HALF_LIFE, RECENCY_FLOOR))
         self._known = self.item_counts > 0
         self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
 
@@ -143,7 +147,7 @@ class FfnnModel(Model):
         lens = np.array([s.shape[0] for s in seqs], np.int64)
         flat = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
         ends = np.cumsum(lens)
-        rows, cols, w = pool_entries(flat, ends - lens, ends)
+        rows, cols, w = pool_entries(flat, ends - lens, ends, self.recency)
         u, _ = self.net.forward(rows, cols, w, len(histories))
         return u, lens > 0
 
@@ -180,7 +184,7 @@ class FfnnModel(Model):
 
     def meta(self):
         return {"residual": self.net.residual, "max_hist_length": self.max_hist_length,
-                "recency_half_life": RECENCY_HALF_LIFE, "recency_floor": RECENCY_FLOOR,
+                "recency_half_life": self.recency[0], "recency_floor": self.recency[1],
                 "training": self.info}
 
     @classmethod
@@ -188,7 +192,7 @@ class FfnnModel(Model):
         params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
         net = FfnnNet(params, residual=bool(meta["residual"]))
         return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta["max_hist_length"],
-                   meta.get("training"))
+                   meta.get("training"), (meta["recency_half_life"], meta["recency_floor"]))
 
 
 class Ffnn(Recipe):
@@ -204,7 +208,7 @@ class Ffnn(Recipe):
         with single_threaded_blas():
             net, counts, info = train_ffnn(data, hp, seed=seed, log=log)
         return FfnnModel(data.item_ids, dict(hyperparameters or {}), net, counts,
-                         int(hp["max_hist_length"]), info)
+                         int(hp["max_hist_length"]), info, (RECENCY_HALF_LIFE, RECENCY_FLOOR))
 
 
 # --- training ---------------------------------------------------------------------------
@@ -218,13 +222,13 @@ def user_sequences(data: TrainingData):
 
 def epoch_examples(bounds, users, min_hist, rng):
     """Cut positions of one epoch: `(t, user_start, user_end)` per example, shuffled.
-    User u's sequence is cut at `start + min_hist + offset + k * TARGET_SPAN`."""
+    User u's sequence is cut at `start + min_hist + offset + k * CUT_STRIDE`."""
     a, b = bounds[users], bounds[users + 1]
-    first = a + min_hist + rng.integers(0, TARGET_SPAN, users.shape[0])
-    n_cuts = np.maximum(0, (b - first + TARGET_SPAN - 1) // TARGET_SPAN)
+    first = a + min_hist + rng.integers(0, CUT_STRIDE, users.shape[0])
+    n_cuts = np.maximum(0, (b - first + CUT_STRIDE - 1) // CUT_STRIDE)
     owner = np.repeat(np.arange(users.shape[0]), n_cuts)
     offs = np.concatenate([[0], np.cumsum(n_cuts)[:-1]])
-    t = first[owner] + TARGET_SPAN * (np.arange(owner.shape[0]) - offs[owner])
+    t = first[owner] + CUT_STRIDE * (np.arange(owner.shape[0]) - offs[owner])
     perm = rng.permutation(t.shape[0])
     return t[perm], a[owner][perm], b[owner][perm]
 
@@ -259,6 +263,7 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
     if SPECTRAL_INIT:
         spectral_init(net, items, bounds, users, rng)
     opt = Adam(net.params, lr=float(hp["learning_rate"]))
+    recency = (RECENCY_HALF_LIFE, RECENCY_FLOOR)
     history = []
     for epoch in range(1, EPOCHS + 1):
         c0 = time.process_time()
@@ -266,7 +271,7 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
         losses = []
         for s in range(0, t.shape[0], batch):
             tb, ab, bb = t[s:s + batch], ua[s:s + batch], ub[s:s + batch]
-            rows, cols, w = pool_entries(items, np.maximum(ab, tb - max_hist), tb)
+            rows, cols, w = pool_entries(items, np.maximum(ab, tb - max_hist), tb, recency)
             pos = tb[:, None] + np.arange(TARGET_SPAN)
             y = np.where(pos < bb[:, None], items[np.minimum(pos, items.shape[0] - 1)], -1)
             grads = {}
