@@ -38,8 +38,7 @@ validation grows with the longest history, and the recurrent state has long
 forgotten older items) and scores NDCG@25 against the held-out 10% (the
 protocol of EVALUATION.md in miniature). The parameters of the best epoch are kept;
 training stops after `PATIENCE` epochs without improvement, but not before
-`MIN_EPOCHS` (measured: validation plateaus for an epoch or two early on
-while the model is still improving).
+`MIN_EPOCHS` (validation can plateau for an epoch while the model still improves).
 `training.epochs` is the maximum number of epochs. The seed's default (1) is
 too few for a useful model, so when the caller does not set it the maximum is
 `DEFAULT_MAX_EPOCHS` (the seed's range [1, 1000) still applies to any value
