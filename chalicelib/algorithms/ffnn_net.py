@@ -70,9 +70,14 @@ class FfnnNet:
         weights sum to 1; a row without entries pools to zero).
         Returns `(U, tape)`."""
         p = self.params
-        xu, inv = np.unique(np.asarray(cols, np.int64), return_inverse=True)
-        pool = sp.csr_matrix((np.asarray(weights, self.dtype), (np.asarray(rows), inv.ravel())),
-                             shape=(b, xu.shape[0]))
+        rows = np.asarray(rows, np.int64)
+        xu, inv = compact(np.asarray(cols, np.int64), self.n_items)
+        # rows arrive grouped (ascending), so the CSR arrays are built directly, unsorted
+        # within a row (products do not need sorted indices)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=b))])
+        if rows.shape[0] and np.any(np.diff(rows) < 0):
+            raise ValueError("pool entries must be grouped by ascending row")
+        pool = sp.csr_matrix((np.asarray(weights, self.dtype), inv, indptr), shape=(b, xu.shape[0]))
         pooled = np.asarray(pool @ p["E_in"][xu], self.dtype)
         m0 = self._mask(pooled.shape, dropout, rng)
         x = pooled if m0 is None else pooled * m0
@@ -122,10 +127,9 @@ class FfnnNet:
         n = U.shape[0]
         Y = Y.reshape(n, -1)
         valid = Y >= 0
-        cand, inv = np.unique(np.concatenate([Y[valid], np.asarray(negatives, np.int64)]),
-                              return_inverse=True)
+        cand, inv = compact(np.concatenate([Y[valid], np.asarray(negatives, np.int64)]), self.n_items)
         rows = np.nonzero(valid)[0]
-        ty = inv.ravel()[:rows.shape[0]]
+        ty = inv[:rows.shape[0]]
         w = (1.0 / valid.sum(axis=1))[rows]
         r = self.params["E_out"][cand]
         logits = U @ r.T + self.params["b_out"][cand]
@@ -147,6 +151,17 @@ class FfnnNet:
         if items is None:
             return U @ self.params["E_out"].T + self.params["b_out"]
         return U @ self.params["E_out"][items].T + self.params["b_out"][items]
+
+
+def compact(idx, n):
+    """`np.unique(idx, return_inverse=True)` for indices in `[0, n)`, without a sort
+    (a mark array of the catalogue's size instead: linear time)."""
+    mark = np.zeros(n, bool)
+    mark[idx] = True
+    uniq = np.flatnonzero(mark)
+    pos = np.empty(n, np.int64)
+    pos[uniq] = np.arange(uniq.shape[0])
+    return uniq, pos[idx]
 
 
 def _add(grads, key, value):
