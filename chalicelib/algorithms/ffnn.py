@@ -298,13 +298,26 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
     return net, counts, info
 
 
+def randomized_svd(x, k, rng, n_iter=4, oversample=10):
+    """Leading `k` singular values and right vectors of sparse `x` by a seeded randomized
+    range finder with power iterations. Only scipy's sparse products and numpy's LAPACK
+    (single-threaded during training) are used, so the result does not depend on the
+    thread count of scipy's own BLAS (ARPACK's `svds` did: the same seed gave different
+    models with and without OPENBLAS_NUM_THREADS=1)."""
+    q, _ = np.linalg.qr(x @ rng.standard_normal((x.shape[1], min(k + oversample, min(x.shape)))))
+    for _ in range(n_iter):
+        q, _ = np.linalg.qr(x.T @ q)
+        q, _ = np.linalg.qr(x @ q)
+    _, s, vt = np.linalg.svd(np.asarray((x.T @ q).T), full_matrices=False)
+    return s[:k], vt[:k]
+
+
 def spectral_init(net: FfnnNet, items, bounds, users, rng):
     """Start `E_in` and `E_out` from the leading right singular vectors of the trained
     users' presence matrix (entries divided by the square roots of the user's and the
     item's counts; vectors times the square roots of the singular values, scaled to a
     mean row norm of `INIT_ROW_NORM`). Keeps the random start if there is nothing to
     factor or the solver fails."""
-    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, svds
     lens = bounds[users + 1] - bounds[users]
     rows = np.repeat(np.arange(users.shape[0]), lens)
     cols = np.concatenate([items[bounds[u]:bounds[u + 1]] for u in users])
@@ -321,8 +334,8 @@ def spectral_init(net: FfnnNet, items, bounds, users, rng):
             _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
             s, vt = s[:k], vt[:k]
         else:
-            _, s, vt = svds(x, k=k, v0=rng.standard_normal(min(x.shape)))
-    except (np.linalg.LinAlgError, ArpackError, ArpackNoConvergence):
+            s, vt = randomized_svd(x, k, rng)
+    except np.linalg.LinAlgError:
         return
     v = vt.T * np.sqrt(s)
     norms = np.linalg.norm(v, axis=1)[di > 0]
