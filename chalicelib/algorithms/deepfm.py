@@ -10,9 +10,12 @@ future"). The network is in `deepfm_net.py`.
 
 Input. A user's history (time order) is a multi-hot vector over the
 catalogue, each item weighted `RECENCY ** age` (age 0 for the newest
-interaction, counted in interactions) and the vector divided by the
-`NORM_POWER` power of its weight sum (0.5: the L2 norm of a plain multi-hot
-vector), so long and short histories give user vectors of similar size.
+interaction, counted in interactions, including events for items the model
+does not know), divided by the `NORM_POWER` power of its weight sum (1: a
+weighted mean of the item embeddings, so long and short histories give user
+vectors of the same scale). The seed's DeepFM reads "what a user has consumed
+in the past" and predicts a short horizon ahead: the recency weighting lets
+the recent past count more without a recurrent network.
 
 Periods and training examples. A "period" is counted in interactions, not in
 time: the next period after a history of `c` interactions is the next
@@ -72,8 +75,8 @@ from chalicelib.algorithms.optim import Adam
 
 NAME = "aws-deepfm"
 PERIOD_SHARE = 1.0 / 9.0
-RECENCY = 1.0
-NORM_POWER = 0.5
+RECENCY = 0.8
+NORM_POWER = 1.0
 LEARNING_RATE = 3e-3
 TIED = True
 SPECTRAL_INIT = True
@@ -97,19 +100,22 @@ def periods(n: int):
     return out
 
 
-def history_rows(seqs, n_items, dtype=np.float32) -> sp.csr_matrix:
+def history_rows(seqs, n_items, dtype=np.float32, *, recency=None, norm_power=None) -> sp.csr_matrix:
     """Weighted multi-hot rows `[len(seqs), n_items]` of item sequences (oldest first);
-    indices outside `[0, n_items)` are dropped."""
+    indices outside `[0, n_items)` are dropped. `recency` / `norm_power` default to
+    the module's `RECENCY` / `NORM_POWER` (a model keeps the values it was trained with)."""
+    recency = RECENCY if recency is None else recency
+    norm_power = NORM_POWER if norm_power is None else norm_power
     lens = np.array([len(s) for s in seqs], np.int64)
     cols = np.concatenate([np.asarray(s, np.int64) for s in seqs]) if len(seqs) else np.zeros(0, np.int64)
     rows = np.repeat(np.arange(len(seqs)), lens)
     ends = np.repeat(np.cumsum(lens), lens)
     age = ends - 1 - np.arange(cols.shape[0])
-    w = RECENCY ** age.astype(np.float64)
+    w = recency ** age.astype(np.float64)
     ok = (cols >= 0) & (cols < n_items)
     rows, cols, w = rows[ok], cols[ok], w[ok]
     tot = np.bincount(rows, weights=w, minlength=len(seqs))
-    w = w / np.maximum(tot, 1e-30)[rows] ** NORM_POWER
+    w = w / np.maximum(tot, 1e-30)[rows] ** norm_power
     m = sp.csr_matrix((w.astype(dtype), (rows, cols)), shape=(len(seqs), n_items))
     m.sum_duplicates()
     return m
@@ -130,8 +136,11 @@ class DeepFmModel(Model):
     recipe = NAME
     recipe_type = USER_PERSONALIZATION
 
-    def __init__(self, item_ids, hyperparameters, net: DeepFmNet, item_counts, info=None):
+    def __init__(self, item_ids, hyperparameters, net: DeepFmNet, item_counts, info=None, *,
+                 recency=None, norm_power=None):
         super().__init__(item_ids, hyperparameters)
+        self.recency = RECENCY if recency is None else float(recency)
+        self.norm_power = NORM_POWER if norm_power is None else float(norm_power)
         self.net = net
         self.item_counts = np.asarray(item_counts, np.int64)
         self.info = dict(info or {})
@@ -145,7 +154,8 @@ class DeepFmModel(Model):
         with single_threaded_blas():
             for g0 in range(0, len(histories), INFERENCE_GROUP):
                 hs = histories[g0:g0 + INFERENCE_GROUP]
-                X = history_rows([h.items for h in hs], n_items, self.net.dtype)
+                X = history_rows([h.items for h in hs], n_items, self.net.dtype,
+                                 recency=self.recency, norm_power=self.norm_power)
                 u, _ = self.net.forward(X)
                 s = self.net.scores(u, cols).astype(np.float64)
                 empty = np.diff(X.indptr) == 0
@@ -179,13 +189,14 @@ class DeepFmModel(Model):
 
     def meta(self):
         return {"num_layers": self.net.num_layers, "tied": self.net.tied,
-                "recency": RECENCY, "norm_power": NORM_POWER, "training": self.info}
+                "recency": self.recency, "norm_power": self.norm_power, "training": self.info}
 
     @classmethod
     def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
         params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
         net = DeepFmNet(params, num_layers=int(meta["num_layers"]), tied=bool(meta["tied"]))
-        return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta.get("training"))
+        return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta.get("training"),
+                   recency=meta["recency"], norm_power=meta["norm_power"])
 
 
 class DeepFm(Recipe):

@@ -286,3 +286,20 @@ def test_save_load_round_trip(tmp_path, data, model):
     hs = [History(idx(data, "i04", "i05")), History.empty(), History(idx(data, "i33"))]
     for a, b in zip(model.recommend(hs, 6), loaded.recommend(hs, 6)):
         assert np.array_equal(a, b)
+
+
+def test_recent_items_weigh_more(data, model):
+    assert deepfm.RECENCY < 1.0
+    old_then_new = History(idx(data, "i00", "i01", "i10", "i11"))
+    new_then_old = History(idx(data, "i10", "i11", "i00", "i01"))
+    assert group_of(data, model.recommend([old_then_new], 1)[0][0]) == {"1"}
+    assert group_of(data, model.recommend([new_then_old], 1)[0][0]) == {"0"}
+
+
+def test_a_saved_model_keeps_its_input_weighting(tmp_path, data, model, monkeypatch):
+    model.save(str(tmp_path))
+    monkeypatch.setattr(deepfm, "RECENCY", 1.0)
+    loaded = load_model(str(tmp_path))
+    assert loaded.recency == model.recency < 1.0
+    h = [History(idx(data, "i00", "i01", "i10", "i11"))]
+    assert np.array_equal(model.recommend(h, 5)[0], loaded.recommend(h, 5)[0])
