@@ -103,6 +103,7 @@ SPECTRAL_INIT = True
 INIT_ROW_NORM = 2.0
 DENSE_SVD_MAX_CELLS = 1_000_000
 INFERENCE_GROUP = 512
+MAX_SCORE_CELLS = 1 << 25       # score block per inference group (256 MB of float64)
 
 
 def parse_ffnn_hyperparameters(overrides: Dict[str, str]) -> dict:
@@ -178,8 +179,10 @@ class FfnnModel(Model):
 
     def recommend(self, histories, n, *, users=None, exclude_history=True):
         ids, vals = [], []
-        for g0 in range(0, len(histories), INFERENCE_GROUP):
-            hs = histories[g0:g0 + INFERENCE_GROUP]
+        # big catalogues: fewer users per group, so the [group, I] score block stays bounded
+        group = max(1, min(INFERENCE_GROUP, MAX_SCORE_CELLS // max(1, self.item_ids.shape[0])))
+        for g0 in range(0, len(histories), group):
+            hs = histories[g0:g0 + group]
             s = self.item_scores(hs)
             if exclude_history:
                 for r, h in enumerate(hs):
@@ -191,6 +194,20 @@ class FfnnModel(Model):
             k = min(n, self.item_ids.shape[0])
             return np.zeros((0, k), np.int32), np.zeros((0, k))
         return np.concatenate(ids), np.concatenate(vals)
+
+    def rank(self, history, candidates, *, user=None):
+        """One score per candidate (the same scores as `recommend`); candidates outside
+        the catalogue or never seen in training score -inf."""
+        cand = np.asarray(candidates, np.int64)
+        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
+        out = np.full(cand.shape[0], -np.inf)
+        if ok.any():
+            with single_threaded_blas():
+                u, nonempty = self.user_vectors([history])
+                s = self.net.scores(u, cand[ok])[0].astype(np.float64)
+            out[ok] = np.where(self._known[cand[ok]], s if nonempty[0] else self._popularity[cand[ok]],
+                               -np.inf)
+        return out
 
     def arrays(self):
         a = {f"p.{k}": v for k, v in self.net.params.items()}

@@ -176,6 +176,8 @@ def test_batch_and_single_user_paths_agree(data, model, monkeypatch):
     monkeypatch.setattr(ffnn, "INFERENCE_GROUP", 2)      # also across inference groups
     ids2, vals2 = model.recommend(hs, 4)
     assert np.array_equal(ids, ids2)
+    monkeypatch.setattr(ffnn, "MAX_SCORE_CELLS", 1)      # big-catalogue path: one user per group
+    assert np.array_equal(model.recommend(hs, 4)[0], ids)
     for r, h in enumerate(hs):
         one_ids, one_vals = model.recommend([h], 4)
         assert np.array_equal(one_ids[0], ids[r])
@@ -296,3 +298,15 @@ def test_randomized_svd_finds_the_leading_subspace():
     assert np.allclose(s, s_ref[:5], rtol=1e-3)
     # same subspace: the projection of each reference vector onto vt keeps its length
     assert np.allclose(np.linalg.norm(vt_ref[:3] @ vt.T, axis=1), 1.0, atol=1e-3)
+
+
+def test_rank_scores_candidates_as_recommend_does(data, model):
+    h = History(idx(data, "g1i0", "g1i1"), None)
+    cand = np.array([idx(data, "g1i5")[0], idx(data, "zz-never-seen")[0], -4, data.n_items + 2,
+                     idx(data, "g0i5")[0]])
+    r = model.rank(h, cand)
+    full = model.item_scores([h])[0]
+    assert np.allclose(r[[0, 4]], full[cand[[0, 4]]]) and r[0] > r[4]
+    assert np.isneginf(r[1:4]).all()
+    pop = model.rank(History.empty(), cand[[0, 4]])
+    assert np.allclose(pop, np.log1p(model.item_counts[cand[[0, 4]]]))
