@@ -67,7 +67,8 @@ weight-sum normalisation power 0.5 -> 0.052, 1.0 -> 0.076; then recency 1.0 /
 0.97 / 0.9 / 0.85 / 0.8 -> 0.076 / 0.085 / 0.090 / 0.090 / 0.092; untied output
 embeddings 0.081 (tied 0.085, recency 0.97); no spectral start 0.056 (0.052
 with it, power 0.5); nHiddenLayers 0 -> 0.084 against 0.090 with the default 2
-(recency 0.9); learning rate 1e-3 / 5e-3 / 1e-2 did not beat 3e-3.
+(recency 0.9); learning rate 5e-3 tied with 3e-3 (0.086 / 0.085, recency
+0.97), 1e-3 and 1e-2 were worse (power 0.5 and 1.0 runs).
 """
 from __future__ import annotations
 
