@@ -252,9 +252,10 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
                        data.n_users, rng)
     sampled = n_items > FULL_SOFTMAX_MAX_ITEMS
     if sampled:
-        label_counts = np.zeros(n_items)
-        for a, c, e in examples:
-            np.add.at(label_counts, items[a + c:a + e], 1.0)
+        # the periods tile every sequence but its first interaction: those are the labels
+        is_label = np.ones(items.shape[0], bool)
+        is_label[bounds[:-1][np.diff(bounds) > 0]] = False
+        label_counts = np.bincount(items[is_label], minlength=n_items).astype(np.float64)
         p_label = label_counts / label_counts.sum()
         q_neg = label_counts ** NEGATIVE_ALPHA
         q_neg /= q_neg.sum()
