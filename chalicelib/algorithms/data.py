@@ -88,3 +88,12 @@ def subset(data: TrainingData, rows: np.ndarray) -> TrainingData:
                                   pick(it.event_type), pick(it.event_value)),
         user_ids=data.user_ids, item_ids=data.item_ids, event_types=data.event_types,
         users=data.users, items=data.items)
+
+
+def user_sequences(data: TrainingData):
+    """Interactions grouped by user in time order (ties keep their input order, `lexsort`
+    being stable): `(items, timestamps, bounds)`, user u's sequence at `[bounds[u]:bounds[u+1]]`."""
+    it = data.interactions
+    order = np.lexsort((it.timestamp, it.user))
+    bounds = np.searchsorted(it.user[order], np.arange(data.n_users + 1))
+    return it.item[order].astype(np.int64), it.timestamp[order].astype(np.int64), bounds

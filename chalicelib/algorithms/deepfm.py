@@ -36,7 +36,7 @@ the batch's labels plus `NUM_NEGATIVES` items drawn with probability
 proportional to count**`NEGATIVE_ALPHA`, with the logQ correction. The output
 bias starts at log(1 + count) (the model starts as the popularity baseline) and
 the item embeddings from the truncated SVD of the interactions
-(`hrnn._spectral_init`, same scaling). Input and output embeddings are tied
+(`spectral.item_factors`, the scale HRNN uses). Input and output embeddings are tied
 (`TIED`): the user vector is then a point in the item space, and the SVD start
 serves both sides.
 
@@ -75,7 +75,6 @@ PERIOD_SHARE 1/19 0.092 (no gain, 1.4x the CPU), 1/4 0.072; spectral row norm
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from typing import Callable, Dict, Sequence
 
 import numpy as np
@@ -84,7 +83,9 @@ import scipy.sparse as sp
 from chalicelib.algorithms.base import History, Model, Recipe, TrainingData, USER_PERSONALIZATION, top_n
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
+from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam
+from chalicelib.algorithms.spectral import start_embeddings
 
 NAME = "aws-deepfm"
 PERIOD_SHARE = 1.0 / 9.0
@@ -93,6 +94,7 @@ NORM_POWER = 1.0
 LEARNING_RATE = 3e-3
 TIED = True
 SPECTRAL_INIT = True
+INIT_ROW_NORM = 2.0
 MAX_DROPOUT = 0.95
 FULL_SOFTMAX_MAX_ITEMS = 20000
 NUM_NEGATIVES = 1024
@@ -230,7 +232,6 @@ class DeepFm(Recipe):
 
 def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32):
     """Train on `data` with typed hyperparameters `hp`; returns `(net, item_counts, info)`."""
-    from chalicelib.algorithms.hrnn import _spectral_init, user_sequences
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, _, bounds = user_sequences(data)
@@ -249,9 +250,8 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
     net = DeepFmNet.create(rng, n_items, num_layers=layers, size=size, tied=TIED, dtype=dtype)
     net.params["b"][:] = np.log1p(counts)
     if SPECTRAL_INIT:
-        spans = [(u, bounds[u], bounds[u + 1]) for u in range(data.n_users) if bounds[u + 1] > bounds[u]]
-        _spectral_init(SimpleNamespace(params=net.params, num_hidden=size), spans, items,
-                       data.n_users, rng)
+        start_embeddings(net.params, ["E_in"], items, bounds[:-1], bounds[1:], rng,
+                         INIT_ROW_NORM)
     sampled = n_items > FULL_SOFTMAX_MAX_ITEMS
     if sampled:
         # the periods tile every sequence but its first interaction: those are the labels

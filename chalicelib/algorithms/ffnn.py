@@ -34,8 +34,8 @@ on a sampled softmax: the batch's targets against each other plus
 count**`NEGATIVE_ALPHA`, with the logQ correction. `EPOCHS` epochs (the seed
 has no epochs hyperparameter). Item embeddings (input and output side) start
 from the leading singular vectors of the trained users' normalised user-item
-matrix (as the HRNN recipes do, see hrnn.py "Initialisation"; above
-`DENSE_SVD_MAX_CELLS` by a seeded randomized SVD), so few steps suffice:
+matrix (`spectral.item_factors`, as the HRNN recipes do, see hrnn.py
+"Initialisation"), so few steps suffice:
 with the default batch_size of 1000 an epoch on ml-latest-small is ~16 steps.
 
 Hyperparameters (seed table; ranges enforced by `chalicelib.domain.recipes`):
@@ -81,12 +81,13 @@ import time
 from typing import Callable, Dict, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from chalicelib.algorithms.base import History, Model, Recipe, TrainingData, USER_PERSONALIZATION, top_n
 from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
 from chalicelib.algorithms.optim import Adam, merge_rows
+from chalicelib.algorithms.spectral import start_embeddings
 
 NAME = "aws-ffnn"
 EMBED_DIM = 64
@@ -101,7 +102,6 @@ NEGATIVE_ALPHA = 0.5
 MAX_DROPOUT = 0.95
 SPECTRAL_INIT = True
 INIT_ROW_NORM = 2.0
-DENSE_SVD_MAX_CELLS = 1_000_000
 INFERENCE_GROUP = 512
 MAX_SCORE_CELLS = 1 << 25       # score block per inference group (256 MB of float64)
 
@@ -244,14 +244,6 @@ class Ffnn(Recipe):
 
 
 # --- training ---------------------------------------------------------------------------
-def user_sequences(data: TrainingData):
-    """Items of each user in time order (ties keep input order): `(items, bounds)`."""
-    it = data.interactions
-    order = np.lexsort((np.arange(len(it)), it.timestamp, it.user))
-    bounds = np.searchsorted(it.user[order], np.arange(data.n_users + 1))
-    return it.item[order].astype(np.int64), bounds
-
-
 def epoch_examples(bounds, users, min_hist, rng):
     """Cut positions of one epoch: `(t, user_start, user_end)` per example, shuffled.
     User u's sequence is cut at `start + min_hist + offset + k * CUT_STRIDE`."""
@@ -269,7 +261,7 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
     """Train on `data` with typed hyperparameters; returns `(net, item_counts, info)`."""
     t_start, c_start = time.monotonic(), time.process_time()
     rng = np.random.default_rng(seed)
-    items, bounds = user_sequences(data)
+    items, _, bounds = user_sequences(data)
     n_items = data.n_items
     counts = np.bincount(data.interactions.item, minlength=n_items).astype(np.int64)
     min_hist, max_hist = int(hp["min_hist_length"]), int(hp["max_hist_length"])
@@ -293,7 +285,8 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
     net = FfnnNet.create(rng, n_items, embed=EMBED_DIM, dsize=int(hp["dsize"]), residual=RESIDUAL,
                          dtype=dtype)
     if SPECTRAL_INIT:
-        spectral_init(net, items, bounds, users, rng)
+        start_embeddings(net.params, ["E_in", "E_out"], items, bounds[users], bounds[users + 1], rng,
+                         INIT_ROW_NORM)
     opt = Adam(net.params, lr=float(hp["learning_rate"]))
     recency = (RECENCY_HALF_LIFE, RECENCY_FLOOR)
     history = []
@@ -328,51 +321,3 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
             "cpu_seconds": round(time.process_time() - c_start, 3)}
     log(f"{NAME}: trained {EPOCHS} epochs on {users.size} users in {info['seconds']:.1f}s")
     return net, counts, info
-
-
-def randomized_svd(x, k, rng, n_iter=4, oversample=10):
-    """Leading `k` singular values and right vectors of sparse `x` by a seeded randomized
-    range finder with power iterations. Only scipy's sparse products and numpy's LAPACK
-    (single-threaded during training) are used, so the result does not depend on the
-    thread count of scipy's own BLAS (ARPACK's `svds` did: the same seed gave different
-    models with and without OPENBLAS_NUM_THREADS=1)."""
-    q, _ = np.linalg.qr(x @ rng.standard_normal((x.shape[1], min(k + oversample, min(x.shape)))))
-    for _ in range(n_iter):
-        q, _ = np.linalg.qr(x.T @ q)
-        q, _ = np.linalg.qr(x @ q)
-    _, s, vt = np.linalg.svd(np.asarray((x.T @ q).T), full_matrices=False)
-    return s[:k], vt[:k]
-
-
-def spectral_init(net: FfnnNet, items, bounds, users, rng):
-    """Start `E_in` and `E_out` from the leading right singular vectors of the trained
-    users' presence matrix (entries divided by the square roots of the user's and the
-    item's counts; vectors times the square roots of the singular values, scaled to a
-    mean row norm of `INIT_ROW_NORM`). Keeps the random start if there is nothing to
-    factor or the solver fails."""
-    lens = bounds[users + 1] - bounds[users]
-    rows = np.repeat(np.arange(users.shape[0]), lens)
-    cols = np.concatenate([items[bounds[u]:bounds[u + 1]] for u in users])
-    x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(users.shape[0], net.n_items))
-    x.data[:] = 1.0
-    du = np.asarray(x.sum(axis=1)).ravel()
-    di = np.asarray(x.sum(axis=0)).ravel()
-    x = sp.diags(1.0 / np.sqrt(np.maximum(du, 1))) @ x @ sp.diags(1.0 / np.sqrt(np.maximum(di, 1)))
-    k = min(net.embed, min(x.shape) - 1)
-    if k < 1:
-        return
-    try:
-        if x.shape[0] * x.shape[1] <= DENSE_SVD_MAX_CELLS:
-            _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
-            s, vt = s[:k], vt[:k]
-        else:
-            s, vt = randomized_svd(x, k, rng)
-    except np.linalg.LinAlgError:
-        return
-    v = vt.T * np.sqrt(s)
-    norms = np.linalg.norm(v, axis=1)[di > 0]
-    if norms.size == 0 or not np.isfinite(norms.mean()) or norms.mean() <= 0:
-        return
-    v *= INIT_ROW_NORM / norms.mean()
-    for name in ("E_in", "E_out"):
-        net.params[name][:, :k] = v.astype(net.dtype)

@@ -46,10 +46,7 @@ given). `LR_FINAL_SHARE` below 1 decays the rate linearly over the maximum
 number of epochs; the default keeps it constant.
 
 Initialisation. With `SPECTRAL_INIT` the item embeddings start from the
-leading `num_hidden` right singular vectors of the training interactions
-(user-item presence matrix, each entry divided by the square roots of its
-user's and its item's counts; vectors scaled by the square roots of their
-singular values, then to a mean row norm of `INIT_ROW_NORM`). Items that are
+factors of `spectral.item_factors` (mean row norm `INIT_ROW_NORM`). Items that are
 bought together then start close, and the GRU only has to learn how to read a
 sequence of them. From random embeddings the model needed 8 epochs (~48 s CPU
 on ml-latest-small) and was still improving; from the spectral start 3 epochs
@@ -87,9 +84,11 @@ import scipy.sparse as sp
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData,
                                         USER_PERSONALIZATION, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
 from chalicelib.algorithms.optim import Adam, merge_rows
+from chalicelib.algorithms.spectral import start_embeddings
 
 SESSION_GAP_SECONDS = 3600
 BPTT_STEPS = 10
@@ -112,7 +111,6 @@ MAX_DROPOUT = 0.95
 INFERENCE_GROUP = 256
 SPECTRAL_INIT = True
 INIT_ROW_NORM = 2.0
-DENSE_SVD_MAX_CELLS = 1_000_000
 METADATA_LR_SCALE = 0.1
 METADATA_PARAMS = ("A_in", "A_out", "C")
 
@@ -136,16 +134,6 @@ def session_modes(timestamps: Optional[np.ndarray], n: int) -> np.ndarray:
         modes[1:][gaps > SESSION_GAP_SECONDS] = NEW_SESSION
     modes[0] = NEW_USER
     return modes
-
-
-def user_sequences(data: TrainingData):
-    """Interactions grouped by user in time order: `(items, timestamps, bounds)` with
-    user u's sequence at `[bounds[u]:bounds[u+1]]`."""
-    it = data.interactions
-    order = np.lexsort((it.timestamp, it.user))
-    users = it.user[order]
-    bounds = np.searchsorted(users, np.arange(data.n_users + 1))
-    return it.item[order].astype(np.int64), it.timestamp[order].astype(np.int64), bounds
 
 
 def _layout(spans, rng, n_streams):
@@ -411,7 +399,8 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
                          skip_connection=bool(hp["model.skip_connection"]), tied=TIED_EMBEDDINGS,
                          item_features=item_features, user_features=user_features, dtype=dtype)
     if SPECTRAL_INIT:
-        _spectral_init(net, spans, items, data.n_users, rng)
+        start_embeddings(net.params, ["E_in"] + ([] if net.tied else ["E_out"]), items,
+                         [a for _, a, _ in spans], [b for _, _, b in spans], rng, INIT_ROW_NORM)
     for name in METADATA_PARAMS:
         if name in net.params:
             net.params[name][:] = 0.0     # metadata starts as no change, then learns
@@ -481,37 +470,6 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
             "best_validation": best_score if best is not None else None}
     log(f"trained {len(history)} epochs in {info['seconds']:.1f}s, stopped by {stopped}")
     return net, counts, info
-
-
-def _spectral_init(net, spans, items, n_users, rng):
-    """Start the item embeddings from the leading singular vectors of the training
-    interactions (see the module docstring, "Initialisation")."""
-    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, svds
-    n_items = net.params["E_in"].shape[0]
-    rows = np.concatenate([np.full(b - a, u) for u, a, b in spans])
-    cols = np.concatenate([items[a:b] for _, a, b in spans])
-    x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(n_users, n_items))
-    x.data[:] = 1.0                       # presence, not repeat counts
-    du = np.asarray(x.sum(axis=1)).ravel()
-    di = np.asarray(x.sum(axis=0)).ravel()
-    x = sp.diags(1.0 / np.sqrt(np.maximum(du, 1))) @ x @ sp.diags(1.0 / np.sqrt(np.maximum(di, 1)))
-    k = min(net.num_hidden, min(x.shape) - 1)
-    if k < 1:
-        return
-    try:
-        if x.shape[0] * x.shape[1] <= DENSE_SVD_MAX_CELLS:
-            _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
-            s, vt = s[:k], vt[:k]
-        else:
-            _, s, vt = svds(x, k=k, v0=rng.standard_normal(min(x.shape)))
-    except (np.linalg.LinAlgError, ArpackError, ArpackNoConvergence):
-        return                            # keep the random initialisation
-    v = vt.T * np.sqrt(s)
-    mean_norm = np.linalg.norm(v, axis=1)[di > 0].mean()
-    if not np.isfinite(mean_norm) or mean_norm <= 0:
-        return
-    e = net.params["E_in"]
-    e[:, :k] = (v * (INIT_ROW_NORM / mean_norm)).astype(e.dtype)
 
 
 def _validate(net, hist, targets, known, budget):

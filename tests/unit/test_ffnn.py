@@ -290,16 +290,6 @@ def test_rejects_bad_hyperparameters_and_data(data):
         recipe_for("aws-ffnn").fit(empty, {}, seed=0)
 
 
-def test_randomized_svd_finds_the_leading_subspace():
-    import scipy.sparse as sp
-    x = sp.random(60, 40, density=0.2, random_state=1, format="csr")
-    s, vt = ffnn.randomized_svd(x, 5, np.random.default_rng(2), n_iter=6)
-    _, s_ref, vt_ref = np.linalg.svd(x.toarray(), full_matrices=False)
-    assert np.allclose(s, s_ref[:5], rtol=1e-3)
-    # same subspace: the projection of each reference vector onto vt keeps its length
-    assert np.allclose(np.linalg.norm(vt_ref[:3] @ vt.T, axis=1), 1.0, atol=1e-3)
-
-
 def test_rank_scores_candidates_as_recommend_does(data, model):
     h = History(idx(data, "g1i0", "g1i1"), None)
     cand = np.array([idx(data, "g1i5")[0], idx(data, "zz-never-seen")[0], -4, data.n_items + 2,

@@ -347,60 +347,6 @@ def test_eval_epoch_time_bounds_validation(monkeypatch):
     assert calls == [64]          # the budget was spent after the first batch of 64 of 90 users
 
 
-def _fresh_net(n_items, hidden=8, **kw):
-    from chalicelib.algorithms.hrnn_net import HrnnNet
-    return HrnnNet.create(np.random.default_rng(0), n_items, num_layers=1, num_hidden=hidden,
-                          skip_connection=False, **kw)
-
-
-def _two_communities(n_items=40, n_users=60):
-    """Users of community 0 interact with items 0-19 only, community 1 with 20-39."""
-    rng = np.random.default_rng(3)
-    items, spans, pos = [], [], 0
-    for u in range(n_users):
-        half = (u % 2) * (n_items // 2)
-        seq = rng.choice(n_items // 2, 8, replace=False) + half
-        items.extend(seq.tolist())
-        spans.append((u, pos, pos + 8))
-        pos += 8
-    return np.array(items, np.int64), spans
-
-
-def test_spectral_init_starts_co_occurring_items_close():
-    """Items used by the same users start closer to each other than to the rest
-    (module docstring, "Initialisation"), at the documented mean row norm."""
-    items, spans = _two_communities()
-    net = _fresh_net(40)
-    hrnn._spectral_init(net, spans, items, 60, np.random.default_rng(0))
-    e = net.params["E_in"].astype(np.float64)
-    assert np.linalg.norm(e, axis=1).mean() == pytest.approx(hrnn.INIT_ROW_NORM, rel=1e-4)
-    unit = e / np.linalg.norm(e, axis=1, keepdims=True)
-    cos = unit @ unit.T
-    group = np.arange(40) >= 20
-    same = group[:, None] == group[None, :]
-    other = ~same
-    np.fill_diagonal(same, False)
-    assert cos[same].mean() > cos[other].mean() + 0.3
-
-
-def test_spectral_init_sparse_and_dense_paths_agree_up_to_rotation(monkeypatch):
-    items, spans = _two_communities()
-    dense, sparse = _fresh_net(40), _fresh_net(40)
-    hrnn._spectral_init(dense, spans, items, 60, np.random.default_rng(0))
-    monkeypatch.setattr(hrnn, "DENSE_SVD_MAX_CELLS", 0)
-    hrnn._spectral_init(sparse, spans, items, 60, np.random.default_rng(0))
-    # singular vectors are unique up to sign, so item-item products agree
-    gram = lambda n: n.params["E_in"] @ n.params["E_in"].T
-    assert np.allclose(gram(dense), gram(sparse), atol=1e-3)
-
-
-def test_spectral_init_leaves_random_start_when_there_is_nothing_to_factor():
-    net = _fresh_net(5)
-    before = net.params["E_in"].copy()
-    hrnn._spectral_init(net, [(0, 0, 3)], np.array([0, 1, 2]), 1, np.random.default_rng(0))
-    assert np.array_equal(net.params["E_in"], before)   # one user: rank 0 after k = min - 1
-
-
 def test_metadata_weights_start_at_zero_and_learn_slower(data, monkeypatch):
     """Metadata begins as no change to the item representation and learns at
     METADATA_LR_SCALE of the rate (module docstring, "Initialisation")."""
