@@ -1,9 +1,9 @@
-"""HRNN family quality on MovieLens ml-latest-small, protocol of ../shared/EVALUATION.md.
+"""USER_PERSONALIZATION recipes' quality on MovieLens ml-latest-small (../shared/EVALUATION.md).
 
 Prints one table: mean +- std over seeds of NDCG@5/10/25, precision@10, MRR@25, coverage and fit
 seconds for popularity-count, implicit's ALS and BPR (peers; evaluation users folded in), aws-hrnn,
-aws-hrnn-metadata (genres from movies.csv as categorical item metadata) and, on request,
-aws-hrnn-coldstart. History items are never recommended again (no repeats).
+aws-hrnn-metadata (genres from movies.csv as categorical item metadata), aws-deepfm, aws-ffnn
+and, on request, aws-hrnn-coldstart. History items are never recommended again (no repeats).
 
 Peers: implicit 0.7.3 with its default hyperparameters. ALS folds an evaluation user in with
 `recommend(..., recalculate_user=True)`. implicit's BPR has no `recalculate_user`, so its
@@ -117,13 +117,14 @@ def fit_implicit(kind, train, seed):
 
 
 RECIPES = {"pop": "aws-popularity-count", "hrnn": "aws-hrnn", "meta": "aws-hrnn-metadata",
-           "cold": "aws-hrnn-coldstart", "rank": "aws-personalized-ranking"}
+           "cold": "aws-hrnn-coldstart", "rank": "aws-personalized-ranking",
+           "deepfm": "aws-deepfm", "ffnn": "aws-ffnn"}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--recipes", default="pop,als,bpr,hrnn,meta")
+    ap.add_argument("--recipes", default="pop,als,bpr,hrnn,meta,deepfm,ffnn")
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--hp", default="", help="comma-separated name=value for the HRNN recipes")
     ap.add_argument("--verbose", action="store_true")

@@ -6,8 +6,10 @@ Seed: "Getting Started" ("Create the Training Data": rating column dropped, head
 CreateFeatureExportJob (the counts of the group's data), CreateSolution / GetMetrics /
 GetSolutionMetrics, "Limits" (at least 1000 interactions to train).
 """
+import io
 import json
 import os
+import tarfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -156,18 +158,36 @@ def automl(stack, walks):
             for label, arn in started.items()}
 
 
-def test_automl_with_the_default_recipe_list_picks_a_recipe(stack, automl):
+def _training_report(stack, version_arn):
+    """training.json of a version's model archive: what the trainer compared and chose."""
+    s3, bucket = stack.client("s3"), stack.outputs["DataBucketName"]
+    version_id = version_arn.rsplit("/", 1)[1]
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])
+            if f"-{version_id}/" in o["Key"] and o["Key"].endswith("/output/model.tar.gz")]
+    assert len(keys) == 1, keys
+    body = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        return json.load(tar.extractfile("training.json"))
+
+
+def test_automl_with_the_default_recipe_list_picks_a_recipe_by_the_metric(stack, automl):
     """Seed, Getting Started: `performAutoML` without a recipeList examines the default list
-    (aws-deepfm, aws-ffnn, aws-hrnn); recipes this trainer does not implement are skipped,
-    so aws-hrnn is chosen, recorded as autoMLResult.bestRecipeArn and served by its model."""
+    (aws-deepfm, aws-ffnn, aws-hrnn). All three train on the validation split; the one with
+    the best precision_at_25 (AutoML's default metric) is recorded as
+    autoMLResult.bestRecipeArn and served by its model."""
     personalize = stack.client("personalize")
     solution, version = automl["default-list"]
     assert version["status"] == "ACTIVE", version.get("failureReason")
     described = personalize.describe_solution(solutionArn=solution)["solution"]
     assert described["performAutoML"] is True
-    assert described["autoMLResult"] == {"bestRecipeArn": flows.RECIPE + "aws-hrnn"}
+    report = _training_report(stack, version["solutionVersionArn"])["automl"]
+    scores = {c["recipe"]: c["validation"]["precision_at_25"] for c in report["candidates"]}
+    assert set(scores) == {"aws-deepfm", "aws-ffnn", "aws-hrnn"}, report["candidates"]
+    best = max(scores, key=scores.get)
+    assert described["autoMLResult"] == {"bestRecipeArn": flows.RECIPE + best}
     (model_arn,) = personalize.get_metrics(solutionArn=solution)["metrics"]
-    assert "hrnn" in model_arn
+    assert best.replace("aws-", "") in model_arn
 
 
 def test_automl_picks_the_recipe_by_the_metric(stack, automl):
@@ -199,18 +219,6 @@ def test_an_empty_tuning_range_is_refused_with_the_reason(stack, walks):
                     {"name": "history_decay_fast_half_life", "minValue": 200, "maxValue": 100}]}}})
     assert err.value.response["Error"]["Code"] == "InvalidInputException"
     assert "history_decay_fast_half_life" in err.value.response["Error"]["Message"]
-
-
-def test_automl_with_no_recipe_this_trainer_runs_ends_create_failed(stack, walks):
-    """aws-deepfm and aws-ffnn are in the catalogue (the seed lists them) but have no
-    implementation here: the run fails, naming them, instead of hanging or training nothing."""
-    personalize = stack.client("personalize")
-    listed = [flows.RECIPE + "aws-deepfm", flows.RECIPE + "aws-ffnn"]
-    solution, version = flows.train(personalize, walks, None, "unimplemented",
-                                    performAutoML=True,
-                                    solutionConfig={"autoMLConfig": {"recipeList": listed}})
-    assert version["status"] == "CREATE FAILED"
-    assert all(arn in version["failureReason"] for arn in listed), version["failureReason"]
 
 
 def test_percentiles_that_keep_no_user_end_the_trainer_run_create_failed(stack):
