@@ -169,6 +169,40 @@ def load_model(directory: str) -> Model:
     return cls.from_artifacts(item_ids, doc.get("hyperparameters", {}), arrays, doc.get("meta", {}))
 
 
+def in_catalogue(items, n_items: int) -> np.ndarray:
+    """The indices of `items` inside `[0, n_items)`: a history may hold items recorded with
+    PutEvents after training, which a model cannot read."""
+    items = np.asarray(items, np.int64)
+    return items[(items >= 0) & (items < n_items)]
+
+
+def exclude_histories(scores: np.ndarray, histories: Sequence[History]) -> np.ndarray:
+    """Set each row's history items to -inf, in place (items are not recommended again)."""
+    for r, h in enumerate(histories):
+        scores[r, in_catalogue(h.items, scores.shape[1])] = -np.inf
+    return scores
+
+
+def candidate_scores(candidates, n_items: int, score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """One score per candidate for `Model.rank`: `score(indices)` for the candidates inside the
+    catalogue, -inf for the others."""
+    cand = np.asarray(candidates, np.int64)
+    ok = (cand >= 0) & (cand < n_items)
+    out = np.full(cand.shape[0], -np.inf)
+    if ok.any():
+        out[ok] = score(cand[ok])
+    return out
+
+
+def param_arrays(params: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """A network's named parameters as artifact arrays (`p.<name>`); `params_of` reverses it."""
+    return {f"p.{k}": v for k, v in params.items()}
+
+
+def params_of(arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    return {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
+
+
 def top_n(scores: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
     """Row-wise top-n of a `[B, I]` score matrix with argpartition; -inf never wins.
 

@@ -80,7 +80,9 @@ from typing import Callable, Dict, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from chalicelib.algorithms.base import History, Model, Recipe, TrainingData, USER_PERSONALIZATION, top_n
+from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
+                                        candidate_scores, exclude_histories, param_arrays,
+                                        params_of, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
 from chalicelib.algorithms.data import user_sequences
@@ -181,26 +183,15 @@ class DeepFmModel(Model):
 
     def recommend(self, histories, n, *, users=None, exclude_history=True):
         s = self.item_scores(histories)
-        if exclude_history:
-            n_items = s.shape[1]
-            for r, h in enumerate(histories):
-                it = np.asarray(h.items, np.int64)
-                s[r, it[(it >= 0) & (it < n_items)]] = -np.inf
-        return top_n(s, n)
+        return top_n(exclude_histories(s, histories) if exclude_history else s, n)
 
     def rank(self, history, candidates, *, user=None):
-        cand = np.asarray(candidates, np.int64)
-        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
-        out = np.full(cand.shape[0], -np.inf)
-        if ok.any():
-            out[ok] = self.item_scores([history], cand[ok])[0]
-        return out
+        return candidate_scores(candidates, self.item_ids.shape[0],
+                                lambda c: self.item_scores([history], c)[0])
 
     # --- artifacts ---
     def arrays(self):
-        a = {f"p.{k}": v for k, v in self.net.params.items()}
-        a["item_counts"] = self.item_counts
-        return a
+        return dict(param_arrays(self.net.params), item_counts=self.item_counts)
 
     def meta(self):
         return {"num_layers": self.net.num_layers, "tied": self.net.tied,
@@ -208,8 +199,7 @@ class DeepFmModel(Model):
 
     @classmethod
     def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
-        params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
-        net = DeepFmNet(params, num_layers=int(meta["num_layers"]), tied=bool(meta["tied"]))
+        net = DeepFmNet(params_of(arrays), num_layers=int(meta["num_layers"]), tied=bool(meta["tied"]))
         return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta.get("training"),
                    recency=meta["recency"], norm_power=meta["norm_power"])
 

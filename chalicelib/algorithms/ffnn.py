@@ -82,7 +82,9 @@ from typing import Callable, Dict, Sequence
 
 import numpy as np
 
-from chalicelib.algorithms.base import History, Model, Recipe, TrainingData, USER_PERSONALIZATION, top_n
+from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
+                                        candidate_scores, exclude_histories, in_catalogue,
+                                        param_arrays, params_of, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
@@ -133,12 +135,6 @@ def pool_entries(items: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return rows, items[pos], w
 
 
-def known_items(h: History, n_items: int) -> np.ndarray:
-    """The history's item indices inside the catalogue (others cannot be read)."""
-    items = np.asarray(h.items, np.int64)
-    return items[(items >= 0) & (items < n_items)]
-
-
 # --- the model --------------------------------------------------------------------------
 class FfnnModel(Model):
     recipe = NAME
@@ -159,7 +155,7 @@ class FfnnModel(Model):
     def user_vectors(self, histories: Sequence[History]):
         """`[B, D]` user vectors (newest `max_hist_length` known items) and a mask of
         histories with at least one known item."""
-        seqs = [known_items(h, self.net.n_items)[-self.max_hist_length:] for h in histories]
+        seqs = [in_catalogue(h.items, self.net.n_items)[-self.max_hist_length:] for h in histories]
         lens = np.array([s.shape[0] for s in seqs], np.int64)
         flat = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
         ends = np.cumsum(lens)
@@ -184,10 +180,7 @@ class FfnnModel(Model):
         for g0 in range(0, len(histories), group):
             hs = histories[g0:g0 + group]
             s = self.item_scores(hs)
-            if exclude_history:
-                for r, h in enumerate(hs):
-                    s[r, known_items(h, s.shape[1])] = -np.inf
-            i, v = top_n(s, n)
+            i, v = top_n(exclude_histories(s, hs) if exclude_history else s, n)
             ids.append(i)
             vals.append(v)
         if not ids:
@@ -198,21 +191,15 @@ class FfnnModel(Model):
     def rank(self, history, candidates, *, user=None):
         """One score per candidate (the same scores as `recommend`); candidates outside
         the catalogue or never seen in training score -inf."""
-        cand = np.asarray(candidates, np.int64)
-        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
-        out = np.full(cand.shape[0], -np.inf)
-        if ok.any():
+        def score(c):
             with single_threaded_blas():
                 u, nonempty = self.user_vectors([history])
-                s = self.net.scores(u, cand[ok])[0].astype(np.float64)
-            out[ok] = np.where(self._known[cand[ok]], s if nonempty[0] else self._popularity[cand[ok]],
-                               -np.inf)
-        return out
+                s = self.net.scores(u, c)[0].astype(np.float64)
+            return np.where(self._known[c], s if nonempty[0] else self._popularity[c], -np.inf)
+        return candidate_scores(candidates, self.item_ids.shape[0], score)
 
     def arrays(self):
-        a = {f"p.{k}": v for k, v in self.net.params.items()}
-        a["item_counts"] = self.item_counts
-        return a
+        return dict(param_arrays(self.net.params), item_counts=self.item_counts)
 
     def meta(self):
         return {"residual": self.net.residual, "max_hist_length": self.max_hist_length,
@@ -221,8 +208,7 @@ class FfnnModel(Model):
 
     @classmethod
     def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
-        params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
-        net = FfnnNet(params, residual=bool(meta["residual"]))
+        net = FfnnNet(params_of(arrays), residual=bool(meta["residual"]))
         return cls(item_ids, hyperparameters, net, arrays["item_counts"], meta["max_hist_length"],
                    meta.get("training"), (meta["recency_half_life"], meta["recency_floor"]))
 

@@ -29,6 +29,8 @@ from typing import Dict
 import numpy as np
 import scipy.sparse as sp
 
+from chalicelib.algorithms.softmax import softmax_cross_entropy
+
 
 class FfnnNet:
     """`params`: `E_in [I, D]`, `E_out [I, D]`, `b_out [I]`, `W1 [D, H]`, `b1 [H]`,
@@ -135,12 +137,7 @@ class FfnnNet:
         logits = U @ r.T + self.params["b_out"][cand]
         if log_inclusion is not None:
             logits -= log_inclusion(cand).astype(logits.dtype)
-        logits -= logits.max(axis=1, keepdims=True)
-        prob = np.exp(logits)
-        prob /= prob.sum(axis=1, keepdims=True)
-        loss = float(-np.sum(w * np.log(prob[rows, ty] + 1e-30)) / n)
-        np.add.at(prob, (rows, ty), -w.astype(prob.dtype))
-        prob /= n
+        loss, prob = softmax_cross_entropy(logits, rows, ty, w)
         grads.setdefault("E_out", []).append((cand, prob.T @ U))
         grads.setdefault("b_out", []).append((cand, prob.sum(axis=0)))
         return loss, prob @ r

@@ -81,8 +81,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData,
-                                        USER_PERSONALIZATION, top_n)
+from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
+                                        candidate_scores, exclude_histories, param_arrays,
+                                        params_of, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.features import metadata_features
@@ -264,25 +265,17 @@ class HrnnModel(Model):
 
     def recommend(self, histories, n, *, users=None, exclude_history=True):
         s = self.item_scores(histories, users)
-        if exclude_history:
-            for r, h in enumerate(histories):
-                s[r, _known_part(h, s.shape[1]).items] = -np.inf
-        return top_n(s, n)
+        return top_n(exclude_histories(s, histories) if exclude_history else s, n)
 
     def rank(self, history, candidates, *, user=None):
         """One score per candidate; unknown or never-seen items score -inf."""
-        cand = np.asarray(candidates, np.int64)
-        ok = (cand >= 0) & (cand < self.item_ids.shape[0])
-        out = np.full(cand.shape[0], -np.inf)
-        if ok.any():
-            users = None if user is None else [user]
-            out[ok] = self.item_scores([history], users, cand[ok])[0]
-        return out
+        users = None if user is None else [user]
+        return candidate_scores(candidates, self.item_ids.shape[0],
+                                lambda c: self.item_scores([history], users, c)[0])
 
     # --- artifacts ---
     def arrays(self):
-        a = {f"p.{k}": v for k, v in self.net.params.items()}
-        a["item_counts"] = self.item_counts
+        a = dict(param_arrays(self.net.params), item_counts=self.item_counts)
         for tag, m in (("fi", self.net.item_features), ("fu", self.net.user_features)):
             if m is not None:
                 a[f"{tag}.data"], a[f"{tag}.indices"], a[f"{tag}.indptr"] = m.data, m.indices, m.indptr
@@ -299,7 +292,7 @@ class HrnnModel(Model):
 
     @classmethod
     def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
-        params = {k[2:]: np.ascontiguousarray(v) for k, v in arrays.items() if k.startswith("p.")}
+        params = params_of(arrays)
         feats = {}
         for tag in ("fi", "fu"):
             if f"{tag}.data" in arrays:

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from chalicelib.algorithms.gru import gru_step, gru_step_backward, init_gru
 from chalicelib.algorithms.optim import scatter_rows
+from chalicelib.algorithms.softmax import softmax_cross_entropy
 
 CONTINUE, NEW_SESSION, NEW_USER = 0, 1, 2
 
@@ -295,12 +296,7 @@ class HrnnNet:
         logits = O @ r.T + self.params["b_out"][cand]
         if log_inclusion is not None:
             logits -= log_inclusion(cand).astype(logits.dtype)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        loss = float(-np.sum(w * np.log(p[rows, ty] + 1e-30)) / n)
-        np.add.at(p, (rows, ty), -w.astype(p.dtype))
-        p /= n
+        loss, p = softmax_cross_entropy(logits, rows, ty, w)
         dO = p @ r
         self.item_rep_backward("out", cand, p.T @ O, grads)
         grads.setdefault("b_out", []).append((cand, p.sum(axis=0)))

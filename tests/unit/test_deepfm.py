@@ -9,24 +9,15 @@ from chalicelib.algorithms.base import History, load_model
 from chalicelib.algorithms.data import from_arrays
 from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
 from chalicelib.algorithms.registry import recipe_for
+from tests.unit.synthetic import assert_close, idx, numeric
+from tests.unit.synthetic import group_data as _group_data
 
-EPS = 1e-6
 GROUPS, PER_GROUP = 4, 6
 N_ITEMS = GROUPS * PER_GROUP
 FAST = {"embedding_size": "16", "epochs": "30", "mini_batch_size": "16"}
 
 
 # --- gradients -----------------------------------------------------------------------
-def numeric(f, arr, idx):
-    old = arr[idx]
-    arr[idx] = old + EPS
-    up = f()
-    arr[idx] = old - EPS
-    down = f()
-    arr[idx] = old
-    return (up - down) / (2 * EPS)
-
-
 def _rows(rng, b, n, per_row, normalise):
     cols = np.concatenate([rng.choice(n, per_row, replace=False) for _ in range(b)])
     vals = rng.uniform(0.2, 1.0, cols.shape[0])
@@ -69,9 +60,8 @@ def test_network_gradients(layers, tied, dropout, sampled):
             dense = np.zeros_like(arr)
             dense[g[0]] = g[1]
             g = dense
-        for idx in np.ndindex(*arr.shape):
-            num = numeric(lambda: run()[0], arr, idx)
-            assert abs(num - g[idx]) <= 1e-5 * max(1.0, abs(num) + abs(g[idx])), (name, idx, num, g[idx])
+        for at in np.ndindex(*arr.shape):
+            assert_close(numeric(lambda: run()[0], arr, at), g[at], f"{name}{at}")
 
 
 def test_softmax_over_all_items_as_candidates_is_the_full_softmax():
@@ -114,21 +104,8 @@ def test_history_rows_are_normalised_and_drop_unknown_items(monkeypatch):
 
 # --- the recipe ----------------------------------------------------------------------
 def group_data(n_users=48, seed=0, extra_items=()):
-    """Each user consumes the items of one group (i{g}{k}) in random order: what a
-    user consumes next is the rest of their group."""
-    rng = np.random.default_rng(seed)
-    users, items, stamps = [], [], []
-    for u in range(n_users):
-        g = u % GROUPS
-        for t, k in enumerate(rng.permutation(PER_GROUP)):
-            users.append(f"u{u}")
-            items.append(f"i{g}{k}")
-            stamps.append(1_000_000 + 60 * t)
-    return from_arrays(users, items, stamps, catalogue=list(extra_items))
-
-
-def idx(data, *names):
-    return np.array([int(np.flatnonzero(data.item_ids == n)[0]) for n in names], np.int32)
+    return _group_data(n_users, GROUPS, PER_GROUP, item_name="i{g}{k}", seed=seed,
+                       extra_items=extra_items)
 
 
 def group_of(data, ids):

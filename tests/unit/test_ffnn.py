@@ -9,23 +9,14 @@ from chalicelib.algorithms.data import from_arrays
 from chalicelib.algorithms.ffnn_net import FfnnNet
 from chalicelib.algorithms.optim import merge_rows
 from chalicelib.algorithms.registry import recipe_for
+from tests.unit.synthetic import assert_close, idx, numeric
+from tests.unit.synthetic import group_data as _group_data
 
-EPS = 1e-6
 GROUPS, PER_GROUP = 3, 8
 FAST = {"dsize": "8", "batch_size": "16", "min_hist_length": "1", "dropout": "0.0"}
 
 
 # --- gradients -------------------------------------------------------------------------
-def numeric(f, arr, idx):
-    old = arr[idx]
-    arr[idx] = old + EPS
-    up = f()
-    arr[idx] = old - EPS
-    down = f()
-    arr[idx] = old
-    return (up - down) / (2 * EPS)
-
-
 def dense(g, shape):
     if isinstance(g, list):
         rows, vals = merge_rows(g, np.float64)
@@ -63,9 +54,8 @@ def test_network_gradients_match_finite_differences(residual, dropout):
     assert set(grads) == set(net.params)
     for name, arr in net.params.items():
         g = dense(grads[name], arr.shape)
-        for idx in list(np.ndindex(*arr.shape))[:40]:
-            num, ana = numeric(loss, arr, idx), g[idx]
-            assert abs(num - ana) <= 1e-5 * max(1.0, abs(num) + abs(ana)), (name, idx, num, ana)
+        for at in list(np.ndindex(*arr.shape))[:40]:
+            assert_close(numeric(loss, arr, at), g[at], f"{name}{at}")
 
 
 def test_pool_entries_weights_sum_to_one_and_favour_recent_items():
@@ -78,21 +68,8 @@ def test_pool_entries_weights_sum_to_one_and_favour_recent_items():
 
 # --- data ------------------------------------------------------------------------------
 def group_data(n_users=45, seed=0, extra_items=()):
-    """Users of group g interact with the PER_GROUP items g0..g7 in random order: the
-    history says which group, so the rest of that group is what comes next."""
-    rng = np.random.default_rng(seed)
-    users, items, stamps = [], [], []
-    for u in range(n_users):
-        g = u % GROUPS
-        for k, j in enumerate(rng.permutation(PER_GROUP)):
-            users.append(f"u{u:02d}")
-            items.append(f"g{g}i{j}")
-            stamps.append(1_000_000 + 60 * k)
-    return from_arrays(users, items, stamps, catalogue=list(extra_items))
-
-
-def idx(data, *names):
-    return np.array([int(np.flatnonzero(data.item_ids == n)[0]) for n in names], np.int32)
+    return _group_data(n_users, GROUPS, PER_GROUP, item_name="g{g}i{k}", user_name="u{u:02d}",
+                       seed=seed, extra_items=extra_items)
 
 
 def group_of(data, i):

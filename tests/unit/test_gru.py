@@ -8,22 +8,7 @@ import scipy.sparse as sp
 from chalicelib.algorithms.gru import gru_cell, gru_step_backward, init_gru
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
 from chalicelib.algorithms.optim import merge_rows
-
-EPS = 1e-6
-
-
-def numeric(f, arr, idx):
-    old = arr[idx]
-    arr[idx] = old + EPS
-    up = f()
-    arr[idx] = old - EPS
-    down = f()
-    arr[idx] = old
-    return (up - down) / (2 * EPS)
-
-
-def assert_close(num, ana, what):
-    assert abs(num - ana) <= 1e-5 * max(1.0, abs(num) + abs(ana)), f"{what}: numeric {num} vs analytic {ana}"
+from tests.unit.synthetic import assert_close, numeric
 
 
 def test_gru_cell_gradients():

@@ -8,6 +8,7 @@ from chalicelib.algorithms.data import from_arrays
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER
 from chalicelib.algorithms.registry import recipe_for
+from tests.unit.synthetic import idx
 
 N_ITEMS = 12
 FAST = {"model.num_hidden": "32", "training.epochs": "20", "training.batch_size": "4",
@@ -37,10 +38,6 @@ def assert_follows(data, ids, last):
     ahead = [(last + k) % N_ITEMS for k in range(1, 6)]
     assert set(shown[:3]) <= set(ahead), (shown, ahead)
     assert ahead[0] in shown, (shown, ahead)
-
-
-def idx(data, *names):
-    return np.array([int(np.flatnonzero(data.item_ids == n)[0]) for n in names], np.int32)
 
 
 @pytest.fixture(scope="module")
