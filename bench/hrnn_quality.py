@@ -15,14 +15,16 @@ evaluation users are folded in by the least-squares projection ALS uses with uni
         [--json out.json]      # per-seed results, e.g. one process per seed, then
     .venv/bin/python bench/hrnn_quality.py --aggregate s0.json s1.json ...
 
-Measured 2026-11-27 with the spectral initialisation (chalicelib/algorithms/hrnn.py,
-"Initialisation"; 3 epochs by default), 5 seeds run as 5 processes two at a time on the 2-core
-machine, default HRNN hyperparameters, NDCG@10 mean +- std:
-popularity 0.0411 +- 0.0066, implicit ALS 0.0721 +- 0.0111, implicit BPR 0.0651 +- 0.0063,
-aws-hrnn 0.0852 +- 0.0074 (2.07x popularity, 1.18x ALS; fit 20.4 s wall, fit+score cpu 20.5 s),
-aws-hrnn-metadata 0.1008 +- 0.0200 (fit+score cpu 22.7 s).
-Before it (random embeddings, 8 epochs; commit 2f0896e): aws-hrnn 0.0773 +- 0.0045 with
-fit+score cpu 50.8 s, aws-hrnn-metadata 0.0816 +- 0.0085.
+Measured 2026-11-27 (commit ff053c7: spectral start by the shared randomized SVD, 3 HRNN
+epochs), 5 seeds run as 5 processes two at a time on the 2-core machine (other jobs running),
+default hyperparameters, NDCG@10 mean +- std (fit+score cpu s):
+popularity 0.0411 +- 0.0066, implicit ALS 0.0721 +- 0.0111 (5.0), implicit BPR 0.0652 +- 0.0063
+(5.9), aws-hrnn 0.0885 +- 0.0027 (21.5; 2.15x popularity, 1.23x ALS), aws-hrnn-metadata
+0.1002 +- 0.0082 (22.3), aws-deepfm 0.0736 +- 0.0086 (8.1), aws-ffnn 0.0863 +- 0.0152 (11.5).
+The same HRNN start computed by ARPACK's svds (commit 4e747ee): aws-hrnn 0.0852 +- 0.0074,
+aws-hrnn-metadata 0.1008 +- 0.0200. Before the spectral start (random embeddings, 8 epochs;
+commit 2f0896e): aws-hrnn 0.0773 +- 0.0045 with fit+score cpu 50.8 s, aws-hrnn-metadata
+0.0816 +- 0.0085.
 The constants were chosen on development seeds 10-14 (module docstring), not on 0-4. Training
 noise alone is large: on seeds 10-14 the same configuration with fit seeds offset by 100 gave
 0.1136 against 0.1258, so differences under about 0.015 between HRNN variants are not resolved

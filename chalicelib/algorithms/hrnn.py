@@ -52,7 +52,8 @@ sequence of them. From random embeddings the model needed 8 epochs (~48 s CPU
 on ml-latest-small) and was still improving; from the spectral start 3 epochs
 (~20 s) score higher (NDCG@10 on development splits 10-14: 0.082 after 8
 random-start epochs, 0.102 / 0.113 / 0.126 after 3 spectral-start epochs with
-row norm 0.6 / 1.2 / 2.0; 5 epochs gained nothing over 3). Metadata weights
+row norm 0.6 / 1.2 / 2.0, start by ARPACK's svds; 5 epochs gained nothing
+over 3). Reported seeds 0-4: bench/hrnn_quality.py. Metadata weights
 (`A_in`, `A_out`, `C`) start at zero, so metadata begins as no change to that
 representation, and learn at `METADATA_LR_SCALE` of the rate: Adam moves every
 entry by about the rate per step, and a genre's vector, shared by thousands
