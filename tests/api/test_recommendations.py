@@ -373,3 +373,36 @@ def test_metadata_recipe_uses_the_user_features(personalize, s3, played_training
     assert served.user_index("u4") >= 0 and served.user_index("stranger") == -1
     assert len(ids(runtime.get_recommendations(campaignArn=campaign, userId="u4", numResults=5))) == 5
     assert len(ids(runtime.get_recommendations(campaignArn=campaign, userId="stranger", numResults=5))) == 5
+
+
+@pytest.mark.parametrize("recipe", ["aws-deepfm", "aws-ffnn"])
+def test_deepfm_and_ffnn_train_deploy_and_fold_in_events(personalize, s3, runtime, events, recipe):
+    """Seed, "Predefined Recipes": the two AutoML recipes besides HRNN, with their default
+    hyperparameters through the real in-process training and campaign workflows. A user the
+    model never saw, with three events recorded by PutEvents, gets items of that taste
+    without retraining (popularity would mix both halves)."""
+    from chalicelib.runtime import serving
+    serving.reset_cache()
+    group = movie_group(personalize, s3, name=recipe)
+    solution = personalize.create_solution(name=recipe, datasetGroupArn=group, performHPO=False,
+                                           recipeArn=f"arn:aws:personalize:::recipe/{recipe}")["solutionArn"]
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    version = described["latestSolutionVersion"]["solutionVersionArn"]
+    status = personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
+    assert status["status"] == "ACTIVE", status.get("failureReason")
+    (model_arn,) = personalize.get_metrics(solutionArn=solution)["metrics"]
+    assert recipe.replace("aws-", "") in model_arn
+    campaign = campaign_for(personalize, version, f"{recipe}-campaign")
+    before = ids(runtime.get_recommendations(campaignArn=campaign, userId="u0", numResults=10))
+    assert len(before) == len(set(before)) == 10
+    # a user the import never saw takes three items of the odd users' taste (i20-i39)
+    tracking = personalize.create_event_tracker(name=f"{recipe}-tracker", datasetGroupArn=group,
+                                                roleArn=ROLE)["trackingId"]
+    events.put_events(trackingId=tracking, userId="newcomer", sessionId="s",
+                      eventList=[{"eventId": f"e{k}", "eventType": "click", "sentAt": 1_700_000_000 + k,
+                                  "properties": json.dumps({"id": f"i{20 + k}"})} for k in range(3)])
+    after = ids(runtime.get_recommendations(campaignArn=campaign, userId="newcomer", numResults=10))
+    assert not {"i20", "i21", "i22"} & set(after)
+    odd_taste = [int(i[1:]) >= N_ITEMS // 2 for i in after[:5]]
+    assert sum(odd_taste) >= 4, after
+    serving.reset_cache()
