@@ -4,8 +4,9 @@ next to the bare numpy scoring call of the same model in the same run; memory pe
     .venv/bin/python bench/runtime_latency.py [--users 100000] [--items 10000] [--requests 300]
 
 Synthetic data: `--users` users with `--per-user` interactions each over `--items` items (Zipf
-popularity, two taste groups). HRNN and personalized-ranking are fitted on a sample of users
-(1 epoch: serving cost depends on the catalogue and the network size, not on training quality);
+popularity, two taste groups). HRNN, personalized-ranking, DeepFM and FFNN are fitted on a sample
+of users (1 epoch where the recipe has an epochs hyperparameter: serving cost depends on the
+catalogue and the network size, not on training quality);
 the runtime's per-user histories index all interactions of all users, as a campaign's would.
 
 Rows per recipe and operation:
@@ -44,7 +45,10 @@ ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESS
        "RESOURCES_TABLE": "personalize-resources", "EVENTS_TABLE": "personalize-events",
        "DATA_BUCKET": "personalize-data"}
 RECIPES = {"aws-popularity-count": "recommend", "aws-hrnn": "recommend",
-           "aws-personalized-ranking": "rank"}
+           "aws-personalized-ranking": "rank", "aws-deepfm": "recommend", "aws-ffnn": "recommend"}
+# short fits: serving cost depends on the catalogue and the network size, not on training quality
+FIT_HP = {"aws-popularity-count": {}, "aws-deepfm": {"epochs": "1"}, "aws-ffnn": {}}
+HRNN_FIT_HP = {"training.epochs": "1", "model.num_hidden": "64"}
 
 
 def synthetic(users, items, per_user, seed=0):
@@ -71,7 +75,7 @@ def subsample(data, users):
 
 def fit(name, data, train_users):
     from chalicelib.algorithms.registry import recipe_for
-    hp = {} if name == "aws-popularity-count" else {"training.epochs": "1", "model.num_hidden": "64"}
+    hp = FIT_HP.get(name, HRNN_FIT_HP)
     sample = data if name == "aws-popularity-count" else subsample(data, train_users)
     t = time.perf_counter()
     model = recipe_for(name).fit(sample, hp, seed=0)
