@@ -156,6 +156,11 @@ class Recipe(abc.ABC):
             seed: int = 0, log: Callable[[str], None] = lambda msg: None) -> Model:
         """Train. Raise ValueError with a readable reason for bad hyperparameters or data."""
 
+    def default_overrides(self) -> Dict[str, str]:
+        """Defaults this implementation uses instead of the seed table's (where the seed's
+        default makes no useful model), so that reports list the values actually used."""
+        return {}
+
 
 def load_model(directory: str) -> Model:
     """Load any saved model; the recipe registry picks the class."""

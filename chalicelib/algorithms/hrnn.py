@@ -341,6 +341,9 @@ class Hrnn(Recipe):
     def finish(self, model, data):
         """Hook for recipes that post-process the trained model."""
 
+    def default_overrides(self):
+        return {"training.epochs": str(DEFAULT_MAX_EPOCHS)}
+
 
 def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m: None,
                item_features=None, user_features=None, dtype=np.float32):

@@ -241,9 +241,12 @@ def _candidate(recipe_arn, hyperparameters=None, ft_overrides=None):
         "recipeArn": recipe["recipeArn"], "recipeName": recipe["name"],
         "recipeType": recipe["recipeType"], "builtin": builtin is not None,
         "algorithmArn": recipe.get("algorithmArn"),
-        # the SageMaker contract passes hyperparameters as strings
+        # the SageMaker contract passes hyperparameters as strings. A predefined recipe gets
+        # only what the caller set (checked): our trainer fills in the defaults and may tell
+        # a default from a choice (HRNN's training.epochs, see algorithms/hrnn.py)
         "algorithmHyperParameters": {k: _hp_text(v) for k, v in
-                                     checked["algorithmHyperParameters"].items()},
+                                     checked["algorithmHyperParameters"].items()
+                                     if builtin is None or k in (hyperparameters or {})},
         "featureTransformationParameters": checked["featureTransformationParameters"],
     }
     if builtin is None and recipe.get("algorithmArn"):

@@ -53,8 +53,8 @@ class Plan:
             hps = entry.get("hyperparameters")
             if hps is None:
                 hps = plain if len(recipes) == 1 else {}
-            self.candidates.append(selection.Candidate(entry["recipe"], entry.get("recipeArn") or entry["recipe"],
-                                                       {str(k): str(v) for k, v in hps.items()}))
+            hps = selection.effective_hyperparameters(entry["recipe"], {str(k): str(v) for k, v in hps.items()})
+            self.candidates.append(selection.Candidate(entry["recipe"], entry.get("recipeArn") or entry["recipe"], hps))
         if len(self.candidates) > 1 and not self.perform_automl:
             raise ValueError("hyperparameter _recipes: several recipes need _perform_automl=true")
         try:

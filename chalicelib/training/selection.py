@@ -51,6 +51,23 @@ MAXIMIZE, MINIMIZE = "Maximize", "Minimize"
 REFINE_WIDTH = 0.25
 
 
+def effective_hyperparameters(recipe: str, given: Dict[str, str]) -> Dict[str, str]:
+    """Every hyperparameter a run of `recipe` uses, as text: the seed table's defaults
+    (`chalicelib.domain.recipes`), then the implementation's own where it departs from them
+    (`Recipe.default_overrides`, e.g. HRNN's epochs), then `given`. Trials, the chosen values
+    and tunedHPOParams then list what the model was trained with. Recipes outside the
+    catalogue (bring your own) keep `given` as it is."""
+    from chalicelib.algorithms.registry import recipe_for
+    from chalicelib.domain import recipes as catalog
+    try:
+        out = catalog.builtin_recipe(recipe).default_hyperparameters()
+        out.update(getattr(recipe_for(recipe), "default_overrides", dict)())
+    except (KeyError, ValueError):
+        return dict(given)
+    out.update(given)
+    return out
+
+
 @dataclass
 class Candidate:
     recipe: str                          # implementation name in the recipe registry

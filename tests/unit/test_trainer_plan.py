@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from chalicelib.algorithms import hrnn
+from chalicelib.domain import recipes as catalog
 from chalicelib.training import entry
 from chalicelib.workflows import training
 
@@ -38,7 +40,10 @@ def test_one_recipe_passes_its_hyperparameters_as_plain_keys():
     assert hp["alpha"] == "0.5" and hp["_seed"] == "9" and hp["_perform_hpo"] == "true"
     assert json.loads(hp["_recipes"]) == [{"recipe": "aws-sims", "recipeArn": "arn:aws:personalize:::recipe/aws-sims"}]
     plan = entry.Plan(hp)
-    assert [(c.recipe, c.hyperparameters) for c in plan.candidates] == [("aws-sims", {"alpha": "0.5"})]
+    # the candidate carries every value the run uses: the caller's over the recipe's defaults
+    [c] = plan.candidates
+    assert c.recipe == "aws-sims" and c.hyperparameters["alpha"] == "0.5"
+    assert c.hyperparameters == dict(catalog.builtin_recipe("aws-sims").default_hyperparameters(), alpha="0.5")
     assert plan.seed == 9 and plan.perform_hpo and not plan.perform_automl
     assert plan.hpo_config == {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "3"}}
     assert plan.feature_transformation == {"test_ratio": 0.2}
@@ -53,8 +58,11 @@ def test_automl_lists_each_recipe_with_its_own_hyperparameters():
     assert "model.num_layers" not in hp and "_hpo_config" not in hp
     plan = entry.Plan(hp)
     assert plan.perform_automl and plan.automl_metric == "coverage"
-    assert [(c.recipe, c.hyperparameters) for c in plan.candidates] == [
-        ("aws-hrnn", {"model.num_layers": "1"}), ("aws-popularity-count", {})]
+    hrnn_, popularity = plan.candidates
+    assert (hrnn_.recipe, popularity.recipe) == ("aws-hrnn", "aws-popularity-count")
+    assert hrnn_.hyperparameters["model.num_layers"] == "1" and popularity.hyperparameters == {}
+    # HRNN's own default for the seed's 1 epoch (algorithms/hrnn.py)
+    assert hrnn_.hyperparameters["training.epochs"] == str(hrnn.DEFAULT_MAX_EPOCHS)
 
 
 @pytest.mark.parametrize("values,message", [

@@ -3,6 +3,7 @@ CreateSolutionVersion, DescribeSolutionVersion, GetMetrics, "Creating a Campaign
 WORKFLOW_MODE=local runs infrastructure/statemachines/training.asl.json in process, the trainer
 Lambda runs the SageMaker entry point over an /opt/ml-shaped folder, S3 and DynamoDB are moto."""
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -324,3 +325,23 @@ def test_movielens_popularity_through_the_workflow(personalize, s3, tmp_path):
     assert metrics["_num_unique_items"] == 9724
     # the popularity baseline's known range on this data (bench/quality.py, 5 seeds)
     assert 0.01 < metrics["precision_at_25"] < 0.06
+
+
+def test_hrnn_trains_its_default_epochs_unless_the_caller_sets_them(personalize, group):
+    """The seed's HRNN default for training.epochs (1) is too few (algorithms/hrnn.py), so a
+    solution that does not set it trains up to DEFAULT_MAX_EPOCHS; one that sets it, even to
+    the default's value, gets exactly that. The service passes the trainer only what was set."""
+    from chalicelib.algorithms import hrnn
+    from chalicelib.service import solution_versions
+    from chalicelib.training import artifacts
+    epochs = {}
+    for name, given in (("unset", {}), ("one", {"training.epochs": "1"})):
+        arn = personalize.create_solution(
+            name=f"epochs-{name}", datasetGroupArn=group, recipeArn=HRNN, performHPO=False,
+            solutionConfig={"algorithmHyperParameters": dict(given, **{"model.num_hidden": "32"})})["solutionArn"]
+        _solution, version = latest_version(personalize, arn)
+        assert version["status"] == "ACTIVE", version.get("failureReason")
+        key = solution_versions.get(version["solutionVersionArn"])["modelKey"]
+        with tempfile.TemporaryDirectory() as tmp:
+            epochs[name] = artifacts.load_model(key, tmp).info["epochs"]
+    assert epochs == {"unset": hrnn.DEFAULT_MAX_EPOCHS, "one": 1}
