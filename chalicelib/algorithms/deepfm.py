@@ -89,6 +89,7 @@ from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam
+from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
 
 NAME = "aws-deepfm"
@@ -250,10 +251,7 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
         is_label = np.ones(items.shape[0], bool)
         is_label[bounds[:-1][np.diff(bounds) > 0]] = False
         label_counts = np.bincount(items[is_label], minlength=n_items).astype(np.float64)
-        p_label = label_counts / label_counts.sum()
-        q_neg = label_counts ** NEGATIVE_ALPHA
-        q_neg /= q_neg.sum()
-        cdf = np.cumsum(q_neg)
+        sampler = NegativeSampler(label_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
     opt = Adam(net.params, lr=LEARNING_RATE)
     history = []
     for epoch in range(1, epochs + 1):
@@ -267,12 +265,12 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
             out, tape = net.forward(X, dropout=dropout, rng=rng)
             grads = {}
             if sampled:
-                neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
+                neg = sampler.draw(rng)
                 cand = np.unique(np.concatenate([T.indices, neg]))
                 n_t = T.indices.shape[0]
                 loss, dout = net.softmax_loss(
                     out, T, grads, cand,
-                    log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_label[c] + NUM_NEGATIVES * q_neg[c]))))
+                    log_inclusion=sampler.log_inclusion(n_t))
             else:
                 loss, dout = net.softmax_loss(out, T, grads)
             net.backward(dout, tape, grads)

@@ -89,6 +89,7 @@ from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
 from chalicelib.algorithms.optim import Adam, merge_rows
+from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
 
 NAME = "aws-ffnn"
@@ -263,10 +264,7 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
     for u in users:
         tmask[bounds[u] + min_hist:bounds[u + 1]] = True
     train_counts = np.bincount(items[tmask], minlength=n_items).astype(np.float64)
-    p_target = train_counts / train_counts.sum()
-    q_neg = train_counts ** NEGATIVE_ALPHA
-    q_neg /= q_neg.sum()
-    cdf = np.cumsum(q_neg)
+    sampler = NegativeSampler(train_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
 
     net = FfnnNet.create(rng, n_items, embed=EMBED_DIM, dsize=int(hp["dsize"]), residual=RESIDUAL,
                          dtype=dtype)
@@ -287,11 +285,11 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
             y = np.where(pos < bb[:, None], items[np.minimum(pos, items.shape[0] - 1)], -1)
             grads = {}
             u, tape = net.forward(rows, cols, w, tb.shape[0], dropout=dropout, rng=rng)
-            neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
+            neg = sampler.draw(rng)
             n_t = int((y >= 0).sum())
             loss, du = net.sampled_softmax(
                 u, y, neg, grads,
-                log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_target[c] + NUM_NEGATIVES * q_neg[c]))))
+                log_inclusion=sampler.log_inclusion(n_t))
             net.backward(du, tape, grads)
             for k, g in grads.items():
                 if isinstance(g, list):

@@ -90,6 +90,7 @@ from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
 from chalicelib.algorithms.optim import Adam, merge_rows
+from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
 
 SESSION_GAP_SECONDS = 3600
@@ -384,12 +385,7 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
     train_counts = np.zeros(n_items, np.float64)
     for u, a, b in spans:
         np.add.at(train_counts, items[a + 1:b], 1.0)
-    # targets follow the data (p_target); negatives are drawn from q_neg. An item is in a
-    # window's candidate set with probability ~ 1 - exp(-(N p_target + K q_neg)).
-    p_target = train_counts / max(train_counts.sum(), 1.0)
-    q_neg = train_counts ** NEGATIVE_ALPHA
-    q_neg /= q_neg.sum()
-    cdf = np.cumsum(q_neg)
+    sampler = NegativeSampler(train_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
 
     net = HrnnNet.create(rng, n_items, num_layers=int(hp["model.num_layers"]),
                          num_hidden=int(hp["model.num_hidden"]),
@@ -424,12 +420,12 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
             if v.size == 0:
                 continue
             grads = {}
-            neg = np.minimum(np.searchsorted(cdf, rng.random(NUM_NEGATIVES)), n_items - 1)
+            neg = sampler.draw(rng)
             flat = out.reshape(-1, net.num_hidden)
             n_t = int((y[v] >= 0).sum())
             loss, dov = net.sampled_softmax(
                 flat[v], y[v], neg, grads,
-                log_inclusion=lambda c: np.log(-np.expm1(-(n_t * p_target[c] + NUM_NEGATIVES * q_neg[c]))),
+                log_inclusion=sampler.log_inclusion(n_t),
                 target_weights=span_weights)
             dout = np.zeros_like(flat)
             dout[v] = dov
