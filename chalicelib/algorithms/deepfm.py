@@ -86,9 +86,9 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         candidate_scores, exclude_histories, param_arrays,
                                         params_of, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
+from chalicelib.algorithms.deepfm_net import DeepFmNet
 from chalicelib.algorithms.data import user_sequences
-from chalicelib.algorithms.optim import Adam
+from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
 

@@ -24,6 +24,8 @@ from typing import Dict, Optional
 import numpy as np
 import scipy.sparse as sp
 
+from chalicelib.algorithms.optim import add_dense
+
 
 class DeepFmNet:
     """`params`: `E_in`, `E_out` (absent when tied), `b`, `W{l}`, `c{l}` for each hidden layer."""
@@ -89,8 +91,8 @@ class DeepFmNet:
         for l in reversed(range(self.num_layers)):
             dr = dh if masks[l + 1] is None else dh * masks[l + 1]
             da = dr * (pre[l] > 0)
-            _add(grads, f"W{l}", hs[l].T @ da)
-            _add(grads, f"c{l}", da.sum(axis=0))
+            add_dense(grads, f"W{l}", hs[l].T @ da)
+            add_dense(grads, f"c{l}", da.sum(axis=0))
             dh = dh + da @ self.params[f"W{l}"].T
         if masks[0] is not None:
             dh = dh * masks[0]
@@ -136,32 +138,3 @@ class DeepFmNet:
         if items is None:
             return out @ E.T + b
         return out @ E[items].T + b[items]
-
-
-def _add(grads, key, value):
-    if key in grads:
-        grads[key] += value
-    else:
-        grads[key] = np.array(value)
-
-
-def finish_grads(grads, dtype):
-    """Turn each gradient into what `Adam.step` takes: a dense array, or one
-    `(rows, values)` pair for row-sparse parts (dense and sparse parts of one
-    parameter, as a tied table gets with the full softmax, add into the dense one)."""
-    from chalicelib.algorithms.optim import merge_rows
-    out = {}
-    for k, g in grads.items():
-        if isinstance(g, list):
-            dense = [v for v in g if not isinstance(v, tuple)]
-            parts = [v for v in g if isinstance(v, tuple)]
-            if dense:
-                acc = dense[0]
-                for rows, vals in parts:
-                    acc[rows] += vals
-                out[k] = acc
-            else:
-                out[k] = merge_rows(parts, dtype)
-        else:
-            out[k] = g
-    return out

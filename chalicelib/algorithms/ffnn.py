@@ -88,7 +88,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
-from chalicelib.algorithms.optim import Adam, merge_rows
+from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
 
@@ -291,10 +291,7 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
                 u, y, neg, grads,
                 log_inclusion=sampler.log_inclusion(n_t))
             net.backward(du, tape, grads)
-            for k, g in grads.items():
-                if isinstance(g, list):
-                    grads[k] = merge_rows(g, net.dtype)
-            opt.step(net.params, grads)
+            opt.step(net.params, finish_grads(grads, net.dtype))
             losses.append(loss)
         loss = float(np.mean(losses)) if losses else None     # None: JSON-safe in model.json
         history.append({"epoch": epoch, "loss": loss, "examples": int(t.shape[0])})

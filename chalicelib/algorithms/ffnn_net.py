@@ -29,6 +29,7 @@ from typing import Dict
 import numpy as np
 import scipy.sparse as sp
 
+from chalicelib.algorithms.optim import add_dense
 from chalicelib.algorithms.softmax import softmax_cross_entropy
 
 
@@ -100,14 +101,14 @@ class FfnnNet:
         """Backward of `forward`: adds dense arrays or `(rows, values)` pairs into `grads`."""
         xu, pool, x, m0, h, m1, hd = tape
         p = self.params
-        _add(grads, "W2", hd.T @ dU)
-        _add(grads, "b2", dU.sum(axis=0))
+        add_dense(grads, "W2", hd.T @ dU)
+        add_dense(grads, "b2", dU.sum(axis=0))
         dh = dU @ p["W2"].T
         if m1 is not None:
             dh *= m1
         da = dh * (1.0 - h * h)
-        _add(grads, "W1", x.T @ da)
-        _add(grads, "b1", da.sum(axis=0))
+        add_dense(grads, "W1", x.T @ da)
+        add_dense(grads, "b1", da.sum(axis=0))
         dx = da @ p["W1"].T
         if self.residual:
             dx += dU
@@ -159,10 +160,3 @@ def compact(idx, n):
     pos = np.empty(n, np.int64)
     pos[uniq] = np.arange(uniq.shape[0])
     return uniq, pos[idx]
-
-
-def _add(grads, key, value):
-    if key in grads:
-        grads[key] += value
-    else:
-        grads[key] = np.array(value)

@@ -89,7 +89,7 @@ from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
-from chalicelib.algorithms.optim import Adam, merge_rows
+from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
 
@@ -430,10 +430,7 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
             dout = np.zeros_like(flat)
             dout[v] = dov
             net.backward(dout.reshape(out.shape), tape, grads)
-            for k, g in grads.items():
-                if isinstance(g, list):
-                    grads[k] = merge_rows(g, net.dtype)
-            opt.step(net.params, grads)
+            opt.step(net.params, finish_grads(grads, net.dtype))
             losses.append(loss)
             if early_time and time.monotonic() - t_start > early_time:
                 stopped = "training.early_time"

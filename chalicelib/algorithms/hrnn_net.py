@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.algorithms.gru import gru_step, gru_step_backward, init_gru
-from chalicelib.algorithms.optim import scatter_rows
+from chalicelib.algorithms.optim import add_dense, scatter_rows
 from chalicelib.algorithms.softmax import softmax_cross_entropy
 
 CONTINUE, NEW_SESSION, NEW_USER = 0, 1, 2
@@ -104,7 +104,7 @@ class HrnnNet:
         e, a = self._names(side)
         grads.setdefault(e, []).append((idx, d))
         if self.item_features is not None:
-            _add(grads, a, self.item_features[idx].T @ d)
+            add_dense(grads, a, self.item_features[idx].T @ d)
 
     def user_init(self, users):
         """Initial user-level state for user indices (`-1` or no metadata -> zeros)."""
@@ -237,7 +237,7 @@ class HrnnNet:
                     dhu[i2] = 0.0
                     if c0 is not None:
                         ok, f, h0 = c0
-                        _add(grads, "C", f.T @ (dnext[i2][ok] * (1.0 - h0 * h0)))
+                        add_dense(grads, "C", f.T @ (dnext[i2][ok] * (1.0 - h0 * h0)))
                 if i1.size:
                     xu_, gc = cu
                     dax_u, dah_u, dhp = gru_step_backward(dnext[i1], gc, p["u.U"])
@@ -247,25 +247,25 @@ class HrnnNet:
                         lst.append(v)
         # weight gradients of the whole window, one product each
         flat = lambda a: a.reshape(-1, a.shape[-1])
-        _add(grads, "s0.W", flat(xin).T @ flat(dax0))
-        _add(grads, "s0.b", flat(dax0).sum(axis=0))
+        add_dense(grads, "s0.W", flat(xin).T @ flat(dax0))
+        add_dense(grads, "s0.b", flat(dax0).sum(axis=0))
         for l in range(L):
-            _add(grads, f"s{l}.U", flat(hprev[l]).T @ flat(dah[l]))
+            add_dense(grads, f"s{l}.U", flat(hprev[l]).T @ flat(dah[l]))
             if l > 0:
                 x_, d_ = np.concatenate(upper[l][0]), np.concatenate(upper[l][1])
-                _add(grads, f"s{l}.W", x_.T @ d_)
-                _add(grads, f"s{l}.b", d_.sum(axis=0))
+                add_dense(grads, f"s{l}.W", x_.T @ d_)
+                add_dense(grads, f"s{l}.b", d_.sum(axis=0))
         if user[0]:
             x_, h_, dx_, dh_ = (np.concatenate(v) for v in user)
-            _add(grads, "u.W", x_.T @ dx_)
-            _add(grads, "u.U", h_.T @ dh_)
-            _add(grads, "u.b", dx_.sum(axis=0))
+            add_dense(grads, "u.W", x_.T @ dx_)
+            add_dense(grads, "u.U", h_.T @ dh_)
+            add_dense(grads, "u.b", dx_.sum(axis=0))
         if init[0]:
             hur_all = np.concatenate(init[0])
             for l in range(L):
                 da = np.concatenate(init[1][l])
-                _add(grads, f"i{l}.W", hur_all.T @ da)
-                _add(grads, f"i{l}.b", da.sum(axis=0))
+                add_dense(grads, f"i{l}.W", hur_all.T @ da)
+                add_dense(grads, f"i{l}.b", da.sum(axis=0))
         dxin = (flat(dax0) @ p["s0.W"].T).reshape(dxe.shape)
         dxe += dxin if masks[0] is None else dxin * masks[0]
         drin = scatter_rows(xinv.ravel(), flat(dxe), xu.shape[0])
@@ -307,10 +307,3 @@ class HrnnNet:
         if items is None:
             items = np.arange(self.params["b_out"].shape[0])
         return O @ self.item_rep("out", items).T + self.params["b_out"][items]
-
-
-def _add(grads, key, value):
-    if key in grads:
-        grads[key] += value
-    else:
-        grads[key] = np.array(value)

@@ -25,6 +25,35 @@ def merge_rows(parts, dtype):
     return uniq, out
 
 
+def add_dense(grads, key, value):
+    """Accumulate a dense gradient `value` for parameter `key` (a copy on first use)."""
+    if key in grads:
+        grads[key] += value
+    else:
+        grads[key] = np.array(value)
+
+
+def finish_grads(grads, dtype):
+    """Turn each gradient into what `Adam.step` takes: a dense array, or one
+    `(rows, values)` pair for row-sparse parts (dense and sparse parts of one
+    parameter, as a tied table gets with the full softmax, add into the dense one)."""
+    out = {}
+    for k, g in grads.items():
+        if isinstance(g, list):
+            dense = [v for v in g if not isinstance(v, tuple)]
+            parts = [v for v in g if isinstance(v, tuple)]
+            if dense:
+                acc = dense[0]
+                for rows, vals in parts:
+                    acc[rows] += vals
+                out[k] = acc
+            else:
+                out[k] = merge_rows(parts, dtype)
+        else:
+            out[k] = g
+    return out
+
+
 def scatter_rows(inv, vals, n_rows):
     """`out[inv[k]] += vals[k]` for a 2-d `vals`, as one sparse product (np.add.at is
     several times slower for thousands of rows)."""
@@ -57,31 +86,24 @@ class Adam:
             # in place where possible: the update runs once per window on every parameter
             if isinstance(g, tuple):
                 idx, gk = g
-                gk = gk * scale
-                mk, vk = m[idx], v[idx]
-                mk *= self.b1
-                mk += (1.0 - self.b1) * gk
-                gk *= gk
-                gk *= 1.0 - self.b2
-                vk *= self.b2
-                vk += gk
+                mk, vk = m[idx], v[idx]             # copies: written back below
+                upd = self._advance(mk, vk, gk * scale, lr_k)
                 m[idx], v[idx] = mk, vk
-                upd = np.sqrt(vk)
-                upd += self.eps
-                np.divide(mk, upd, out=upd)
-                upd *= lr_k
                 p[idx] -= upd.astype(p.dtype, copy=False)
             else:
-                gk = g * scale
-                m *= self.b1
-                m += (1.0 - self.b1) * gk
-                gk *= gk
-                gk *= 1.0 - self.b2
-                v *= self.b2
-                v += gk
-                upd = np.sqrt(v)
-                upd += self.eps
-                np.divide(m, upd, out=upd)
-                upd *= lr_k
-                p -= upd.astype(p.dtype, copy=False)
+                p -= self._advance(m, v, g * scale, lr_k).astype(p.dtype, copy=False)
         return norm
+
+    def _advance(self, m, v, g, lr):
+        """Move the moments `m`, `v` in place by the gradient `g` (overwritten); return the step."""
+        m *= self.b1
+        m += (1.0 - self.b1) * g
+        g *= g
+        g *= 1.0 - self.b2
+        v *= self.b2
+        v += g
+        upd = np.sqrt(v)
+        upd += self.eps
+        np.divide(m, upd, out=upd)
+        upd *= lr
+        return upd

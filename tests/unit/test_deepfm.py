@@ -7,7 +7,8 @@ import scipy.sparse as sp
 from chalicelib.algorithms import deepfm
 from chalicelib.algorithms.base import History, load_model
 from chalicelib.algorithms.data import from_arrays
-from chalicelib.algorithms.deepfm_net import DeepFmNet, finish_grads
+from chalicelib.algorithms.deepfm_net import DeepFmNet
+from chalicelib.algorithms.optim import finish_grads
 from chalicelib.algorithms.registry import recipe_for
 from tests.unit.synthetic import assert_close, idx, numeric
 from tests.unit.synthetic import group_data as _group_data
