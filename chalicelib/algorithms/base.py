@@ -174,6 +174,13 @@ def load_model(directory: str) -> Model:
     return cls.from_artifacts(item_ids, doc.get("hyperparameters", {}), arrays, doc.get("meta", {}))
 
 
+def popularity_prior(item_counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """`(known, scores)`: items seen in training, and `log(1 + count)` with -inf for the
+    others, what the neural recipes answer for an empty history."""
+    known = np.asarray(item_counts) > 0
+    return known, np.where(known, np.log1p(item_counts), -np.inf)
+
+
 def in_catalogue(items, n_items: int) -> np.ndarray:
     """The indices of `items` inside `[0, n_items)`: a history may hold items recorded with
     PutEvents after training, which a model cannot read."""

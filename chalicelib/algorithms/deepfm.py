@@ -64,7 +64,8 @@ NDCG@5/25 0.0619 / 0.0998, P@10 0.0600, MRR@25 0.1530, coverage 0.055; fit
 16.0 +- 1.4 s (CPU about the same: single-threaded BLAS), 15.5k examples per
 epoch. With the shared randomized SVD start (`spectral.py`, replacing ARPACK's
 svds) the same seeds gave 0.0736 +- 0.0086 in bench/hrnn_quality.py's run
-(fit+score 8.1 s CPU): within the spread of seeds and training noise. Choices made on development seeds 10-14 only (NDCG@10, mean of 5):
+(fit+score 8.1 s CPU): within the spread of seeds and training noise.
+Choices made on development seeds 10-14 only (NDCG@10, mean of 5):
 weight-sum normalisation power 0.5 -> 0.052, 1.0 -> 0.076; then recency 1.0 /
 0.97 / 0.9 / 0.85 / 0.8 -> 0.076 / 0.085 / 0.090 / 0.090 / 0.092; untied output
 embeddings 0.081 (tied 0.085, recency 0.97); no spectral start 0.056 (0.052
@@ -84,13 +85,14 @@ import scipy.sparse as sp
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
                                         candidate_scores, exclude_histories, param_arrays,
-                                        params_of, top_n)
+                                        params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.deepfm_net import DeepFmNet
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
+from chalicelib.domain.recipes import parse_hyperparameters
 
 NAME = "aws-deepfm"
 PERIOD_SHARE = 1.0 / 9.0
@@ -164,8 +166,7 @@ class DeepFmModel(Model):
         self.net = net
         self.item_counts = np.asarray(item_counts, np.int64)
         self.info = dict(info or {})
-        self._known = self.item_counts > 0
-        self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
+        self._known, self._popularity = popularity_prior(self.item_counts)
 
     def item_scores(self, histories: Sequence[History], items=None) -> np.ndarray:
         n_items = self.item_ids.shape[0]
@@ -214,7 +215,6 @@ class DeepFm(Recipe):
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
             log: Callable[[str], None] = lambda msg: None) -> DeepFmModel:
-        from chalicelib.domain.recipes import parse_hyperparameters
         hp = parse_hyperparameters(NAME, hyperparameters)
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")

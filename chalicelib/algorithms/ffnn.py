@@ -84,13 +84,14 @@ import numpy as np
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
                                         candidate_scores, exclude_histories, in_catalogue,
-                                        param_arrays, params_of, top_n)
+                                        param_arrays, params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
+from chalicelib.domain.recipes import parse_hyperparameters
 
 NAME = "aws-ffnn"
 EMBED_DIM = 64
@@ -107,12 +108,6 @@ SPECTRAL_INIT = True
 INIT_ROW_NORM = 2.0
 INFERENCE_GROUP = 512
 MAX_SCORE_CELLS = 1 << 25       # score block per inference group (256 MB of float64)
-
-
-def parse_ffnn_hyperparameters(overrides: Dict[str, str]) -> dict:
-    """Defaults + overrides of the FFNN table, typed; ValueError names the rule broken."""
-    from chalicelib.domain.recipes import parse_hyperparameters
-    return parse_hyperparameters(NAME, overrides)
 
 
 # --- pooling ----------------------------------------------------------------------------
@@ -150,8 +145,7 @@ class FfnnModel(Model):
         self.info = dict(info or {})
         # the pooling the network was trained with (the module's values may change later)
         self.recency = tuple(recency or (RECENCY_HALF_LIFE, RECENCY_FLOOR))
-        self._known = self.item_counts > 0
-        self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
+        self._known, self._popularity = popularity_prior(self.item_counts)
 
     def user_vectors(self, histories: Sequence[History]):
         """`[B, D]` user vectors (newest `max_hist_length` known items) and a mask of
@@ -221,7 +215,7 @@ class Ffnn(Recipe):
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
             log: Callable[[str], None] = lambda msg: None) -> FfnnModel:
-        hp = parse_ffnn_hyperparameters(hyperparameters)
+        hp = parse_hyperparameters(NAME, hyperparameters)
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         with single_threaded_blas():

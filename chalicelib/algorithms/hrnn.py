@@ -84,7 +84,7 @@ import scipy.sparse as sp
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
                                         candidate_scores, exclude_histories, param_arrays,
-                                        params_of, top_n)
+                                        params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.features import metadata_features
@@ -92,6 +92,7 @@ from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, Hrnn
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
+from chalicelib.domain.recipes import parse_hyperparameters
 
 SESSION_GAP_SECONDS = 3600
 BPTT_STEPS = 10
@@ -116,14 +117,6 @@ SPECTRAL_INIT = True
 INIT_ROW_NORM = 2.0
 METADATA_LR_SCALE = 0.1
 METADATA_PARAMS = ("A_in", "A_out", "C")
-
-
-
-def parse_hrnn_hyperparameters(recipe: str, overrides: Dict[str, str]) -> dict:
-    """Defaults + overrides of the HRNN table (chalicelib.domain.recipes), typed;
-    ValueError names the hyperparameter and the rule broken."""
-    from chalicelib.domain.recipes import parse_hyperparameters
-    return parse_hyperparameters(recipe, overrides)
 
 
 # --- sequences ------------------------------------------------------------------
@@ -242,8 +235,7 @@ class HrnnModel(Model):
         self.item_counts = np.asarray(item_counts, np.int64)
         self.user_ids = None if user_ids is None else np.asarray(user_ids, dtype=str)
         self.info = dict(info or {})
-        self._known = self.item_counts > 0
-        self._popularity = np.where(self._known, np.log1p(self.item_counts), -np.inf)
+        self._known, self._popularity = popularity_prior(self.item_counts)
         self._user_index = None
 
     # --- scoring ---
@@ -324,7 +316,7 @@ class Hrnn(Recipe):
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
             log: Callable[[str], None] = lambda msg: None) -> Model:
-        hp = parse_hrnn_hyperparameters(self.name, hyperparameters)
+        hp = parse_hyperparameters(self.name, hyperparameters)
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         item_f = user_f = None
