@@ -41,8 +41,8 @@ training stops after `PATIENCE` epochs without improvement, but not before
 `MIN_EPOCHS` (validation can plateau for an epoch while the model still improves).
 `training.epochs` is the maximum number of epochs. The seed's default (1) is
 too few for a useful model, so when the caller does not set it the maximum is
-`DEFAULT_MAX_EPOCHS` (the seed's range [1, 1000) still applies to any value
-given). `LR_FINAL_SHARE` below 1 decays the rate linearly over the maximum
+`DEFAULT_MAX_EPOCHS` (`Hrnn.default_overrides`, which the trainer's reports list
+too; the seed's range [1, 1000) still applies to any value given). `LR_FINAL_SHARE` below 1 decays the rate linearly over the maximum
 number of epochs; the default keeps it constant.
 
 Initialisation. With `SPECTRAL_INIT` the item embeddings start from the
@@ -316,7 +316,7 @@ class Hrnn(Recipe):
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
             log: Callable[[str], None] = lambda msg: None) -> Model:
-        hp = parse_hyperparameters(self.name, hyperparameters)
+        hp = parse_hyperparameters(self.name, dict(self.default_overrides(), **(hyperparameters or {})))
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         item_f = user_f = None
@@ -324,7 +324,7 @@ class Hrnn(Recipe):
             item_f, _ = metadata_features(data.items, data.n_items)
             user_f, _ = metadata_features(data.users, data.n_users)
         with single_threaded_blas():
-            net, counts, info = train_hrnn(data, hp, set(hyperparameters or {}), seed=seed, log=log,
+            net, counts, info = train_hrnn(data, hp, seed=seed, log=log,
                                            item_features=item_f, user_features=user_f)
         model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
                                  data.user_ids if user_f is not None else None, info)
@@ -338,7 +338,7 @@ class Hrnn(Recipe):
         return {"training.epochs": str(DEFAULT_MAX_EPOCHS)}
 
 
-def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m: None,
+def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                item_features=None, user_features=None, dtype=np.float32):
     """Train the network on `data` with typed hyperparameters `hp`.
     Returns `(net, item_counts, info)`; see the module docstring for the schedule."""
@@ -348,7 +348,7 @@ def train_hrnn(data: TrainingData, hp: dict, given: set, *, seed=0, log=lambda m
     n_items = data.n_items
     counts = np.bincount(data.interactions.item, minlength=n_items).astype(np.int64)
 
-    max_epochs = int(hp["training.epochs"]) if "training.epochs" in given else DEFAULT_MAX_EPOCHS
+    max_epochs = int(hp["training.epochs"])
     streams = int(hp["training.batch_size"])
     dropout = min(float(hp["model.dropout"]), MAX_DROPOUT)
     early_time = int(hp.get("training.early_time") or 0)
