@@ -2,8 +2,7 @@
 ListCampaigns, UpdateCampaign, DeleteCampaign) and the stock-client Getting Started flow.
 
 Workflows are recorded, not run (see test_solutions.py); deployments and trainings finish
-through the functions their workflows call. The last test runs the real workflows and is
-skipped until infrastructure/statemachines/training.asl.json exists.
+through the functions their workflows call. The last test runs the real workflows.
 """
 import csv
 import io
@@ -18,7 +17,6 @@ from tests.api.test_solutions import (HRNN, METRICS, SIMS, code, finish_training
                                       make_group, message, started, trained_solution)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAINING_ASL = os.path.join(ROOT, "infrastructure", "statemachines", "training.asl.json")
 CAMPAIGN_ASL = os.path.join(ROOT, "infrastructure", "statemachines", "campaign.asl.json")
 
 
@@ -327,8 +325,6 @@ def _sample_csv(users=60, items=40, per_user=25, seed=7):
     return out.getvalue().encode()
 
 
-@pytest.mark.skipif(not os.path.exists(TRAINING_ASL),
-                    reason="the training state machine (training.asl.json) is not there yet")
 def test_stock_getting_started_with_real_training(stock_personalize, s3):
     """Import, train (popularity: fast), metrics and deploy with the real local workflows."""
     client = stock_personalize

@@ -106,16 +106,9 @@ def movie_group(client, s3, name="movies", with_items=False):
 
 
 def model_recipe(recipe_arn):
-    """The implementation that trains `recipe_arn`; the personalized-ranking recipe falls back
-    to popularity (same Model.rank contract) until its implementation lands."""
+    """The implementation that trains `recipe_arn`."""
     from chalicelib.algorithms.registry import recipe_for
-    name = recipe_arn.rsplit("/", 1)[1]
-    try:
-        return recipe_for(name)
-    except ValueError:
-        if recipe_arn != RANKING:
-            raise
-        return recipe_for("aws-popularity-count")
+    return recipe_for(recipe_arn.rsplit("/", 1)[1])
 
 
 def train(version_arn, recipe_arn, hyperparameters=None, archive=True):
@@ -326,11 +319,6 @@ def test_getting_started_with_stock_clients_only(stock_personalize, stock_runtim
     assert sorted(ids(ranked, "personalizedRanking")) == sorted(items)
 
 
-TRAINING_ASL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "infrastructure", "statemachines", "training.asl.json")
-
-
-@pytest.mark.skipif(not os.path.exists(TRAINING_ASL), reason="no training workflow yet")
 def test_real_training_workflow_to_recommendations(personalize, s3, runtime, events):
     """Import, train (popularity: fast) and deploy with the real in-process workflows, then
     ask the campaign and fold in an event."""
