@@ -37,12 +37,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Dict, Optional, Tuple, Union
 
 USER_PERSONALIZATION = "USER_PERSONALIZATION"
 RELATED_ITEMS = "RELATED_ITEMS"
 SEARCH_PERSONALIZATION = "SEARCH_PERSONALIZATION"
 RECIPE_TYPES = (USER_PERSONALIZATION, RELATED_ITEMS, SEARCH_PERSONALIZATION)
+
+# creationDateTime of every predefined recipe, algorithm and feature transformation
+BUILTIN_CREATED = datetime(2018, 11, 28, tzinfo=timezone.utc)
 
 INTEGER, CONTINUOUS, CATEGORICAL, BOOLEAN = "integer", "continuous", "categorical", "boolean"
 

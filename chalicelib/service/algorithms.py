@@ -26,8 +26,8 @@ from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException,
                                         ResourceNotFoundException)
-from chalicelib.service.feature_transformations import BUILTIN_CREATED
 from chalicelib.service.registry import operation
+from chalicelib.storage import references
 from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.ALGORITHM
@@ -68,7 +68,7 @@ def get(arn):
             "defaultHyperParameterRanges": catalog.default_hyperparameter_ranges(recipe.name),
             "defaultResourceConfig": dict(BUILTIN_RESOURCE_CONFIG),
             "trainingInputMode": "File",
-            "creationDateTime": BUILTIN_CREATED, "lastUpdatedDateTime": BUILTIN_CREATED,
+            "creationDateTime": catalog.BUILTIN_CREATED, "lastUpdatedDateTime": catalog.BUILTIN_CREATED,
             "builtin": True, "recipeName": recipe.name,
         }
     return store().require(arn, TYPE, "algorithm")
@@ -262,8 +262,7 @@ def delete_algorithm(params):
     arn = params["algorithmArn"]
     _refuse_builtin(arn, "deleted")
     store().require(arn, TYPE, "algorithm")
-    from chalicelib.service import recipes  # recipes refer to algorithms, not the reverse
-    users = recipes.custom_recipes_using(algorithm_arn=arn)
+    users = references.users_of(arn)
     if users:
         raise ResourceInUseException(
             f"Algorithm {arn} is used by recipes {', '.join(users)}; delete them first")

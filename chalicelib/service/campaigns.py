@@ -230,11 +230,6 @@ def delete_campaign(params):
 
 # ---- for the campaign workflow, the training workflow and the runtime ---------------------
 
-def campaigns_using_solution(solution_arn):
-    """ARNs of the campaigns deploying a version of a solution (DeleteSolution's guard)."""
-    return store().children(solution_arn, [TYPE])
-
-
 def campaigns_in_auto_mode(solution_arn):
     """Campaign records of a solution whose updateMode is AUTO."""
     return [c for c in store().iterate(TYPE, solution_arn) if c.get("updateMode") == AUTO]

@@ -18,18 +18,17 @@ Custom ARNs follow the seed's example, `arn:aws:personalize::<acct>:feature-tran
 (no region: recipes, algorithms and transformations belong to the account).
 """
 import math
-from datetime import datetime, timezone
 
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException,
                                         ResourceNotFoundException)
 from chalicelib.service.registry import operation
+from chalicelib.storage import references
 from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.FEATURE_TRANSFORMATION
 # The predefined catalogue has no creation time of its own; we show the preview's launch day.
-BUILTIN_CREATED = datetime(2018, 11, 28, tzinfo=timezone.utc)
 # Seed, "Bring Your Own Recipe" step b: the supported keys (spelled as the catalogue spells them).
 SUPPORTED_PARAMETERS = tuple(catalog.FEATURE_TRANSFORMATIONS[catalog.JSON_PERCENTILE_FILTERING])
 
@@ -53,8 +52,8 @@ def get(arn):
     if name:
         return {"name": name, "featureTransformationArn": arn,
                 "defaultParameters": dict(catalog.FEATURE_TRANSFORMATIONS[name]),
-                "status": lifecycle.ACTIVE, "creationDateTime": BUILTIN_CREATED,
-                "lastUpdatedDateTime": BUILTIN_CREATED, "builtin": True}
+                "status": lifecycle.ACTIVE, "creationDateTime": catalog.BUILTIN_CREATED,
+                "lastUpdatedDateTime": catalog.BUILTIN_CREATED, "builtin": True}
     return store().require(arn, TYPE, "feature transformation")
 
 
@@ -136,8 +135,7 @@ def delete_feature_transformation(params):
     arn = params["featureTransformationArn"]
     _refuse_builtin(arn, "deleted")
     store().require(arn, TYPE, "feature transformation")
-    from chalicelib.service import recipes  # recipes refer to transformations, not the reverse
-    users = recipes.custom_recipes_using(feature_transformation_arn=arn)
+    users = references.users_of(arn)
     if users:
         raise ResourceInUseException(
             f"Feature transformation {arn} is used by recipes {', '.join(users)}; delete them first")

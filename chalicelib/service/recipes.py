@@ -29,8 +29,8 @@ from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, InvalidNextTokenException,
                                         ResourceInUseException, ResourceNotFoundException)
 from chalicelib.service import algorithms, feature_transformations
-from chalicelib.service.feature_transformations import BUILTIN_CREATED
 from chalicelib.service.registry import operation
+from chalicelib.storage import references
 from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.RECIPE
@@ -51,8 +51,8 @@ def _builtin_record(recipe):
     return {"name": recipe.name, "recipeArn": recipe.arn, "algorithmArn": recipe.algorithm_arn,
             "featureTransformationArn": recipe.feature_transformation_arn,
             "recipeType": recipe.recipe_type, "description": recipe.description,
-            "status": lifecycle.ACTIVE, "creationDateTime": BUILTIN_CREATED,
-            "lastUpdatedDateTime": BUILTIN_CREATED, "builtin": True}
+            "status": lifecycle.ACTIVE, "creationDateTime": catalog.BUILTIN_CREATED,
+            "lastUpdatedDateTime": catalog.BUILTIN_CREATED, "builtin": True}
 
 
 def get(arn):
@@ -62,13 +62,6 @@ def get(arn):
     if recipe is not None:
         return _builtin_record(recipe)
     return store().require(arn, TYPE, "recipe")
-
-
-def custom_recipes_using(algorithm_arn=None, feature_transformation_arn=None):
-    """ARNs of the custom recipes built on an algorithm or a feature transformation."""
-    return [r["recipeArn"] for r in store().iterate(TYPE)
-            if (algorithm_arn and r.get("algorithmArn") == algorithm_arn)
-            or (feature_transformation_arn and r.get("featureTransformationArn") == feature_transformation_arn)]
 
 
 def _recipe_type_for(algorithm_arn):
@@ -161,8 +154,7 @@ def delete_recipe(params):
     arn = params["recipeArn"]
     _refuse_builtin(arn, "deleted")
     store().require(arn, TYPE, "recipe")
-    from chalicelib.service import solutions  # solutions refer to recipes, not the reverse
-    users = solutions.solutions_using_recipe(arn)
+    users = references.users_of(arn)
     if users:
         raise ResourceInUseException(
             f"Recipe {arn} is used by solutions {', '.join(users)}; delete them first")

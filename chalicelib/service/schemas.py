@@ -12,6 +12,7 @@ from chalicelib.domain import arns, lifecycle, records, schemas
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException)
 from chalicelib.service.registry import operation
+from chalicelib.storage import references
 from chalicelib.storage.resources import now, store
 
 TYPE = arns.SCHEMA
@@ -50,17 +51,13 @@ def list_schemas(params):
     return {"schemas": page, "nextToken": token}
 
 
-def datasets_using(schema_arn):
-    return [d["arn"] for d in store().iterate(arns.DATASET) if d.get("schemaArn") == schema_arn]
-
-
 @operation("DeleteSchema")
 def delete_schema(params):
     arn = params["schemaArn"]
     # Datasets are created and updated only with an ACTIVE schema (a condition of their
     # transaction), so after DELETE PENDING the set of users can only shrink.
     _, previous = store().begin_delete(arn, TYPE, "schema")
-    users = datasets_using(arn)
+    users = references.users_of(arn)
     if users:
         store().revert_delete(arn, previous)
         raise ResourceInUseException(f"Schema {arn} is used by {', '.join(users)}")

@@ -49,6 +49,7 @@ from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyEx
                                         ResourceInUseException, ResourceNotFoundException)
 from chalicelib.service import dataset_groups, metrics, recipes, solution_versions
 from chalicelib.service.registry import operation
+from chalicelib.storage import references
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
 
 TYPE = arns.SOLUTION
@@ -336,8 +337,7 @@ def delete_solution(params):
     s = store()
     _, previous = s.begin_delete(arn, TYPE, "solution")
     try:
-        from chalicelib.service import campaigns  # campaigns refer to solutions, not the reverse
-        users = campaigns.campaigns_using_solution(arn)
+        users = references.users_of(arn)
         if users:
             raise ResourceInUseException(
                 f"Solution {arn} is part of campaigns {', '.join(users)}; delete them first")
@@ -355,13 +355,3 @@ def delete_solution(params):
         solution_versions.remove(version)
     s.delete(arn, expect_status=[lifecycle.DELETE_PENDING])
     return {}
-
-
-def solutions_using_recipe(recipe_arn):
-    """ARNs of the solutions that train with a recipe (directly or in their AutoML list)."""
-    used = []
-    for solution in store().iterate(TYPE):
-        listed = ((solution.get("solutionConfig") or {}).get("autoMLConfig") or {}).get("recipeList") or []
-        if solution.get("recipeArn") == recipe_arn or recipe_arn in listed:
-            used.append(solution["solutionArn"])
-    return used
