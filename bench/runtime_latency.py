@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "WORKFLOW_MODE": "local",
+       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
        "RESOURCES_TABLE": "personalize-resources", "EVENTS_TABLE": "personalize-events",
        "DATA_BUCKET": "personalize-data"}
 RECIPES = {"aws-popularity-count": "recommend", "aws-hrnn": "recommend",
@@ -171,8 +171,11 @@ def main(argv=None):
     if args.http_campaign:
         return http_rows(args)
     os.environ.update(ENV)
+    import pytest
     from moto import mock_aws
-    with mock_aws():
+    with mock_aws(), pytest.MonkeyPatch.context() as mp:
+        from tests.support import stepfunctions
+        stepfunctions.install(mp)  # the deployed ASL files run in process
         import boto3
         from chalicelib.storage.tables import ensure_tables
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))

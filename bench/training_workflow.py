@@ -4,7 +4,7 @@
         [--hpo-jobs N]
 
 In process, as the tests run it: boto3 clients wired to the Chalice app, DynamoDB and S3 under
-moto, WORKFLOW_MODE=local (the deployed ASL files run in process, the trainer Lambda's code runs
+moto, tests/support/stepfunctions.py (the deployed ASL files run in process, the trainer Lambda's code runs
 the SageMaker entry point over an /opt/ml-shaped folder). It imports the ratings as the Getting
 Started chapter prepares them (rating column dropped, header USER_ID,ITEM_ID,TIMESTAMP), creates
 one solution per recipe (performHPO false unless --hpo-jobs > 1), and prints, per recipe, the
@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 
 RATINGS = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "ml-latest-small", "ratings.csv")
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-       "AWS_REGION": "us-east-1", "WORKFLOW_MODE": "local", "RESOURCES_TABLE": "personalize-resources",
+       "AWS_REGION": "us-east-1", "RESOURCES_TABLE": "personalize-resources",
        "EVENTS_TABLE": "personalize-events", "DATA_BUCKET": "personalize-data"}
 SHOWN = ("precision_at_25", "normalized_discounted_cumulative_gain_at_10", "mean_reciprocal_rank_at_25",
          "coverage", "_num_evaluation_users")
@@ -41,13 +41,15 @@ def main(argv=None):
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         del os.environ[name]
 
+    import pytest
     from moto import mock_aws
-    with mock_aws():
+    with mock_aws(), pytest.MonkeyPatch.context() as mp:
+        from tests.support import stepfunctions
+        stepfunctions.install(mp)
         import boto3
         from chalicelib.datasets.movielens import getting_started_csv
         from chalicelib.storage.tables import ensure_tables
         from tests.conftest import make_client
-        import chalicelib.workflows.training  # noqa: F401 - the in-process trainer Lambda
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=ENV["DATA_BUCKET"])

@@ -35,11 +35,6 @@ def data_bucket():
     return _env("DATA_BUCKET", "personalize-data")
 
 
-def workflow_mode():
-    """`stepfunctions` on a deployment; `local` runs the same ASL in process (tests)."""
-    return _env("WORKFLOW_MODE", "local")
-
-
 def state_machine_arn(workflow):
     """ARN of the state machine for `workflow` ("import", "training", ...): env
     `<WORKFLOW>_STATE_MACHINE_ARN` (dashes as underscores), set by template.yaml."""

@@ -30,7 +30,6 @@ _BASE_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    "WORKFLOW_MODE": "local",
     "RESOURCES_TABLE": "personalize-resources",
     "EVENTS_TABLE": "personalize-events",
     "DATA_BUCKET": "personalize-data",
@@ -124,6 +123,8 @@ def moto_world():
         for name, value in _BASE_ENV.items():
             mp.setenv(name, value)
         with mock_aws():
+            from tests.support import stepfunctions
+            stepfunctions.install(mp)  # the deployed ASL files run in process (tests/support/asl)
             from chalicelib.storage.tables import ensure_tables
             ensure_tables(_aws_client("dynamodb"))
             _aws_client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
@@ -140,8 +141,8 @@ def aws():
 @pytest.fixture(autouse=True)
 def _fresh_local_workflows():
     """Each test starts with no recorded in-process workflow executions."""
-    from chalicelib.workflows import starter
-    starter.reset_local()
+    from tests.support import stepfunctions
+    stepfunctions.reset()
     yield
 
 

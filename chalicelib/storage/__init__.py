@@ -9,8 +9,5 @@ from chalicelib.storage import clients as _clients
 
 
 def reset_clients():
-    """Forget the cached clients and what local mode keeps in memory (the schedules
-    recorded instead of EventBridge rules): a new moto mock starts from nothing."""
-    from chalicelib.storage import schedules
+    """Forget the cached clients: a new moto mock starts from nothing."""
     _clients.reset_clients()
-    schedules.LOCAL_RULES.clear()

@@ -4,8 +4,7 @@ Seed, CreateDatasetImportJob "Scheduling": a new run is started at the
 frequency of `importJobSchedule`. On a deployment a rule with that schedule
 expression targets the workflow's state machine (ARN from
 `chalicelib.config.state_machine_arn`), assuming the role in env
-`EVENTS_ROLE_ARN`. With `WORKFLOW_MODE=local` (tests) nothing fires: the
-schedule is only recorded in `LOCAL_RULES`.
+`EVENTS_ROLE_ARN`.
 """
 import hashlib
 import json
@@ -15,9 +14,6 @@ import re
 from chalicelib import config
 from chalicelib.storage.clients import client
 
-LOCAL_RULES = {}  # rule name -> {"schedule", "workflow", "input"} (local mode only)
-
-
 def rule_name(kind, resource_arn):
     """A rule name (<= 64 chars of [A-Za-z0-9._-]) unique to the resource."""
     tail = re.sub(r"[^A-Za-z0-9._-]", "-", resource_arn.rsplit("/", 1)[-1])[:36]
@@ -25,16 +21,8 @@ def rule_name(kind, resource_arn):
     return f"personalize-{kind}-{tail}-{digest}"[:64]
 
 
-def _local():
-    return config.workflow_mode() == "local"
-
-
 def put_schedule(name, schedule_expression, workflow, workflow_input):
     """Create or replace rule `name` starting `workflow` with `workflow_input`."""
-    if _local():
-        LOCAL_RULES[name] = {"schedule": schedule_expression, "workflow": workflow,
-                             "input": workflow_input}
-        return name
     events = client("events")
     events.put_rule(Name=name, ScheduleExpression=schedule_expression, State="ENABLED",
                     Description=f"Amazon Personalize scheduled {workflow}")
@@ -49,9 +37,6 @@ def put_schedule(name, schedule_expression, workflow, workflow_input):
 
 def remove_schedule(name):
     """Remove rule `name` and its target; a missing rule is not an error."""
-    if _local():
-        LOCAL_RULES.pop(name, None)
-        return
     events = client("events")
     try:
         events.remove_targets(Rule=name, Ids=["workflow"])
@@ -62,9 +47,6 @@ def remove_schedule(name):
 
 def get_schedule(name):
     """The schedule expression of rule `name`, or None."""
-    if _local():
-        rule = LOCAL_RULES.get(name)
-        return rule and rule["schedule"]
     events = client("events")
     try:
         return events.describe_rule(Name=name).get("ScheduleExpression")

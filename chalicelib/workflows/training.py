@@ -43,7 +43,7 @@ from chalicelib.domain import lifecycle
 from chalicelib.domain.limits import MIN_TRAINING_INTERACTIONS
 from chalicelib.protocol.errors import ServiceError
 from chalicelib.storage import objects
-from chalicelib.workflows import failures, starter
+from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
@@ -281,10 +281,6 @@ def fail(state):
 
 
 def trainer(event):
-    """The trainer Lambda's body (app.py `trainer`; in process for local workflows)."""
+    """The trainer Lambda's body (app.py `trainer`)."""
     from chalicelib.training import lambda_trainer
     return lambda_trainer.handle(event)
-
-
-# Local workflows reach `${TrainerFunctionArn}` (function "trainer") in process.
-starter.register_local_function("trainer", trainer)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
+from tests.support import stepfunctions as sfn
 
 ACCT = "arn:aws:personalize:us-east-1:000000000000"
 
@@ -175,7 +176,6 @@ def test_delete_with_import_jobs_is_in_use(setup, s3):
 
 
 def _wait_import_done(personalize, job):
-    from chalicelib.workflows import starter
-    starter.wait_local_executions()
+    sfn.wait_executions()
     run = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
     return run

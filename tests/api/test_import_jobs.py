@@ -1,11 +1,13 @@
 """Dataset import jobs and runs as a boto3 user sees them (seed: "Importing your
 Data"; CreateDatasetImportJob, DescribeDatasetImportJob, ListDatasetImportJobs,
 UpdateDatasetImportJob, DeleteDatasetImportJob, DescribeDatasetImportJobRun,
-ListDatasetImportJobRuns). Workflows run in process (WORKFLOW_MODE=local)."""
+ListDatasetImportJobRuns). Workflows run in process (tests/support/stepfunctions.py)."""
 import json
 
 import pytest
 from botocore.exceptions import ClientError
+from tests.support import rules
+from tests.support import stepfunctions as sfn
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeS3"
 BUCKET = "personalize-data"
@@ -22,8 +24,7 @@ def code(excinfo):
 
 
 def settle():
-    from chalicelib.workflows import starter
-    starter.wait_local_executions()
+    sfn.wait_executions()
 
 
 @pytest.fixture
@@ -192,7 +193,8 @@ def test_schedule_is_kept_and_removed(personalize, dataset):
     job = personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
     assert job["datasetImportJobConfig"] == {"importJobSchedule": "cron(0 12 * * ? *)"}
     rule = schedules.rule_name("import", arn)
-    assert schedules.LOCAL_RULES[rule]["input"] == {"datasetImportJobArn": arn}
+    assert rules.rule(rule)["input"] == {"datasetImportJobArn": arn}
+    assert rules.rule(rule)["arn"].endswith(":stateMachine:personalize-import")
     with pytest.raises(ClientError) as e:
         personalize.update_dataset_import_job(
             datasetImportJobArn=arn, datasetImportJobConfig={"importJobSchedule": "cron(* * * * ? *)"})

@@ -199,8 +199,10 @@ def test_create_solution_accepts_valid_overrides(personalize, started):
     assert solution["solutionConfig"]["retrainingMode"] == "MANUAL"
     assert solution["solutionConfig"]["retrainSchedule"] == "cron(0 12 * * ? *)"
     from chalicelib.storage import schedules
-    rule = [r for r in schedules.LOCAL_RULES.values() if r["input"] == {"solutionArn": arn}]
-    assert rule and rule[0]["schedule"] == "cron(0 12 * * ? *)" and rule[0]["workflow"] == "training"
+    from tests.support import rules
+    rule = rules.rule(schedules.rule_name("retrain", arn))
+    assert rule["input"] == {"solutionArn": arn} and rule["schedule"] == "cron(0 12 * * ? *)"
+    assert rule["arn"].endswith(":stateMachine:personalize-training")
 
 
 def test_create_solution_resource_errors(personalize, group, started):

@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib.datasets import sample, training_view
 from chalicelib.datasets.training_view import load_training_data
-from chalicelib.workflows import starter
 from tests.conftest import make_client, moto_world
+from tests.support import stepfunctions as sfn
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 
@@ -20,9 +20,9 @@ ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 def personalize():
     """One moto world for the module (the imports below take a few seconds)."""
     with moto_world():
-        starter.reset_local()
+        sfn.reset()
         yield make_client("personalize")
-        starter.reset_local()
+        sfn.reset()
 
 
 @pytest.fixture(scope="module")

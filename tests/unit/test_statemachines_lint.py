@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.workflows import starter, tasks
-from chalicelib.workflows.local_asl import check_definition, function_name
+from chalicelib.workflows import tasks
+from tests.support.asl.runner import check_definition, function_name
+from tests.support import stepfunctions as sfn
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = sorted((REPO / "infrastructure" / "statemachines").glob("*.asl.json"))
@@ -106,13 +107,12 @@ def test_jsonpath_only(definition_file):
         assert not {"Arguments", "Output"} & set(state), state
 
 
-def test_local_runner_accepts_it(definition_file, monkeypatch):
+def test_in_process_runner_accepts_it(definition_file):
     source, _, text = definition_file
     if source == "fixture":
         check_definition(json.loads(substituted(text)))
         return
-    monkeypatch.delenv("STATE_MACHINES_DIR", raising=False)
-    check_definition(starter.load_definition(source.name[:-len(".asl.json")]))
+    check_definition(sfn.load_definition(source.name[:-len(".asl.json")]))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

@@ -199,7 +199,7 @@ def test_objects_port(aws, tmp_path):
     assert objects.list_prefix("s3://personalize-data/in/") == []
 
 
-def test_schedules_port_local_mode(aws):
+def test_schedules_port_rule_names_and_removal(aws):
     name = schedules.rule_name("import", "arn:aws:personalize:us-east-1:0:dataset-import-job/" + "j" * 63)
     assert len(name) <= 64
     schedules.put_schedule(name, "rate(1 day)", "import", {"datasetImportJobArn": "a"})
@@ -210,7 +210,6 @@ def test_schedules_port_local_mode(aws):
 
 
 def test_schedules_port_eventbridge(aws, monkeypatch):
-    monkeypatch.setenv("WORKFLOW_MODE", "stepfunctions")
     monkeypatch.setenv("IMPORT_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:import")
     monkeypatch.setenv("EVENTS_ROLE_ARN", "arn:aws:iam::123456789012:role/events")
     schedules.put_schedule("r1", "cron(0 12 * * ? *)", "import", {"datasetImportJobArn": "a"})

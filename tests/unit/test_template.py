@@ -24,7 +24,7 @@ ROOT = package.ROOT
 ASL_DIR = os.path.join(ROOT, "infrastructure", "statemachines")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 FUNCTIONS = ("APIHandler", "Tasks", "Trainer")
-SETTINGS = ("WORKFLOW_MODE", "RESOURCES_TABLE", "EVENTS_TABLE", "DATA_BUCKET",
+SETTINGS = ("RESOURCES_TABLE", "EVENTS_TABLE", "DATA_BUCKET",
             "EVENTS_ROLE_ARN", "TRAINING_BACKEND", "PERSONALIZE_ACCOUNT_ID")
 
 
@@ -97,7 +97,6 @@ def test_both_functions_get_every_setting(template):
     for name in FUNCTIONS:
         env = template["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert set(SETTINGS) <= set(env), name
-        assert env["WORKFLOW_MODE"] == "stepfunctions"
         assert env["TRAINING_BACKEND"] == {"Ref": "TrainingBackend"}
         for machine in _machines(template).values():
             variable = package.workflow_variable(machine["Metadata"]["Workflow"])

@@ -2,15 +2,14 @@
 process: CREATE PENDING -> CREATE IN_PROGRESS -> check -> warm -> ACTIVE, failures with their
 reason, updates that keep serving the old version until the new one is ACTIVE, and the
 embedded emulator's error style (Retry/Catch must not depend on error names)."""
-import pytest
 
-from chalicelib.workflows import starter
 from tests.api.test_recommendations import (POPULARITY, HRNN, campaign_for, ids, movie_group,  # noqa: F401
                                             played_training, train, trained_version)
+from tests.support import stepfunctions as sfn
 
 
 def states_entered(campaign_arn):
-    execution = [e for e in starter.local_executions("campaign")
+    execution = [e for e in sfn.executions("campaign")
                  if e.input == {"campaignArn": campaign_arn}][-1]
     return execution, [e["name"] for e in execution.history if e["type"] == "StateEntered"]
 
@@ -88,7 +87,7 @@ def test_task_errors_are_retried_then_caught_whatever_their_name(personalize, s3
     """On ministack every Lambda error is Runtime.HandlerError: the deployment still fails
     cleanly, after the retries, with the error's message."""
     from chalicelib.runtime import serving
-    monkeypatch.setenv("LOCAL_LAMBDA_ERROR_STYLE", "ministack")
+    sfn.configure(error_style="ministack")
     calls = []
 
     def broken_load(*args):

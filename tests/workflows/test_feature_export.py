@@ -1,5 +1,5 @@
 """The feature export workflow as a user drives it: boto3 CreateFeatureExportJob with
-WORKFLOW_MODE=local (the deployed ASL runs in process, its tasks reach moto), then
+tests/support/stepfunctions.py (the deployed ASL runs in process, its tasks reach moto), then
 DescribeFeatureExportJob / ListFeatureExportJobs and the files in S3 (seed: CreateFeatureExportJob,
 data type FeatureExportJob, "Bring Your Own Recipe", "Feature Transformation"; file layout in
 `chalicelib.datasets.featurize`)."""
@@ -10,6 +10,7 @@ import json
 import pytest
 
 from chalicelib.workflows import starter
+from tests.support import stepfunctions as sfn
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 BUILTIN = "arn:aws:personalize:::feature-transformation/JSON-percentile-filtering"
@@ -43,9 +44,9 @@ ITEM_ROWS = [("i1", "Comedy|Drama", "9.99"), ("i2", "Drama", ""), ("i3", "Action
 
 @pytest.fixture(autouse=True)
 def local_runs():
-    starter.reset_local()
+    sfn.reset()
     yield
-    starter.reset_local()
+    sfn.reset()
 
 
 def csv_body(header, rows):
@@ -250,7 +251,7 @@ def test_a_repeated_execution_changes_nothing(personalize, s3, group):
         featureExportJobArn=job["featureExportJobArn"])["featureExportJob"]
     assert (again["status"], again["lastUpdatedDateTime"]) == ("ACTIVE", job["lastUpdatedDateTime"])
     assert keys(s3, "exports") == before
-    [first, second] = starter.local_executions("feature-export")
+    [first, second] = sfn.executions("feature-export")
     assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
 
 
@@ -283,7 +284,7 @@ def test_failure_reason_does_not_depend_on_error_names(personalize, s3, group, m
     """On the embedded emulator every Lambda error is `Runtime.HandlerError`: the job still
     fails with the task's own message."""
     from chalicelib.storage import objects
-    monkeypatch.setenv("LOCAL_LAMBDA_ERROR_STYLE", "ministack")
+    sfn.configure(error_style="ministack")
 
     def broken(location, data, content_type=None):
         raise OSError("disk on fire")

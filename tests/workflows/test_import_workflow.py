@@ -1,5 +1,5 @@
 """The import workflow as a user drives it: boto3 CreateDatasetImportJob /
-UpdateDatasetImportJob with WORKFLOW_MODE=local (the deployed ASL file runs
+UpdateDatasetImportJob with tests/support/stepfunctions.py (the deployed ASL file runs
 in process, its tasks reach moto), then DescribeDatasetImportJobRun and the
 training view (seed: "Importing your Data", CreateDatasetImportJob,
 DatasetImportJobRun.failureReason, "Getting Started" > "Create the Training Data")."""
@@ -14,6 +14,7 @@ from chalicelib.datasets import records, versions
 from chalicelib.datasets.movielens import getting_started_csv
 from chalicelib.datasets.training_view import load_training_data
 from chalicelib.workflows import starter
+from tests.support import stepfunctions as sfn
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 INTERACTIONS_SCHEMA = json.dumps({
@@ -25,9 +26,9 @@ INTERACTIONS_SCHEMA = json.dumps({
 
 @pytest.fixture(autouse=True)
 def local_runs():
-    starter.reset_local()
+    sfn.reset()
     yield
-    starter.reset_local()
+    sfn.reset()
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ def test_task_error_is_retried_then_recorded(personalize, s3, group, monkeypatch
     assert len(calls) == 3  # the first try and two retries
     assert run["status"] == "CREATE FAILED"
     assert run["failureReason"] == "Internal error while importing (RuntimeError): S3 went away"
-    execution = starter.local_executions("import")[-1]
+    execution = sfn.executions("import")[-1]
     assert execution.status == "FAILED" and execution.error == "DatasetImportFailed"
 
     # Nothing stayed IN_PROGRESS: the dataset takes a new run, which now succeeds.
@@ -192,7 +193,7 @@ def test_data_that_does_not_fit_is_not_retried(personalize, s3, group, monkeypat
     assert run["status"] == "CREATE FAILED"
     assert "column TIMESTAMP: required column is missing from the header" in run["failureReason"]
     assert len(calls) == 1
-    assert starter.local_executions("import")[-1].status == "FAILED"
+    assert sfn.executions("import")[-1].status == "FAILED"
 
 
 def test_scheduled_tick_is_skipped_while_the_dataset_is_busy(personalize, s3, group):
@@ -202,7 +203,7 @@ def test_scheduled_tick_is_skipped_while_the_dataset_is_busy(personalize, s3, gr
     # A run not yet started holds the dataset (seed, UpdateDatasetImportJob: one import
     # at a time), as when the schedule fires during a user's run.
     dataset_import_jobs.new_run(job_arn)
-    execution = starter.get_local_execution(
+    execution = sfn.get_execution(
         starter.start_workflow("import", {"datasetImportJobArn": job_arn}))
     assert execution.status == "SUCCEEDED"
     assert execution.output["scheduled"] == {"skipped": True}

@@ -13,18 +13,19 @@ import pytest
 from chalicelib.storage import objects
 from chalicelib.training import artifacts, contract, entry, lambda_trainer
 from chalicelib.workflows import starter, training
-from chalicelib.workflows.local_asl import StateMachineRunner, StatesError
+from tests.support.asl.runner import StateMachineRunner, StatesError
 from chalicelib.workflows.tasks import run_task
 from tests.workflows.test_training_workflow import SIMS, make_group, sample_files  # noqa: F401
+from tests.support import stepfunctions as sfn
 
 SYNC = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 
 @pytest.fixture(autouse=True)
 def local_runs():
-    starter.reset_local()
+    sfn.reset()
     yield
-    starter.reset_local()
+    sfn.reset()
 
 
 class FakeSageMaker:
@@ -72,7 +73,7 @@ def pending_version(personalize, s3, sample_files, monkeypatch):
 
 
 def run_sagemaker_path(payload, sagemaker):
-    definition = starter.load_definition("training")
+    definition = sfn.load_definition("training")
     runner = StateMachineRunner(definition, functions={"tasks": run_task, "trainer": training.trainer},
                                 invoke_resource=sagemaker, sleep=lambda s: None)
     return runner.run(payload)

@@ -1,6 +1,6 @@
 """The training workflow as a user drives it through boto3 (seed: CreateSolution,
 CreateSolutionVersion, DescribeSolutionVersion, GetMetrics, "Creating a Campaign", "Limits"):
-WORKFLOW_MODE=local runs infrastructure/statemachines/training.asl.json in process, the trainer
+tests/support/stepfunctions.py runs infrastructure/statemachines/training.asl.json in process, the trainer
 Lambda runs the SageMaker entry point over an /opt/ml-shaped folder, S3 and DynamoDB are moto."""
 import json
 import tempfile
@@ -12,6 +12,8 @@ from chalicelib.datasets import sample
 from chalicelib.workflows import starter
 import chalicelib.workflows.training  # noqa: F401 - registers the in-process trainer Lambda
 from tests.conftest import RATINGS
+from tests.support import rules
+from tests.support import stepfunctions as sfn
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 POPULARITY = "arn:aws:personalize:::recipe/aws-popularity-count"
@@ -29,9 +31,9 @@ METRIC_KEYS = {
 
 @pytest.fixture(autouse=True)
 def local_runs():
-    starter.reset_local()
+    sfn.reset()
     yield
-    starter.reset_local()
+    sfn.reset()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,7 @@ def version_key(version):
 
 
 def execution_statuses(workflow="training"):
-    return [e.status for e in starter.local_executions(workflow)]
+    return [e.status for e in sfn.executions(workflow)]
 
 
 def versions_of(personalize, solution_arn):
@@ -161,7 +163,7 @@ def test_the_failure_file_becomes_the_failure_reason(personalize, group, monkeyp
 def test_internal_errors_are_retried_then_fail_the_version(personalize, group, monkeypatch):
     """With ministack's error style every failure is Runtime.HandlerError: Retry/Catch still work."""
     from chalicelib.training import lambda_trainer
-    monkeypatch.setenv("LOCAL_LAMBDA_ERROR_STYLE", "ministack")
+    sfn.configure(error_style="ministack")
     calls = []
 
     def broken(event):
@@ -282,14 +284,15 @@ def test_the_retraining_rule_trains_a_new_version_or_skips_a_busy_solution(perso
     arn = personalize.create_solution(name="weekly", datasetGroupArn=group, recipeArn=POPULARITY,
                                       minProvisionedTPS=1,
                                       solutionConfig={"retrainSchedule": "rate(1 day)"})["solutionArn"]
-    rule = schedules.LOCAL_RULES[schedules.rule_name("retrain", arn)]
-    assert rule["schedule"] == "rate(1 day)" and rule["workflow"] == "training"
-    starter.start_workflow(rule["workflow"], rule["input"])          # what EventBridge does
+    name = schedules.rule_name("retrain", arn)
+    rule = rules.rule(name)
+    assert rule["schedule"] == "rate(1 day)" and rule["arn"].endswith("stateMachine:personalize-training")
+    rules.fire(name)                                                 # what EventBridge does
     listed = versions_of(personalize, arn)
     assert [v["status"] for v in listed] == ["ACTIVE", "ACTIVE"]
     # a tick while a version is in flight is skipped, and leaves that version alone
     pending = solution_versions.create_version(arn, "CreateSolutionVersion")["arn"]
-    starter.start_workflow(rule["workflow"], rule["input"])
+    rules.fire(name)
     assert len(versions_of(personalize, arn)) == 3
     assert personalize.describe_solution_version(solutionVersionArn=pending)["solutionVersion"]["status"] \
         == "CREATE PENDING"
@@ -302,12 +305,12 @@ def test_auto_retraining_has_a_default_cadence(personalize, group):
                                       minProvisionedTPS=1)["solutionArn"]
     config = personalize.describe_solution(solutionArn=arn)["solution"]["solutionConfig"]
     assert config["retrainingMode"] == "AUTO"
-    rule = schedules.LOCAL_RULES[schedules.rule_name("retrain", arn)]
+    rule = rules.rule(schedules.rule_name("retrain", arn))
     assert rule["schedule"] == "rate(7 days)" and rule["input"] == {"solutionArn": arn}
     personalize.update_solution(solutionArn=arn, solutionConfig={"retrainingMode": "MANUAL",
                                                                  "retrainSchedule": "rate(2 days)"})
     assert len(versions_of(personalize, arn)) == 1                  # "doesn't trigger retraining"
-    assert schedules.LOCAL_RULES[schedules.rule_name("retrain", arn)]["schedule"] == "rate(2 days)"
+    assert rules.rule(schedules.rule_name("retrain", arn))["schedule"] == "rate(2 days)"
 
 
 def test_movielens_popularity_through_the_workflow(personalize, s3, tmp_path):

@@ -1,5 +1,5 @@
 """Paths, payload templates and intrinsic functions of the Amazon States Language
-(JSONPath flavour), for the in-process runner in `local_asl`.
+(JSONPath flavour), for the in-process runner in `runner`.
 
 Covers what Step Functions accepts in JSONPath state machines: `$` and `$$`
 (context object) paths with `.name`, `['name']`, `[n]`, `[*]`, `.*`, `[a:b]`,

@@ -8,7 +8,7 @@ for `IsPresent`.
 """
 from datetime import datetime
 
-from .asl_paths import PathError, evaluate, is_present
+from .paths import PathError, evaluate, is_present
 
 
 class ChoiceRuntimeError(Exception):

@@ -7,9 +7,11 @@ import threading
 
 import pytest
 
-from chalicelib.workflows import asl_paths, starter
-from chalicelib.workflows.local_asl import DefinitionError, check_definition, run_state_machine
+from chalicelib.workflows import starter
+from tests.support.asl import paths as asl_paths
+from tests.support.asl.runner import DefinitionError, check_definition, run_state_machine
 from chalicelib.workflows.tasks import task
+from tests.support import stepfunctions as sfn
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:tasks"
 
@@ -148,7 +150,7 @@ def test_failing_task_reports_lambda_error_shape():
     assert cause["errorType"] == "DataImportError"
     assert re.fullmatch(r"[0-9a-f-]{36}", cause["requestId"])
     assert any("in handler" in frame for frame in cause["stackTrace"])
-    assert not any("workflows/local_asl.py" in frame for frame in cause["stackTrace"])
+    assert not any("support/asl/runner.py" in frame for frame in cause["stackTrace"])
 
 
 def test_ministack_error_style_hides_the_exception_type():
@@ -524,7 +526,7 @@ def test_check_definition_rejects(defn):
         check_definition(defn)
 
 
-# --- start_workflow ----------------------------------------------------------------------
+# --- start_workflow through the in-process Step Functions (tests/support/stepfunctions.py) ----------------------------------------------------------------------
 
 @task("test.local_asl.double")
 def _double(payload):
@@ -552,51 +554,51 @@ WORKFLOW = {
 @pytest.fixture
 def local_mode(tmp_path, monkeypatch):
     (tmp_path / "demo.asl.json").write_text(json.dumps(WORKFLOW))
-    monkeypatch.setenv("STATE_MACHINES_DIR", str(tmp_path))
-    monkeypatch.setenv("WORKFLOW_MODE", "local")
     monkeypatch.setenv("TRAINING_BACKEND", "lambda")
-    monkeypatch.delenv("DEMO_STATE_MACHINE_ARN", raising=False)
-    starter.reset_local()
+    sfn.reset()
+    sfn.configure(statemachines_dir=tmp_path)
+    sfn.install(monkeypatch)
     yield tmp_path
-    starter.reset_local()
+    sfn.reset()
 
 
 def test_start_workflow_local_runs_the_asl_synchronously(local_mode):
     arn = starter.start_workflow("demo", {"n": 21}, execution_name="job 1/run")
-    execution = starter.get_local_execution(arn)
+    execution = sfn.get_execution(arn)
     assert (execution.status, execution.output) == ("SUCCEEDED", {"backend": "lambda", "n": 42})
     assert arn.startswith("arn:aws:states:us-east-1:000000000000:execution:personalize-demo:job-1-run-")
     assert execution.stop_date is not None
-    assert [e.execution_arn for e in starter.local_executions("demo")] == [arn]
+    assert [e.execution_arn for e in sfn.executions("demo")] == [arn]
 
 
 def test_start_workflow_local_failure_is_recorded_not_raised(local_mode):
     slept = []
-    starter.configure_local(sleep=slept.append)
+    sfn.configure(sleep=slept.append)
     arn = starter.start_workflow("demo", {"other": 1})
-    execution = starter.get_local_execution(arn)
+    execution = sfn.get_execution(arn)
     assert (execution.status, execution.error) == ("FAILED", "WorkflowFailed")
     assert json.loads(execution.cause)["errorMessage"] == "n is required"
     assert slept == [5]  # the one retry, not really slept
 
 
 def test_start_workflow_local_background(local_mode):
-    starter.configure_local(background=True)
+    sfn.configure(background=True)
     arns = [starter.start_workflow("demo", {"n": i}) for i in range(3)]
-    assert starter.wait_local_executions(timeout=30)
-    assert [starter.get_local_execution(a).output["n"] for a in arns] == [0, 2, 4]
+    assert sfn.wait_executions(timeout=30)
+    assert [sfn.get_execution(a).output["n"] for a in arns] == [0, 2, 4]
 
 
 def test_start_workflow_local_errors(local_mode, monkeypatch):
-    with pytest.raises(DefinitionError):
+    with pytest.raises(RuntimeError, match="NO_SUCH_WORKFLOW_STATE_MACHINE_ARN"):
         starter.start_workflow("no-such-workflow", {})
     (local_mode / "odd.asl.json").write_text(json.dumps(
         machine({"A": {"Type": "Pass", "Result": "${SomethingUnknown}", "End": True}})))
+    sfn.install(monkeypatch)
     with pytest.raises(DefinitionError, match="SomethingUnknown"):
         starter.start_workflow("odd", {})
     monkeypatch.setenv("SomethingUnknown", 'a "quoted" value')
     arn = starter.start_workflow("odd", {})
-    assert starter.get_local_execution(arn).output == 'a "quoted" value'
+    assert sfn.get_execution(arn).output == 'a "quoted" value'
     with pytest.raises(TypeError):
         starter.start_workflow("demo", {"when": object()})
 
@@ -612,11 +614,12 @@ def test_execution_names_are_valid_and_unique():
 def test_start_workflow_stepfunctions_mode(monkeypatch):
     from moto import mock_aws
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1", "WORKFLOW_MODE": "stepfunctions"}.items():
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SFN", raising=False)
-    monkeypatch.setattr(starter, "_client", None)
+    from chalicelib.storage.clients import reset_clients
+    reset_clients()
     with mock_aws():
         import boto3
         sfn = boto3.client("stepfunctions", region_name="us-east-1")

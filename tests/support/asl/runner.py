@@ -42,8 +42,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .asl_choice import ChoiceRuntimeError, evaluate_rule, parse_timestamp
-from .asl_paths import (IntrinsicError, PathError, apply_template,
+from .choice import ChoiceRuntimeError, evaluate_rule, parse_timestamp
+from .paths import (IntrinsicError, PathError, apply_template,
                         resolve_dynamic, select_reference, set_reference)
 
 log = logging.getLogger(__name__)

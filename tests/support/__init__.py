@@ -1,0 +1,1 @@
+"""Test support: machinery the tests need and the product must not ship."""
