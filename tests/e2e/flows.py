@@ -65,12 +65,16 @@ def import_interactions(stack, personalize, body, prefix="e2e", timeout=300):
 
 
 def train(personalize, group, recipe, prefix="e2e", timeout=300, **spec):
-    """CreateSolution (which trains the first version, as in the seed; a stock client of today's
-    API gets the same) and wait for that version. Returns (solution ARN, version record)."""
+    """CreateSolution, then the first version: the preview's shape (with minProvisionedTPS)
+    trains at once, today's (without) waits for CreateSolutionVersion, which is called then
+    (README, "Two dialects").
+    Returns (solution ARN, version record) once that version has ended."""
     if recipe is not None:
         spec["recipeArn"] = recipe if recipe.startswith("arn:") else RECIPE + recipe
     solution = personalize.create_solution(name=name(f"{prefix}-solution"), datasetGroupArn=group,
                                            **spec)["solutionArn"]
+    if not personalize.describe_solution(solutionArn=solution)["solution"].get("latestSolutionVersion"):
+        personalize.create_solution_version(solutionArn=solution)
     return solution, wait_version(personalize, solution, timeout)
 
 
