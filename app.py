@@ -2,7 +2,9 @@
 
 One API serves the three services of the seed's "API Reference": the control
 plane (AWS JSON 1.1, `POST /`), Personalize Runtime (`POST /recommendations`,
-`POST /personalize-ranking`) and Personalize Events (`POST /events`).
+`POST /personalize-ranking`, `POST /action-recommendations`) and Personalize Events
+(`POST /events`, `/items`, `/users`, `/actions`, `/action-interactions`): every
+request URI of today's stock models and the seed's.
 """
 from chalice import Chalice
 
@@ -32,6 +34,31 @@ def personalize_ranking():
 
 @app.route("/events", methods=["POST"], content_types=ANY)
 def events():
+    return http.handle(app.current_request)
+
+
+@app.route("/action-recommendations", methods=["POST"], content_types=ANY)
+def action_recommendations():
+    return http.handle(app.current_request)
+
+
+@app.route("/items", methods=["POST"], content_types=ANY)
+def put_items():
+    return http.handle(app.current_request)
+
+
+@app.route("/users", methods=["POST"], content_types=ANY)
+def put_users():
+    return http.handle(app.current_request)
+
+
+@app.route("/actions", methods=["POST"], content_types=ANY)
+def put_actions():
+    return http.handle(app.current_request)
+
+
+@app.route("/action-interactions", methods=["POST"], content_types=ANY)
+def put_action_interactions():
     return http.handle(app.current_request)
 
 

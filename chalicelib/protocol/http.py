@@ -25,7 +25,12 @@ ROUTES = {
     "/": "personalize",
     "/recommendations": "personalize-runtime",
     "/personalize-ranking": "personalize-runtime",
+    "/action-recommendations": "personalize-runtime",
     "/events": "personalize-events",
+    "/items": "personalize-events",
+    "/users": "personalize-events",
+    "/actions": "personalize-events",
+    "/action-interactions": "personalize-events",
 }
 
 
