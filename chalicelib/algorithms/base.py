@@ -32,6 +32,10 @@ import numpy as np
 USER_PERSONALIZATION = "USER_PERSONALIZATION"
 RELATED_ITEMS = "RELATED_ITEMS"
 SEARCH_PERSONALIZATION = "SEARCH_PERSONALIZATION"
+# today's recipe types (chalicelib.domain.recipes)
+PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
+POPULAR_ITEMS = "POPULAR_ITEMS"
+RANKING_TYPES = (SEARCH_PERSONALIZATION, PERSONALIZED_RANKING)
 
 
 @dataclass
@@ -116,8 +120,14 @@ class Model(abc.ABC):
 
     def rank(self, history: History, candidates: np.ndarray, *,
              user: Optional[int] = None) -> np.ndarray:
-        """SEARCH_PERSONALIZATION: one score per candidate item index (higher is better)."""
+        """SEARCH_PERSONALIZATION / PERSONALIZED_RANKING: one score per candidate item index
+        (higher is better)."""
         raise NotImplementedError(f"{self.recipe} does not rank")
+
+    def serving_options(self, campaign_config: Optional[dict]) -> dict:
+        """Keyword arguments for `recommend` from a campaign's `campaignConfig` (today's API);
+        recipes that read none of it return {}. ValueError names a bad setting."""
+        return {}
 
     # --- artifacts -------------------------------------------------------
     def arrays(self) -> Dict[str, np.ndarray]:

@@ -97,3 +97,34 @@ def user_sequences(data: TrainingData):
     order = np.lexsort((it.timestamp, it.user))
     bounds = np.searchsorted(it.user[order], np.arange(data.n_users + 1))
     return it.item[order].astype(np.int64), it.timestamp[order].astype(np.int64), bounds
+
+
+def history_length_filter(data: TrainingData, lo_pct: float, hi_pct: float) -> TrainingData:
+    """Only the interactions of users whose history length lies between the `lo_pct` and
+    `hi_pct` percentiles of all users' lengths (inclusive, numpy's linear interpolation); 0 and
+    1 keep everyone. ValueError when no user is left."""
+    if lo_pct <= 0.0 and hi_pct >= 1.0:
+        return data
+    counts = np.bincount(data.interactions.user, minlength=data.n_users)
+    active = counts[counts > 0]
+    if active.size == 0:
+        return data
+    lo, hi = np.quantile(active, [lo_pct, hi_pct])
+    keep_user = (counts >= lo) & (counts <= hi) & (counts > 0)
+    rows = np.flatnonzero(keep_user[data.interactions.user])
+    if rows.size == 0:
+        raise ValueError(f"the history-length percentiles [{lo_pct}, {hi_pct}] keep no user")
+    return subset(data, rows)
+
+
+def recency_weights(timestamps: np.ndarray, half_life_share: float) -> np.ndarray:
+    """`2 ** (-(t_max - t) / h)` per timestamp, with the half-life `h` a share of the data's time
+    span (all ones when the span is 0): what "more weight to recent interactions" means in
+    the recipes that offer it."""
+    t = np.asarray(timestamps, np.float64)
+    if t.size == 0:
+        return np.ones(0)
+    span = float(t.max() - t.min())
+    if span <= 0:
+        return np.ones(t.shape[0])
+    return np.exp2(-(t.max() - t) / (half_life_share * span))

@@ -43,7 +43,13 @@ from typing import Dict, Optional, Tuple, Union
 USER_PERSONALIZATION = "USER_PERSONALIZATION"
 RELATED_ITEMS = "RELATED_ITEMS"
 SEARCH_PERSONALIZATION = "SEARCH_PERSONALIZATION"
-RECIPE_TYPES = (USER_PERSONALIZATION, RELATED_ITEMS, SEARCH_PERSONALIZATION)
+# today's types (the developer guide's "Amazon Personalize recipe types by use case"); the seed's
+# recipes keep the seed's types, today's recipes carry these
+PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
+POPULAR_ITEMS = "POPULAR_ITEMS"
+RECIPE_TYPES = (USER_PERSONALIZATION, RELATED_ITEMS, SEARCH_PERSONALIZATION, PERSONALIZED_RANKING,
+                POPULAR_ITEMS)
+RANKING_TYPES = (SEARCH_PERSONALIZATION, PERSONALIZED_RANKING)
 
 # creationDateTime of every predefined recipe, algorithm and feature transformation
 BUILTIN_CREATED = datetime(2018, 11, 28, tzinfo=timezone.utc)
@@ -95,6 +101,9 @@ class BuiltinRecipe:
     feature_transformation: Optional[str]       # feature-transformation name or None
     hyperparameters: Tuple[Hyperparameter, ...] = field(default_factory=tuple)
     automl: bool = False                        # "^ Amazon Personalize examines these recipes when performing AutoML"
+    # hyperparameters today's guide lists as featurization ones: a client may send them in
+    # featureTransformationParameters (today's examples do), the recipe reads them as its own
+    featurization: Tuple[str, ...] = ()
 
     @property
     def arn(self) -> str:
@@ -218,6 +227,61 @@ _SIMS = (
     _int("top_n", 1, None, "100", desc="Number of similar items to return for each item."),
 )
 
+# --- today's recipes (developer guide, each recipe's "Properties and hyperparameters") ---------
+_HISTORY_PERCENTILES = (
+    _cont("min_user_history_length_percentile", 0.0, 1.0, "0.0",
+          desc="The minimum percentile of user history lengths to include in model training."),
+    _cont("max_user_history_length_percentile", 0.0, 1.0, "0.99",
+          desc="The maximum percentile of user history lengths to include in model training."),
+)
+_HISTORY_FEATURIZATION = tuple(hp.name for hp in _HISTORY_PERCENTILES)
+
+# "User-Personalization recipe": algorithm, featurization and "item exploration campaign
+# configuration" hyperparameters (the campaign's itemExplorationConfig overrides the last two).
+_USER_PERSONALIZATION = (
+    _int("hidden_dimension", 32, 256, "149", True, desc="The number of hidden variables used in the model."),
+    _int("bptt", 2, 32, "32", True,
+         desc="Back-propagation through time: the number of steps a gradient reaches back."),
+    Hyperparameter("recency_mask", BOOLEAN, "True", values=("true", "false"), tunable=True,
+                   description="Whether the model gives more weight to recent interactions."),
+) + _HISTORY_PERCENTILES + (
+    _cont("exploration_weight", 0.0, 1.0, "0.3",
+          desc="How frequently recommendations include items with less item interaction data or "
+               "relevance; 0: no exploration."),
+    Hyperparameter("exploration_item_age_cut_off", CONTINUOUS, "30.0", 1.0, None,
+                   description="The maximum item age in days since the latest interaction for "
+                               "an item to be explored (the minimum is 1 day)."),
+)
+
+# "User-Personalization-v2 recipe" and "Personalized-Ranking-v2 recipe": one hyperparameter.
+_V2 = (
+    Hyperparameter("apply_recency_bias", BOOLEAN, "true", values=("true", "false"), tunable=True,
+                   description="Whether the model gives more weight to the most recent item "
+                               "interactions data."),
+)
+
+# "Similar-Items recipe".
+_SIMILAR_ITEMS = (
+    _cont("popularity_discount_factor", 0.0, 1.0, "0.0",
+          desc="How popularity influences recommendations: closer to zero includes more popular "
+               "items, closer to one puts less emphasis on popularity."),
+    _int("item_id_hidden_dim", 30, 200, "100", True,
+         desc="The number of hidden variables that model item IDs from interactions data."),
+    _int("item_metadata_hidden_dim", 30, 200, "100", True,
+         desc="The number of hidden variables that model item metadata."),
+)
+
+# "Trending-Now recipe": a feature-transformation hyperparameter, sent in
+# featureTransformationParameters by today's clients.
+TREND_FREQUENCIES = {"30 minutes": 1800, "1 hour": 3600, "2 hours": 7200, "3 hours": 10800,
+                     "1 day": 86400}
+_TRENDING_NOW = (
+    Hyperparameter("trend_discovery_frequency", CATEGORICAL, "2 hours",
+                   values=tuple(TREND_FREQUENCIES),
+                   description="How often trending items are identified: the length of the "
+                               "intervals whose interaction counts are compared."),
+)
+
 JSON_PERCENTILE_FILTERING = "JSON-percentile-filtering"
 RECORDIO_PERCENTILE_FILTERING = "general-interactions-recordIO-percentile-filtering"
 SIMS_TRANSFORMATION = "sims"
@@ -274,6 +338,32 @@ _RECIPES = (
         "Calculates popularity of items based on a count of events against that item in the "
         "user-item interactions dataset.",
         None, None, ()),
+    BuiltinRecipe(
+        "aws-user-personalization", USER_PERSONALIZATION,
+        "Predicts the items that a user will interact with, from their interaction history and "
+        "user and item metadata, and explores new items and items with little interaction data.",
+        "aws-user-personalization", None, _USER_PERSONALIZATION,
+        featurization=_HISTORY_FEATURIZATION),
+    BuiltinRecipe(
+        "aws-user-personalization-v2", USER_PERSONALIZATION,
+        "Recommends items a user will interact with, from a transformer (self-attention) model of "
+        "their interaction history.",
+        "aws-user-personalization-v2", None, _V2),
+    BuiltinRecipe(
+        "aws-personalized-ranking-v2", PERSONALIZED_RANKING,
+        "Ranks a given list of items for a user with the User-Personalization-v2 model.",
+        "aws-personalized-ranking-v2", None, _V2),
+    BuiltinRecipe(
+        "aws-similar-items", RELATED_ITEMS,
+        "Generates items similar to a given item from co-occurrence in user histories and item "
+        "metadata similarity, so items with few interactions get similar items too.",
+        "aws-similar-items", None, _SIMILAR_ITEMS),
+    BuiltinRecipe(
+        "aws-trending-now", POPULAR_ITEMS,
+        "Recommends the items whose interactions increase fastest, recomputed from recent "
+        "interactions without retraining.",
+        "aws-trending-now-custom", None, _TRENDING_NOW,
+        featurization=("trend_discovery_frequency",)),
 )
 
 # name -> BuiltinRecipe, in the order of the seed's "Predefined Recipes" list.
@@ -432,3 +522,41 @@ def default_hyperparameter_ranges(recipe: str) -> Dict[str, list]:
     return {"integerHyperParameterRanges": integer,
             "continuousHyperParameterRanges": continuous,
             "categoricalHyperParameterRanges": categorical}
+
+
+# --- serving-time exploration (today's CampaignConfig.itemExplorationConfig) -----------------
+# campaign key (today's CampaignConfig doc) -> the recipe hyperparameter it overrides
+EXPLORATION_KEYS = {"explorationWeight": "exploration_weight",
+                    "explorationItemAgeCutOff": "exploration_item_age_cut_off"}
+
+
+def item_exploration(recipe: str, campaign_config: Optional[dict] = None,
+                     trained: Optional[Dict[str, str]] = None) -> Dict[str, Value]:
+    """The exploration settings a campaign serves with, typed: its
+    `campaignConfig.itemExplorationConfig` (a string map) over the solution version's trained
+    values (`trained`, e.g. the solution's algorithmHyperParameters) over the recipe's defaults.
+
+    Today's User-Personalization guide: explorationWeight in [0, 1] (default 0.3),
+    explorationItemAgeCutOff in days, at least 1 (default 30). ValueError names the key and the
+    rule (an unknown key too); a recipe without exploration hyperparameters returns {}."""
+    r = builtin_recipe(recipe)
+    names = {hp.name for hp in r.hyperparameters}
+    if not set(EXPLORATION_KEYS.values()) <= names:
+        return {}
+    given = dict(((campaign_config or {}).get("itemExplorationConfig")) or {})
+    unknown = sorted(set(given) - set(EXPLORATION_KEYS))
+    if unknown:
+        raise ValueError(f"campaignConfig.itemExplorationConfig.{unknown[0]}: not a setting of "
+                         f"{r.name} (allowed: {', '.join(EXPLORATION_KEYS)})")
+    out: Dict[str, Value] = {}
+    for key, name in EXPLORATION_KEYS.items():
+        hp = r.hyperparameter(name)
+        if key in given:
+            try:
+                out[name] = parse_value(hp, given[key])
+            except ValueError as e:
+                raise ValueError(f"campaignConfig.itemExplorationConfig.{key}: "
+                                 f"{str(e).split(': ', 1)[-1]}") from None
+        else:
+            out[name] = parse_value(hp, (trained or {}).get(name, hp.default))
+    return out

@@ -18,7 +18,10 @@ Rules the service model cannot express:
   enum's SERVICE is read as Service. Its nextToken is our own (the list merges two sources).
 
 `training_parameters` turns a solution's overrides into what training needs, with the errors a
-caller sees (InvalidInputException naming the hyperparameter and the rule).
+caller sees (InvalidInputException naming the hyperparameter and the rule). Hyperparameters that
+today's guide calls featurization ones (`BuiltinRecipe.featurization`: Trending-Now's
+`trend_discovery_frequency`, User-Personalization's history percentiles) are accepted in
+`featureTransformationParameters` too and reach the recipe as its hyperparameters.
 """
 import base64
 import binascii
@@ -72,11 +75,17 @@ def _recipe_type_for(algorithm_arn):
 def training_parameters(recipe_arn, hyperparameters=None, ft_overrides=None, hpo_ranges=None):
     """What training a recipe needs, checked against the recipe (seed: "Overriding Default
     Recipe Parameters"): {"recipe": Recipe, "algorithmHyperParameters": name -> typed value
-    (predefined) or string (custom), "featureTransformationParameters": name -> float}.
+    (predefined) or string (custom), "featureTransformationParameters": name -> float,
+    "givenHyperParameters": what the caller set, featurization keys included}.
     InvalidInputException names the parameter and the rule."""
     recipe = get(recipe_arn)
     builtin = builtin_of(recipe["recipeArn"])
     algorithm = algorithms.get(recipe["algorithmArn"]) if recipe.get("algorithmArn") else None
+    if builtin is not None and builtin.featurization and ft_overrides:
+        # today's guide puts these in featureTransformationParameters; the recipe reads them
+        moved = {k: v for k, v in ft_overrides.items() if k in builtin.featurization}
+        ft_overrides = {k: v for k, v in ft_overrides.items() if k not in moved}
+        hyperparameters = dict(hyperparameters or {}, **moved)
     if builtin is not None:
         try:
             hps = catalog.parse_hyperparameters(builtin.name, hyperparameters or {})
@@ -99,7 +108,8 @@ def training_parameters(recipe_arn, hyperparameters=None, ft_overrides=None, hpo
     else:
         fts = {}
     return {"recipe": recipe, "algorithmHyperParameters": hps,
-            "featureTransformationParameters": fts}
+            "featureTransformationParameters": fts,
+            "givenHyperParameters": dict(hyperparameters or {})}
 
 
 def _refuse_builtin(arn, verb):

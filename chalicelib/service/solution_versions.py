@@ -246,7 +246,7 @@ def _candidate(recipe_arn, hyperparameters=None, ft_overrides=None):
         # a default from a choice (HRNN's training.epochs, see algorithms/hrnn.py)
         "algorithmHyperParameters": {k: _hp_text(v) for k, v in
                                      checked["algorithmHyperParameters"].items()
-                                     if builtin is None or k in (hyperparameters or {})},
+                                     if builtin is None or k in checked["givenHyperParameters"]},
         "featureTransformationParameters": checked["featureTransformationParameters"],
     }
     if builtin is None and recipe.get("algorithmArn"):

@@ -15,28 +15,17 @@ Decisions (the seed gives the keys, not their meaning in detail):
 """
 from __future__ import annotations
 
-import numpy as np
 
 from chalicelib.algorithms.base import TrainingData
-from chalicelib.algorithms.data import subset
+from chalicelib.algorithms.data import history_length_filter
 
 DEFAULT_TEST_RATIO = 0.1
 
 
 def filter_history_lengths(data: TrainingData, params: dict) -> TrainingData:
     """Keep the interactions of users whose history length is within the percentile range."""
-    lo_pct = float(params.get("min_hist_length_percentile", 0.0))
-    hi_pct = float(params.get("max_hist_length_percentile", 1.0))
-    if lo_pct <= 0.0 and hi_pct >= 1.0:
-        return data
-    counts = np.bincount(data.interactions.user, minlength=data.n_users)
-    active = counts[counts > 0]
-    lo, hi = np.quantile(active, [lo_pct, hi_pct])
-    keep_user = (counts >= lo) & (counts <= hi) & (counts > 0)
-    rows = np.flatnonzero(keep_user[data.interactions.user])
-    if rows.size == 0:
-        raise ValueError(f"the history-length percentiles [{lo_pct}, {hi_pct}] keep no user")
-    return subset(data, rows)
+    return history_length_filter(data, float(params.get("min_hist_length_percentile", 0.0)),
+                                 float(params.get("max_hist_length_percentile", 1.0)))
 
 
 def evaluation_share(params: dict) -> float:
