@@ -14,7 +14,7 @@ Training Data" says) or any CSV with USER_ID, ITEM_ID and TIMESTAMP columns;
 without it, `chalicelib.datasets.sample.generate` writes a seeded sample.
 
 A step whose operation this deployment does not serve yet (the service
-answers UnknownOperationException, or the client's models lack it) is
+answers OperationNotServedException, or the client's models lack it) is
 reported and the steps that depend on it are skipped.
 """
 import argparse
@@ -60,7 +60,8 @@ def call(client, operation, **kwargs):
     try:
         return getattr(client, operation)(**accepted)
     except ClientError as e:
-        if e.response["Error"]["Code"] == "UnknownOperationException":
+        if e.response["Error"]["Code"] in ("OperationNotServedException",
+                                           "UnknownOperationException"):
             raise NotServed(f"{op_name} is not served by this deployment yet") from None
         raise
 

@@ -46,6 +46,18 @@ class UnknownOperationException(ServiceError):
     code, status = "UnknownOperationException", 400
 
 
+class OperationNotServedException(ServiceError):
+    """An operation of today's API (it is in the shipped models) that no handler
+    of this deployment serves yet; the README's "API coverage" table lists them.
+    Distinct from UnknownOperationException, which names no operation at all."""
+
+    code, status = "OperationNotServedException", 400
+
+    @classmethod
+    def for_operation(cls, name):
+        return cls(f"{name} is not served by this deployment yet")
+
+
 class SerializationException(ServiceError):
     """A body that is not JSON, or not a JSON object."""
 
@@ -59,5 +71,5 @@ class UnsupportedMediaTypeException(ServiceError):
 BY_CODE = {cls.code: cls for cls in (
     InvalidInputException, InvalidNextTokenException, LimitExceededException,
     ResourceAlreadyExistsException, ResourceInUseException,
-    ResourceNotFoundException, UnknownOperationException,
+    ResourceNotFoundException, UnknownOperationException, OperationNotServedException,
     SerializationException, UnsupportedMediaTypeException)}

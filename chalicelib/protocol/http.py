@@ -4,7 +4,9 @@ Errors follow the wire rules in DESIGN.md: JSON 1.1 answers
 `{"__type": code, "message": ...}`; rest-json answers the same body plus the
 `x-amzn-ErrorType` header; every response carries `x-amzn-RequestId`. Nothing
 escapes as a stack trace: an unexpected exception is logged and answered as a
-typed 500.
+typed 500. An operation of the shipped models without a handler answers
+`OperationNotServedException` (400); a target or route that names no operation
+answers `UnknownOperationException` (400).
 """
 import json
 import logging
@@ -78,9 +80,8 @@ def dispatch(service, method, path, headers, query, body):
             op = _rest_operation(model, service, method, path)
             params = wire.bind_rest_members(op, params, headers, query, {})
         handler = handler_for(service, op.name)
-        if handler is None:
-            raise errors.UnknownOperationException(
-                f"Operation {op.name} is not supported by this deployment")
+        if handler is None:  # in today's API (the shipped models), not implemented here yet
+            raise errors.OperationNotServedException.for_operation(op.name)
         parsed = wire.parse_input(op, params)
         result = handler(parsed)
         payload = wire.serialize_output(op, result)

@@ -11,7 +11,6 @@ Patch format (one JSON file per service)::
 
     {
       "service": "personalize", "apiVersion": "2018-05-22",
-      "served": ["CreateAlgorithm", ...],    # operations the merged model keeps
       "service-2": {...},                     # merged onto the stock service-2
       "paginators-1": {...}                   # merged onto the stock paginators-1
     }
@@ -26,9 +25,14 @@ Merge rules (generic, no per-operation code):
   (used for ``required`` lists, ``enum`` lists and ``errors``);
 * any other value (string, number, list) replaces the old one.
 
-After merging, operations not listed in ``served`` are dropped, as are their
-paginators and every shape no served operation reaches, so clients show only
-what the service answers.
+The merged model is a superset of the stock one (issue 12): every stock
+operation, member and shape stays, so a client that puts the shipped models on
+``AWS_DATA_PATH`` loses nothing of today's API. Which operations this
+deployment answers is the registry's business (``chalicelib.service.registry``);
+an operation without a handler answers ``OperationNotServedException``, and a
+member a handler does not implement is refused by name
+(``chalicelib.protocol.unserved``). Shapes the patch defines but no operation
+reaches are dropped.
 
 Where the seed and today's API disagree, the merged model accepts requests
 from both kinds of client: a member required by only one of them is optional,
@@ -142,20 +146,14 @@ def apply_patch(stock, patch):
     """Merge ``patch`` (a parsed spec file) onto ``stock`` documents.
 
     ``stock`` maps "service-2" and "paginators-1" to the stock documents.
-    Returns the merged documents, pruned to the served operations.
+    Returns the merged documents: every stock operation and the patch's.
     """
     service = deep_merge(stock["service-2"], patch.get("service-2", {}), "$.service-2")
     pages = deep_merge(stock["paginators-1"], patch.get("paginators-1", {}),
                        "$.paginators-1")
-    served = patch.get("served")
-    if served is not None:
-        missing = sorted(set(served) - set(service["operations"]))
-        if missing:
-            raise PatchError(f"served operations without a definition: {missing}")
-        service["operations"] = {name: op for name, op in service["operations"].items()
-                                 if name in served}
-        pages["pagination"] = {name: p for name, p in pages["pagination"].items()
-                               if name in served}
+    unknown = sorted(set(pages["pagination"]) - set(service["operations"]))
+    if unknown:
+        raise PatchError(f"paginators for operations without a definition: {unknown}")
     keep = _reachable_shapes(service)
     service["shapes"] = {name: s for name, s in service["shapes"].items() if name in keep}
     return {"service-2": service, "paginators-1": pages}
@@ -205,8 +203,8 @@ def service_model(name):
     return ServiceModel(_merged(name)["service-2"], service_name=name)
 
 
-def served_operations(name):
-    """Names of the operations the merged model of ``name`` keeps, sorted."""
+def operation_names(name):
+    """Names of the operations of the merged model of ``name``, sorted."""
     return sorted(_merged(name)["service-2"]["operations"])
 
 

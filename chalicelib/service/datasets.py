@@ -67,7 +67,10 @@ def create_dataset(params):
     dataset_groups.require_active(group_arn)
     schema = schema_service.require_active(schema_arn)
     _check_schema_type(schema, dataset_type)
-    record = create(group_arn, dataset_type, params["name"], schema_arn)
+    # The seed's CLI chapter calls create-dataset without --name (its API Reference
+    # requires one): a group holds one dataset per type, so the type names it uniquely.
+    name = params.get("name") or dataset_type.lower().replace("_", "-")
+    record = create(group_arn, dataset_type, name, schema_arn)
     return {"datasetArn": record["arn"]}
 
 

@@ -40,6 +40,15 @@ def test_create_as_in_getting_started(setup):
     assert d["creationDateTime"] <= d["lastUpdatedDateTime"]
 
 
+def test_name_may_be_omitted_as_in_the_cli_chapter(setup):
+    """Seed, "Getting Started (AWS CLI)": create-dataset has no --name."""
+    personalize, group, schemas = setup
+    for t in ("Interactions", "Users"):
+        arn = personalize.create_dataset(datasetGroupArn=group, datasetType=t,
+                                         schemaArn=schemas[t])["datasetArn"]
+        assert personalize.describe_dataset(datasetArn=arn)["dataset"]["name"] == t.lower()
+
+
 def test_one_dataset_per_type(setup):
     personalize, group, schemas = setup
     for t in ("Interactions", "users", "ITEMS"):

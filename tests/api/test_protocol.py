@@ -116,10 +116,15 @@ def test_rest_json_errors_carry_the_error_type_header(raw):
     assert "campaignArn" in body["message"]
 
 
-def test_stock_operation_we_do_not_serve_gets_a_typed_error(stock_personalize):
+def test_stock_operation_we_do_not_serve_gets_a_typed_error(stock_personalize, monkeypatch):
+    from chalicelib.service import registry
+    registry.load_all()
+    monkeypatch.delitem(registry._HANDLERS, ("personalize", "ListDatasetGroups"))
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        stock_personalize.list_filters()
-    assert e.value.response["Error"]["Code"] in ("UnknownOperationException", "InvalidInputException")
+        stock_personalize.list_dataset_groups()
+    assert e.value.response["Error"]["Code"] == "OperationNotServedException"
+    assert e.value.response["Error"]["Message"] == (
+        "ListDatasetGroups is not served by this deployment yet")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 

@@ -1,5 +1,7 @@
-"""The shipped service models: what they serve, that botocore and boto3 load
-them, the seed constraints they carry, and that stock clients stay accepted.
+"""The shipped service models: today's stock models plus the preview's
+additions (no stock operation, member or shape disappears), that botocore and
+boto3 load them, the seed constraints they carry, and that stock clients stay
+accepted.
 
 Member-by-member agreement with the seed is in test_models_seed.py.
 """
@@ -19,11 +21,6 @@ from chalicelib.protocol.validate import validate as server_validate
 from tests.unit.test_models_seed import SEED, SERVICE_OF, seed_actions
 
 needs_seed = pytest.mark.skipif(not os.path.exists(SEED), reason="seed document not available")
-
-STOCK_EXTRAS = {"personalize": {"CreateSolutionVersion", "GetSolutionMetrics"},
-                "personalize-runtime": {"GetPersonalizedRanking"},
-                "personalize-events": set()}
-
 
 def doc(service):
     return models.merged_documents(service)["service-2"]
@@ -57,30 +54,37 @@ def client_on(folder, service):
 # ------------------------------------------------------------ the surface
 
 @needs_seed
-def test_every_seed_action_is_served():
+def test_every_seed_action_is_in_the_model():
     actions = seed_actions()
     assert len(actions) == 56 and len(set(actions)) == 56
     control = [a for a in actions if SERVICE_OF.get(a, "personalize") == "personalize"]
     assert len(control) == 53
     for action in actions:
         service = SERVICE_OF.get(action, "personalize")
-        assert action in models.served_operations(service), f"{action} missing from {service}"
+        assert action in models.operation_names(service), f"{action} missing from {service}"
 
 
 @needs_seed
-def test_served_operations_are_the_seed_plus_three_stock_ones():
+def test_operations_are_todays_plus_the_seeds():
     actions = seed_actions()
+    counts = {}
     for service in models.SERVICES:
         seed_ops = {a for a in actions if SERVICE_OF.get(a, "personalize") == service}
-        assert set(models.served_operations(service)) == seed_ops | STOCK_EXTRAS[service]
-    # today's operations outside the seed's surface are gone, with their shapes
-    personalize = doc("personalize")
-    for name in ("CreateFilter", "CreateRecommender", "TagResource", "CreateBatchInferenceJob"):
-        assert name not in personalize["operations"]
-    for name in ("Filter", "Recommender", "BatchInferenceJob"):
-        assert name not in personalize["shapes"]
-    assert "GetActionRecommendations" not in doc("personalize-runtime")["operations"]
-    assert models.served_operations("personalize-events") == ["PutEvents"]
+        stock_ops = set(models.stock_documents(service)["service-2"]["operations"])
+        assert set(models.operation_names(service)) == seed_ops | stock_ops
+        counts[service] = len(stock_ops)
+    # issue 12: today's stock botocore has 71 + 3 + 5 operations; none may disappear
+    assert counts == {"personalize": 71, "personalize-runtime": 3, "personalize-events": 5}
+
+
+@pytest.mark.parametrize("service", sorted(models.SERVICES))
+def test_every_stock_shape_and_paginator_is_kept(service):
+    stock = models.stock_documents(service)
+    merged = models.merged_documents(service)
+    assert set(stock["service-2"]["shapes"]) <= set(merged["service-2"]["shapes"])
+    assert set(stock["paginators-1"]["pagination"]) <= set(merged["paginators-1"]["pagination"])
+    for name, op in stock["service-2"]["operations"].items():
+        assert merged["service-2"]["operations"][name]["http"] == op["http"], name
 
 
 def test_every_shape_is_reachable_and_defined():
@@ -137,11 +141,17 @@ def test_boto3_client_on_written_models_has_the_preview_operations(written):
                    "list_dataset_import_job_runs", "create_feature_export_job",
                    "create_solution_version", "get_solution_metrics"):
         assert hasattr(control, method), method
-    assert not hasattr(control, "create_filter")
+    # and today's, whether or not this deployment serves them yet
+    for method in ("create_filter", "tag_resource", "create_recommender",
+                   "stop_solution_version_creation"):
+        assert hasattr(control, method), method
     runtime = client_on(written, "personalize-runtime")
     assert hasattr(runtime, "personalize_ranking") and hasattr(runtime, "get_personalized_ranking")
+    assert hasattr(runtime, "get_action_recommendations")
     events = client_on(written, "personalize-events")
-    assert hasattr(events, "put_events") and not hasattr(events, "put_items")
+    for method in ("put_events", "put_items", "put_users", "put_actions",
+                   "put_action_interactions"):
+        assert hasattr(events, method), method
 
 
 def test_aws_data_path_environment_variable_works(written, monkeypatch):
@@ -198,9 +208,11 @@ def test_boto3_serializes_preview_requests(written):
 def test_every_list_operation_has_a_paginator(written):
     for service in models.SERVICES:
         pages = models.merged_documents(service)["paginators-1"]["pagination"]
-        lists = [op for op in models.served_operations(service) if op.startswith("List")]
-        assert sorted(pages) == sorted(lists)
         d = doc(service)
+        # every List operation that pages (ListTagsForResource answers one list, unpaged)
+        lists = [op for op in models.operation_names(service) if op.startswith("List")
+                 and "nextToken" in d["shapes"][d["operations"][op]["input"]["shape"]]["members"]]
+        assert sorted(pages) == sorted(lists)
         for op, p in pages.items():
             out = d["shapes"][d["operations"][op]["output"]["shape"]]["members"]
             inp = d["shapes"][d["operations"][op]["input"]["shape"]]["members"]
@@ -383,17 +395,40 @@ def _compare_with_stock(service, merged_doc, stock_doc, merged_name, stock_name,
                                 f"{path}<{key}>", seen, problems)
 
 
+def _compare_members(merged_doc, stock_doc, merged_name, stock_name, path, seen, problems):
+    """Every member of the stock shape, recursively, is in the merged one."""
+    if (merged_name, stock_name) in seen:
+        return
+    seen.add((merged_name, stock_name))
+    m, s = merged_doc["shapes"][merged_name], stock_doc["shapes"][stock_name]
+    for name, ref in s.get("members", {}).items():
+        if name not in m.get("members", {}):
+            problems.append(f"{path}.{name}: stock member missing")
+        else:
+            _compare_members(merged_doc, stock_doc, m["members"][name]["shape"], ref["shape"],
+                             f"{path}.{name}", seen, problems)
+    for key in ("member", "key", "value"):
+        if key in s:
+            _compare_members(merged_doc, stock_doc, m[key]["shape"], s[key]["shape"],
+                             f"{path}<{key}>", seen, problems)
+
+
 @pytest.mark.parametrize("service", sorted(models.SERVICES))
 def test_stock_requests_remain_acceptable(service):
-    """Every input a stock client can send to a served operation still fits:
-    no stock member dropped, nothing newly required, no narrower limit."""
+    """Every input a stock client can send to any stock operation still fits:
+    no stock member dropped, nothing newly required, no narrower limit; and
+    every output member a stock client reads is still in the output shape."""
     merged_doc, stock_doc = doc(service), models.stock_documents(service)["service-2"]
     problems, seen = [], set()
-    for op in models.served_operations(service):
-        if op in stock_doc["operations"] and "input" in stock_doc["operations"][op]:
+    for op in stock_doc["operations"]:
+        if "input" in stock_doc["operations"][op]:
             _compare_with_stock(service, merged_doc, stock_doc,
                                 merged_doc["operations"][op]["input"]["shape"],
                                 stock_doc["operations"][op]["input"]["shape"], op, seen, problems)
+        if "output" in stock_doc["operations"][op]:
+            _compare_members(merged_doc, stock_doc, merged_doc["operations"][op]["output"]["shape"],
+                             stock_doc["operations"][op]["output"]["shape"], f"{op}.output",
+                             set(), problems)
             stock_errors = {e["shape"] for e in stock_doc["operations"][op].get("errors", [])}
             merged_errors = {e["shape"] for e in merged_doc["operations"][op].get("errors", [])}
             problems += [f"{op}: stock error {e} dropped" for e in stock_errors - merged_errors]
@@ -508,21 +543,23 @@ def test_deep_merge_refuses_patches_that_do_not_fit(base, patch):
         deep_merge(base, patch)
 
 
-def test_apply_patch_checks_served_operations_exist():
+def test_apply_patch_keeps_stock_and_checks_paginators():
     stock = models.stock_documents("personalize-events")
+    merged = models.apply_patch(stock, {})
+    assert merged["service-2"]["operations"] == stock["service-2"]["operations"]
+    assert merged["service-2"]["shapes"] == stock["service-2"]["shapes"]
     with pytest.raises(PatchError):
-        models.apply_patch(stock, {"served": ["PutEvents", "PutNothing"]})
-    merged = models.apply_patch(stock, {"served": ["PutEvents"]})
-    assert list(merged["service-2"]["operations"]) == ["PutEvents"]
-    assert "PutItemsRequest" not in merged["service-2"]["shapes"]
+        models.apply_patch(stock, {"paginators-1": {"pagination": {"ListNothing": {}}}})
+    # a shape the patch defines and nothing reaches is not shipped
+    lonely = {"service-2": {"shapes": {"Lonely": {"type": "string"}}}}
+    assert "Lonely" not in models.apply_patch(stock, lonely)["service-2"]["shapes"]
 
 
 def test_spec_files_are_well_formed():
     for service, version in models.SERVICES.items():
         patch = models.load_patch(service)
         assert patch["service"] == service and patch["apiVersion"] == version
-        assert set(patch) <= {"service", "apiVersion", "source", "served", "service-2",
-                              "paginators-1"}
+        assert set(patch) <= {"service", "apiVersion", "source", "service-2", "paginators-1"}
 
 
 def test_patch_definitions_do_not_mix_into_stock_ones():

@@ -208,6 +208,8 @@ KEPT_REQUIRED = {
 # CreateCampaign with solutionArn (a member its API Reference lacks) and no solutionVersionArn.
 RELAXED_REQUIRED = {
     ("CreateCampaign.input", "solutionVersionArn"),
+    # and "Getting Started (AWS CLI)" calls create-dataset without --name
+    ("CreateDataset.input", "name"),
 }
 
 
