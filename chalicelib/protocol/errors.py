@@ -39,6 +39,12 @@ class ResourceInUseException(ServiceError):
 class ResourceNotFoundException(ServiceError):
     code, status = "ResourceNotFoundException", 400
 
+    @classmethod
+    def for_arn(cls, arn):
+        """The service's own wording for an ARN that names nothing (today's API answers
+        every unknown resource this way, whatever its type)."""
+        return cls(f"Resource Arn {arn} does not exist.")
+
 
 class UnknownOperationException(ServiceError):
     """An X-Amz-Target or route that names no operation we serve."""

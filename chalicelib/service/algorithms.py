@@ -269,5 +269,5 @@ def delete_algorithm(params):
     try:
         store().delete(arn)
     except ConditionFailed:  # deleted in between
-        raise ResourceNotFoundException(f"Could not find algorithm {arn}") from None
+        raise ResourceNotFoundException.for_arn(arn) from None
     return {}

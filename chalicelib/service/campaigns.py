@@ -178,7 +178,7 @@ def _begin_update(campaign, version_arn, tps, config):
                        expect_status=[lifecycle.ACTIVE], absent=[UPDATE_ID])
     except ConditionFailed as e:
         if e.current is None:
-            raise ResourceNotFoundException(f"Could not find campaign {arn}") from None
+            raise ResourceNotFoundException.for_arn(arn) from None
         raise InvalidInputException(
             f"Campaign {arn} is busy ({e.current.get('status')}, update "
             f"{(e.current.get('latestCampaignUpdate') or {}).get('status', 'none')}); try again "
@@ -328,7 +328,7 @@ def mark_campaign(campaign_arn, status, failure_reason=None, deployment_id=None)
         return s.update(campaign_arn, changes, remove, equals={UPDATE_ID: in_flight})
     except ConditionFailed as e:
         if e.current is None:
-            raise ResourceNotFoundException(f"Could not find campaign {campaign_arn}") from None
+            raise ResourceNotFoundException.for_arn(campaign_arn) from None
         return e.current  # settled by a concurrent (retried) task
 
 
@@ -341,7 +341,7 @@ def served_model(campaign_arn):
     still ACTIVE and serves its current version."""
     campaign = store().get(campaign_arn, TYPE)
     if campaign is None:
-        raise ResourceNotFoundException(f"Could not find campaign {campaign_arn}")
+        raise ResourceNotFoundException.for_arn(campaign_arn)
     if campaign.get("status") != lifecycle.ACTIVE:
         raise ResourceNotFoundException(
             f"Campaign {campaign_arn} is {campaign.get('status')}; it serves once ACTIVE")

@@ -41,7 +41,7 @@ def _check_transformation(arn, overrides):
         return
     record = store().get(arn, arns.FEATURE_TRANSFORMATION)
     if record is None:
-        raise ResourceNotFoundException(f"Could not find feature transformation {arn}")
+        raise ResourceNotFoundException.for_arn(arn)
     allowed = set(record.get("defaultParameters") or {})
     unknown = sorted(set(overrides or {}) - allowed)
     if unknown:

@@ -142,5 +142,5 @@ def delete_feature_transformation(params):
     try:
         store().delete(arn)
     except ConditionFailed:  # deleted in between
-        raise ResourceNotFoundException(f"Could not find feature transformation {arn}") from None
+        raise ResourceNotFoundException.for_arn(arn) from None
     return {}

@@ -171,7 +171,7 @@ def delete_recipe(params):
     try:
         store().delete(arn)
     except ConditionFailed:  # deleted in between
-        raise ResourceNotFoundException(f"Could not find recipe {arn}") from None
+        raise ResourceNotFoundException.for_arn(arn) from None
     return {}
 
 

@@ -319,7 +319,7 @@ def update_solution(params):
                        expect_status=[lifecycle.ACTIVE])
     except ConditionFailed as e:
         if e.current is None:
-            raise ResourceNotFoundException(f"Could not find solution {arn}") from None
+            raise ResourceNotFoundException.for_arn(arn) from None
         raise InvalidInputException(
             f"Solution {arn} is {e.current.get('status')}; it must be ACTIVE to be updated") from None
     try:

@@ -225,7 +225,7 @@ class ResourceStore:
             return self.update(arn, changes, remove, expect_status=lifecycle.allowed_previous(status))
         except ConditionFailed as e:
             if e.current is None:
-                raise ResourceNotFoundException(f"Could not find resource {arn}") from None
+                raise ResourceNotFoundException.for_arn(arn) from None
             if e.current.get("status") == status:
                 return e.current
             raise lifecycle.TransitionRefused(arn, e.current.get("status"), status) from None
@@ -266,7 +266,7 @@ class ResourceStore:
                                  expect_status=[status])
         except ConditionFailed as e:
             if e.current is None:
-                raise ResourceNotFoundException(f"Could not find {label} {arn}") from None
+                raise ResourceNotFoundException.for_arn(arn) from None
             raise ResourceInUseException(
                 f"The {label} {arn} is {e.current.get('status')}; it cannot be deleted now") from None
         return record, status
@@ -294,11 +294,11 @@ class ResourceStore:
         return record
 
     def require(self, arn, resource_type, label=None):
-        """The record, or ResourceNotFoundException naming what was looked for."""
+        """The record, or ResourceNotFoundException in the service's words (`label`
+        says at the call site what is looked for; the answer names only the ARN)."""
         record = self.get(arn, resource_type)
         if record is None:
-            raise ResourceNotFoundException(
-                f"Could not find {label or resource_type.replace('-', ' ')} {arn}")
+            raise ResourceNotFoundException.for_arn(arn)
         return record
 
     def _query_args(self, resource_type, parent_arn):

@@ -81,11 +81,14 @@ def test_missing_references(setup):
     with pytest.raises(ClientError) as e:
         personalize.create_dataset(name="d", datasetGroupArn=f"{ACCT}:dataset-group/none",
                                    datasetType="Interactions", schemaArn=schemas["Interactions"])
-    assert code(e) == "ResourceNotFoundException" and "dataset group" in str(e.value)
+    assert code(e) == "ResourceNotFoundException"
+    assert e.value.response["Error"]["Message"] == (
+        f"Resource Arn {ACCT}:dataset-group/none does not exist.")
     with pytest.raises(ClientError) as e:
         personalize.create_dataset(name="d", datasetGroupArn=group, datasetType="Interactions",
                                    schemaArn=f"{ACCT}:schema/none")
-    assert code(e) == "ResourceNotFoundException" and "schema" in str(e.value)
+    assert code(e) == "ResourceNotFoundException"
+    assert e.value.response["Error"]["Message"] == f"Resource Arn {ACCT}:schema/none does not exist."
     for call, key in ((personalize.describe_dataset, "datasetArn"), (personalize.delete_dataset, "datasetArn"),
                       (personalize.update_dataset, "datasetArn")):
         with pytest.raises(ClientError) as e:

@@ -40,7 +40,7 @@ def test_put_new_is_unique(aws):
     assert s.get("arn:missing") is None
     with pytest.raises(ResourceNotFoundException) as e:
         s.require("arn:missing", "dataset-group")
-    assert "dataset group" in e.value.message
+    assert e.value.message == "Resource Arn arn:missing does not exist."  # the service's words
 
 
 def test_concurrent_put_new(aws, atomic_moto):
