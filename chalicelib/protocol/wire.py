@@ -9,7 +9,7 @@ import base64
 import datetime as _dt
 import json
 
-from chalicelib.protocol import errors
+from chalicelib.protocol import errors, unserved
 from chalicelib.protocol.validate import parse_timestamp, validate
 
 JSON_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
@@ -88,7 +88,9 @@ def bind_rest_members(op, body, headers, query, uri_params):
 def parse_input(op, params):
     """Validate `params` against the operation's input shape and convert wire types.
 
-    Raises InvalidInputException naming every field and rule that failed.
+    Raises InvalidInputException naming every field and rule that failed, or
+    every member of today's API the request uses that is not served yet
+    (`chalicelib.protocol.unserved`).
     """
     shape = op.input_shape
     if shape is None:
@@ -96,6 +98,7 @@ def parse_input(op, params):
     problems = validate(shape, params)
     if problems.items:
         raise errors.InvalidInputException(problems.message())
+    unserved.refuse(op.service_model.service_name, op.name, params)
     return _from_wire(shape, params)
 
 

@@ -19,8 +19,7 @@ Rules:
 Errors as GetRecommendations: unknown or not ACTIVE campaign -> ResourceNotFoundException.
 """
 from chalicelib.protocol.errors import InvalidInputException
-from chalicelib.service.recommendations import (SERVICE, campaign_model, predicted_items,
-                                                refuse_unserved)
+from chalicelib.service.recommendations import SERVICE, campaign_model, predicted_items
 from chalicelib.service.registry import operation
 
 MAX_INPUT = 500
@@ -50,7 +49,6 @@ def search_filter(served, item_ids, query):
 @operation("PersonalizeRanking", service=SERVICE)
 @operation("GetPersonalizedRanking", service=SERVICE)
 def personalize_ranking(params):
-    refuse_unserved(params)
     items = params.get("inputList") or []
     if len(items) > MAX_INPUT:
         raise InvalidInputException(f"inputList: {len(items)} items; at most {MAX_INPUT} can be ranked")

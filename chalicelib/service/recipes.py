@@ -203,14 +203,12 @@ def list_recipes(params):
     provider = "Service" if provider.upper() == "SERVICE" else provider
     limit = params.get("maxResults") or PAGE
     offset = _decode_token(params["nextToken"], provider) if params.get("nextToken") else 0
-    if params.get("domain"):
-        entries = []  # none of our recipes belongs to a domain (a stock-only filter)
-    else:
-        entries = []
-        if provider in ("BYOR", "All"):
-            entries += [_summary(r) for r in store().iterate(TYPE)]
-        if provider in ("Service", "All"):
-            entries += [_summary(_builtin_record(r)) for r in catalog.BUILTIN_RECIPES.values()]
+    # `domain` (domain recipes) is refused before this runs: chalicelib.protocol.unserved
+    entries = []
+    if provider in ("BYOR", "All"):
+        entries += [_summary(r) for r in store().iterate(TYPE)]
+    if provider in ("Service", "All"):
+        entries += [_summary(_builtin_record(r)) for r in catalog.BUILTIN_RECIPES.values()]
     if offset > len(entries):
         raise InvalidNextTokenException("The nextToken is not valid for this request")
     page = entries[offset:offset + limit]

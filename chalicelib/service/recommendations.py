@@ -12,10 +12,9 @@ campaign":
 `numResults` defaults to 25 (the shipped model's `x-default`); the seed's maximum is 100 and
 larger values (today's clients may send them) return at most 100 items. Unknown users and
 items get popular items, not errors. A campaign that does not exist or is not ACTIVE answers
-ResourceNotFoundException (HTTP 404, as the runtime model says). Today's filterArn,
-promotions and metadataColumns are not part of the 2019 preview: asking for them is an
-InvalidInputException rather than a silently different answer; `context` is accepted and not
-used.
+ResourceNotFoundException (HTTP 404, as the runtime model says). Today's members this
+handler does not implement (filterArn, promotions, metadataColumns, context, recommenderArn)
+are refused by name before it runs (`chalicelib.protocol.unserved`).
 
 `campaign_model(arn)` (also used by PersonalizeRanking) resolves the campaign to the loaded
 model of its solution version (`chalicelib.runtime.serving`, cached per container).
@@ -30,7 +29,6 @@ SERVICE = "personalize-runtime"
 MAX_RESULTS = 100
 USER_PERSONALIZATION, RELATED_ITEMS, SEARCH_PERSONALIZATION = (
     "USER_PERSONALIZATION", "RELATED_ITEMS", "SEARCH_PERSONALIZATION")
-NOT_SERVED = ("filterArn", "promotions", "metadataColumns")
 
 
 def _default_num_results():
@@ -60,14 +58,6 @@ def campaign_model(campaign_arn):
     return CampaignModel(campaign_arn, version_arn, found["recipeName"], found["recipeType"], served)
 
 
-def refuse_unserved(params):
-    asked = [m for m in NOT_SERVED if params.get(m)]
-    if asked:
-        raise InvalidInputException(
-            f"{', '.join(asked)}: not supported by this service (the 2019 preview API has no "
-            "filters, promotions or metadata columns)")
-
-
 def predicted_items(pairs):
     """[(item id, score or None)] -> PredictedItem list."""
     return [{"itemId": i} if s is None else {"itemId": i, "score": s} for i, s in pairs]
@@ -75,7 +65,6 @@ def predicted_items(pairs):
 
 @operation("GetRecommendations", service=SERVICE)
 def get_recommendations(params):
-    refuse_unserved(params)
     if not params.get("campaignArn"):
         raise InvalidInputException("campaignArn: required (recommenderArn is not served)")
     n = params.get("numResults")

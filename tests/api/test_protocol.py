@@ -131,3 +131,13 @@ def test_stock_operation_we_do_not_serve_gets_a_typed_error(stock_personalize, m
 def test_unknown_path_is_not_a_5xx(raw):
     status, _, _ = raw(path="/no/such/path", body=b"{}")
     assert 400 <= status < 500
+
+
+def test_a_member_not_served_yet_is_refused_by_name(stock_personalize):
+    """Issue 12, item 5: a member that would change the answer is never silently dropped
+    (the table in chalicelib/protocol/unserved.py)."""
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        stock_personalize.create_dataset_group(name="domain-group", domain="ECOMMERCE")
+    assert e.value.response["Error"]["Code"] == "InvalidInputException"
+    assert e.value.response["Error"]["Message"].startswith("domain: not served")
+    assert stock_personalize.list_dataset_groups()["datasetGroups"] == []
