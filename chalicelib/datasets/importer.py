@@ -18,6 +18,14 @@ Decisions the seed leaves open, taken here:
   (a union with null, or has a default) and not required for the dataset type.
 - A file whose data does not fit fails the run; `failureReason` names the
   file, line, column and rule of the first few problems and counts them all.
+
+Today's API, CreateDatasetImportJob `importMode`: FULL "overwrite[s] all existing bulk
+data"; INCREMENTAL "append[s] the new records to the existing data in your dataset.
+Amazon Personalize replaces any record with the same ID with the new one". An incremental
+run is given the current version (`base`) and writes a complete new version: the files'
+rows, then the base rows it keeps - every interaction, and the Users / Items rows whose id
+the files do not bring (`RECORD_ID`). Either way the new version is whole before it is
+published, so a failed run leaves the previous data as it was.
 """
 from __future__ import annotations
 
@@ -25,13 +33,18 @@ import gc
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from chalicelib.datasets import cells, objects
+import numpy as np
+
+from chalicelib.datasets import cells, objects, versions
 from chalicelib.datasets.csv_stream import BadCsv, NotUtf8, RowBatches, first_bad_line
-from chalicelib.datasets.schema import DatasetSchema
+from chalicelib.datasets.schema import ITEMS, USERS, DatasetSchema
 from chalicelib.datasets.versions import VersionWriter
 
 BATCH_ROWS = 1 << 13  # rows per batch: small enough to stay in cache, large enough for numpy
 SHOWN_PROBLEMS = 5
+# The field that identifies a record, per dataset type: an incremental import replaces the
+# base rows with an id its files bring; Interactions have none (every row is added).
+RECORD_ID = {USERS: "USER_ID", ITEMS: "ITEM_ID"}
 
 
 class ImportFailed(Exception):
@@ -68,6 +81,7 @@ class ImportResult:
     rows: int
     sources: List[str]
     manifest: dict
+    kept_rows: int = 0      # rows carried over from the base version (incremental)
 
 
 def resolve_sources(data_location: str) -> Tuple[str, List[str]]:
@@ -195,8 +209,10 @@ def _not_utf8(bucket, key, error, problems):
 
 def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema, *,
                     version_id: Optional[str] = None, bucket: Optional[str] = None,
-                    batch_rows: int = BATCH_ROWS) -> ImportResult:
-    """Validate every row at `data_location` and write them as a new data version.
+                    batch_rows: int = BATCH_ROWS,
+                    base: Optional[versions.VersionData] = None) -> ImportResult:
+    """Validate every row at `data_location` and write them as a new data version
+    (with the rows of `base` it keeps, for an incremental import: see the module doc).
 
     Returns the finished version (not yet current: the caller switches the
     dataset to it). Raises ImportFailed with the failureReason when the data
@@ -219,6 +235,7 @@ def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema,
             raise ImportFailed(problems.reason())
         if rows == 0:
             raise ImportFailed(f"{data_location} holds column headers but no data rows")
+        kept = _carry_over(base, schema, writer) if base is not None else 0
         sources = [f"s3://{source_bucket}/{k}" for k in keys]
         manifest = writer.finish(sources)
     except BaseException:
@@ -231,4 +248,19 @@ def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema,
         raise
     if collecting:
         gc.enable()
-    return ImportResult(writer.version_id, rows, sources, manifest)
+    return ImportResult(writer.version_id, rows, sources, manifest, kept)
+
+
+def _carry_over(base: versions.VersionData, schema: DatasetSchema, writer: VersionWriter) -> int:
+    """Append the base rows an incremental import keeps; returns how many."""
+    id_field = RECORD_ID.get(schema.dataset_type)
+    keep = None
+    if id_field and base.rows:
+        replaced = np.array(sorted(writer.values_of(id_field)), dtype=str)
+        keep = ~np.isin(base.strings(id_field), replaced)
+    try:
+        for columns, n in versions.batches(base, schema, keep):
+            writer.append(columns, n)
+    except ValueError as e:
+        raise ImportFailed(str(e)) from None
+    return int(keep.sum()) if keep is not None else base.rows

@@ -170,6 +170,11 @@ class VersionWriter:
     def discard(self) -> None:
         delete_version(self.dataset_arn, self.version_id, bucket=self.bucket)
 
+    def values_of(self, name: str) -> set:
+        """The distinct values of a string field appended so far (e.g. the record ids a run
+        brings, which an incremental import replaces in the previous version)."""
+        return set(self._dicts[name])
+
 
 @dataclass
 class VersionData:
@@ -222,6 +227,38 @@ class VersionData:
         if name in self.nulls:
             out[self.nulls[name]] = np.nan
         return out
+
+
+def batches(data: VersionData, schema: DatasetSchema, keep: Optional[np.ndarray] = None,
+            batch_rows: int = PART_ROWS):
+    """A loaded version's rows (those where `keep` is True) as `VersionWriter.append`
+    batches for `schema`: how an incremental import carries the previous data into the new
+    version. Fields of `schema` the version lacks come out null; a field whose type changed
+    between numeric types is cast. ValueError names a field that cannot be carried over."""
+    rows = np.flatnonzero(keep) if keep is not None else np.arange(data.rows)
+    old_types = {f["name"]: f["type"] for f in data.manifest["fields"]}
+    for spec in schema.fields:
+        old = old_types.get(spec.name)
+        if old is not None and old != spec.type and "string" in (old, spec.type):
+            raise ValueError(f"field {spec.name} was {old} and is now {spec.type}: the previous "
+                             "data cannot be carried over; import it again with importMode FULL")
+    for start in range(0, rows.shape[0], batch_rows):
+        chunk = rows[start:start + batch_rows]
+        columns = {}
+        for spec in schema.fields:
+            if spec.name not in old_types:
+                continue  # absent: VersionWriter.append makes it null
+            if spec.type == "string":
+                codes = data.columns[spec.name][chunk]
+                null = codes < 0
+                columns[spec.name] = (data.strings(spec.name)[chunk].tolist(),
+                                      null if null.any() else None)
+            else:
+                null = data.nulls.get(spec.name)
+                null = null[chunk] if null is not None else None
+                columns[spec.name] = (data.columns[spec.name][chunk],
+                                      null if null is not None and null.any() else None)
+        yield columns, int(chunk.shape[0])
 
 
 def read_manifest(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> dict:

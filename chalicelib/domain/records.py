@@ -40,13 +40,19 @@ def dataset(group_arn, dataset_type, name, schema_arn, created):
                      "status": lifecycle.ACTIVE}, created)
 
 
-def dataset_import_job(name, dataset_arn, data_source, role_arn, job_config, first_run_arn, created):
+# CreateDatasetImportJob importMode (today's API; the preview's imports are all FULL)
+FULL, INCREMENTAL = "FULL", "INCREMENTAL"
+
+
+def dataset_import_job(name, dataset_arn, data_source, role_arn, job_config, first_run_arn, created,
+                       import_mode=FULL):
     """Stored CREATE PENDING with its first run."""
     arn = arns.dataset_import_job(name)
     return _stamped({"arn": arn, "jobName": name, "datasetImportJobArn": arn,
                      "datasetArn": dataset_arn, "dataSource": data_source, "roleArn": role_arn,
                      "datasetImportJobConfig": job_config, "status": lifecycle.CREATE_PENDING,
-                     "latestDatasetImportJobRunArn": first_run_arn}, created)
+                     "latestDatasetImportJobRunArn": first_run_arn,
+                     "importMode": import_mode}, created)
 
 
 def dataset_import_job_run(job, run_arn, created):
@@ -57,6 +63,7 @@ def dataset_import_job_run(job, run_arn, created):
                      "datasetArn": job["datasetArn"], "dataSource": job["dataSource"],
                      "roleArn": job.get("roleArn"),
                      "datasetImportJobConfig": job.get("datasetImportJobConfig"),
+                     "importMode": job.get("importMode"),
                      "status": lifecycle.CREATE_PENDING}, created)
 
 

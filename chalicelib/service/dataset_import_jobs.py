@@ -18,6 +18,13 @@ same dataset is running"): a run is created in the same transaction that sets
 the dataset's `importRunArn`, conditional on it being absent
 (ResourceInUseException otherwise); the run's end releases it.
 
+Today's `importMode` (CreateDatasetImportJob): FULL (the default, and the seed's only
+behaviour) replaces the bulk data; INCREMENTAL adds and replaces records on top of it
+(`chalicelib.datasets.importer`). "If you haven't imported bulk records into the dataset
+previously, you can only specify FULL." Every run of a job uses the job's mode. Events
+recorded with PutEvents and records put with PutItems / PutUsers are not bulk data: no
+import replaces them.
+
 For the workflow tasks: `start_run`, `complete_run` (publishes the data
 version and activates the run in one transaction), `fail_run`, the generic
 `mark_run`, and `begin_scheduled_run` for runs started by the schedule.
@@ -73,6 +80,17 @@ def _schedule(config):
         return schedule_rules.normalize((config or {}).get("importJobSchedule"))
     except schedule_rules.InvalidSchedule as e:
         raise InvalidInputException(f"datasetImportJobConfig.importJobSchedule: {e}") from None
+
+
+def _import_mode(params, dataset):
+    """The job's importMode; INCREMENTAL only on a dataset that already holds bulk data.
+    (`publishAttributionMetricsToS3` is refused by `protocol.unserved`: no metric attributions.)"""
+    mode = params.get("importMode") or records.FULL
+    if mode == records.INCREMENTAL and not dataset.get("dataVersion"):
+        raise InvalidInputException(
+            f"importMode: INCREMENTAL adds to the bulk data of dataset {dataset['arn']}, which "
+            "has none yet; the first import must be FULL")
+    return mode
 
 
 def _job_config(schedule):
@@ -162,11 +180,12 @@ def create_dataset_import_job(params):
             f"Dataset {dataset_arn} receives events through PutEvents only; it cannot be imported")
     source = _data_source(params["dataSource"])
     schedule = _schedule(params.get("datasetImportJobConfig"))
+    mode = _import_mode(params, dataset)
     arn = arns.dataset_import_job(params["jobName"])
     run_arn = arns.dataset_import_job_run(arn)
     created = now()
     job = records.dataset_import_job(params["jobName"], dataset_arn, source, params.get("roleArn"),
-                                     _job_config(schedule), run_arn, created)
+                                     _job_config(schedule), run_arn, created, import_mode=mode)
     s = store()
     try:
         _transact_taking_lock([s.op_put_new(job, JOB, parent_arn=dataset_arn),

@@ -14,7 +14,9 @@ job's schedule (DatasetImportJobConfig.importJobSchedule). The steps:
                     tick when the dataset is busy.
 1. `import.start`   run -> CREATE IN_PROGRESS; read dataset, location, the
                     current data version; choose the new version id.
-2. `import.parse`   stream + validate every row, write the new version. Data
+2. `import.parse`   stream + validate every row, write the new version (an
+                    INCREMENTAL run also carries over the rows of the version current
+                    at start that the files do not replace, `importer.RECORD_ID`). Data
                     that does not fit is an *answer* (`failureReason`), not an
                     exception, so the state machine does not retry it.
 3. `import.activate` switch the dataset to the new version (conditional on
@@ -34,6 +36,7 @@ import logging
 
 from chalicelib.datasets import importer, records, versions
 from chalicelib.datasets.schema import SchemaError
+from chalicelib.domain import records as job_records
 from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
 
@@ -84,6 +87,7 @@ def start(state):
         "dataLocation": location,
         "versionId": versions.new_version_id(),
         "previousVersion": records.current_version(dataset),
+        "importMode": run.get("importMode") or job_records.FULL,
     }
 
 
@@ -102,13 +106,17 @@ def parse(state):
         return {"failureReason": f"The dataset's schema cannot be used for import: {e}"}
     if not run.get("dataLocation"):
         return {"failureReason": "The run has no dataSource.dataLocation to import from"}
+    base = None
+    if run.get("importMode") == job_records.INCREMENTAL and run.get("previousVersion"):
+        # the version current at start: activation publishes only if it is still current
+        base = versions.load(dataset_arn, run["previousVersion"])
     try:
         result = importer.import_location(run["dataLocation"], dataset_arn, schema,
-                                          version_id=version_id)
+                                          version_id=version_id, base=base)
     except importer.ImportFailed as e:
         return {"failureReason": str(e)}
     # The state's payload is limited (256 KB): name a few sources, count them all.
-    return {"versionId": result.version_id, "rows": result.rows,
+    return {"versionId": result.version_id, "rows": result.rows, "keptRows": result.kept_rows,
             "sources": result.sources[:10], "sourceCount": len(result.sources)}
 
 
