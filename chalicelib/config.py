@@ -50,3 +50,13 @@ def training_image_uri():
     """The trainer image a SageMaker training job runs (built from training_container/);
     template.yaml sets it from its TrainingImage parameter."""
     return _env("TRAINING_IMAGE", "personalize-trainer:latest")
+
+
+def batch_chunk_lines():
+    """Input lines per chunk of a batch job (the unit one Map iteration scores): env
+    `BATCH_CHUNK_LINES`, default 5000; a job's state machine input may set `chunkLines`."""
+    try:
+        value = int(_env("BATCH_CHUNK_LINES", "5000"))
+    except ValueError:
+        value = 5000
+    return max(1, value)

@@ -15,6 +15,7 @@ Split (`split_interactions`)
 
 Scoring (`recommendation_lists`)
     USER_PERSONALIZATION: `model.recommend(histories, 25, users=..., exclude_history=...)`, batched.
+    USER_SEGMENTATION (the affinity recipes): the same, reading their user-item affinities by row.
     RELATED_ITEMS: `model.similar_items(last history item, ...)`, over-fetched by the history length
     so that 25 remain after history items are removed.
     SEARCH_PERSONALIZATION: the list to rank is the targets plus 100 items drawn uniformly without
@@ -44,7 +45,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from chalicelib.algorithms.base import (RELATED_ITEMS, SEARCH_PERSONALIZATION, USER_PERSONALIZATION,
-                                        History, Model, Recipe, TrainingData)
+                                        USER_SEGMENTATION, History, Model, Recipe, TrainingData)
 from chalicelib.algorithms.data import subset
 
 KS = (5, 10, 25)
@@ -181,7 +182,7 @@ def recommendation_lists(model: Model, split: Split, *, allow_repeats: bool = Fa
     for s in range(0, b, batch_size):
         e = min(b, s + batch_size)
         hist = split.histories[s:e]
-        if kind == USER_PERSONALIZATION:
+        if kind in (USER_PERSONALIZATION, USER_SEGMENTATION):
             # the model excludes history itself; _drop below only enforces the protocol
             ids, _ = model.recommend(hist, n, users=split.users[s:e], exclude_history=not allow_repeats)
         elif kind == RELATED_ITEMS:

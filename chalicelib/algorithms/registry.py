@@ -12,6 +12,8 @@ RECIPES = {
     "aws-personalized-ranking": "chalicelib.algorithms.ranking:PersonalizedRanking",
     "aws-deepfm": "chalicelib.algorithms.deepfm:DeepFm",
     "aws-ffnn": "chalicelib.algorithms.ffnn:Ffnn",
+    "aws-item-affinity": "chalicelib.algorithms.affinity:ItemAffinity",
+    "aws-item-attribute-affinity": "chalicelib.algorithms.affinity:ItemAttributeAffinity",
 }
 
 

@@ -13,6 +13,8 @@ examples:
 - solution          arn:aws:personalize:<region>:<acct>:solution/<name>
 - solution version  arn:aws:personalize:<region>:<acct>:solution/<name>/<version id>
 - campaign          arn:aws:personalize:<region>:<acct>:campaign/<name>
+- batch inference   arn:aws:personalize:<region>:<acct>:batch-inference-job/<name>
+- batch segment     arn:aws:personalize:<region>:<acct>:batch-segment-job/<name>
 - algorithm, recipe, feature transformation: same form with their type; the
   predefined ones have no region or account (arn:aws:personalize:::recipe/aws-sims).
 """
@@ -33,6 +35,8 @@ FEATURE_TRANSFORMATION = "feature-transformation"
 SOLUTION = "solution"
 SOLUTION_VERSION = "solution-version"
 CAMPAIGN = "campaign"
+BATCH_INFERENCE_JOB = "batch-inference-job"
+BATCH_SEGMENT_JOB = "batch-segment-job"
 ALGORITHM = "algorithm"
 RECIPE = "recipe"
 
@@ -99,6 +103,11 @@ def event_tracker(name):
 
 def feature_export_job(name):
     return build(FEATURE_EXPORT_JOB, name)
+
+
+def batch_job(resource_type, name):
+    """A batch inference or batch segment job (`BATCH_INFERENCE_JOB` / `BATCH_SEGMENT_JOB`)."""
+    return build(resource_type, name)
 
 
 def name_of(arn):

@@ -47,8 +47,9 @@ SEARCH_PERSONALIZATION = "SEARCH_PERSONALIZATION"
 # recipes keep the seed's types, today's recipes carry these
 PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
 POPULAR_ITEMS = "POPULAR_ITEMS"
+USER_SEGMENTATION = "USER_SEGMENTATION"   # batch segment jobs only (no campaign serves it)
 RECIPE_TYPES = (USER_PERSONALIZATION, RELATED_ITEMS, SEARCH_PERSONALIZATION, PERSONALIZED_RANKING,
-                POPULAR_ITEMS)
+                POPULAR_ITEMS, USER_SEGMENTATION)
 RANKING_TYPES = (SEARCH_PERSONALIZATION, PERSONALIZED_RANKING)
 
 # creationDateTime of every predefined recipe, algorithm and feature transformation
@@ -364,6 +365,17 @@ _RECIPES = (
         "interactions without retraining.",
         "aws-trending-now-custom", None, _TRENDING_NOW,
         featurization=("trend_discovery_frequency",)),
+    # today's guide, "Item-Affinity recipe" / "Item-Attribute-Affinity recipe": no
+    # hyperparameters a caller sets (chalicelib/algorithms/affinity.py)
+    BuiltinRecipe(
+        "aws-item-affinity", USER_SEGMENTATION,
+        "Predicts the users most likely to interact with each item (batch segment jobs).",
+        "aws-item-affinity", None, ()),
+    BuiltinRecipe(
+        "aws-item-attribute-affinity", USER_SEGMENTATION,
+        "Predicts the users most likely to interact with items that have an attribute value of "
+        "the Items dataset (batch segment jobs).",
+        "aws-item-attribute-affinity", None, ()),
 )
 
 # name -> BuiltinRecipe, in the order of the seed's "Predefined Recipes" list.

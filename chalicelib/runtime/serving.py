@@ -105,6 +105,35 @@ class ServedModel:
         idx, scores = self.model.similar_items(q, n)
         return self._ids(idx[0], scores[0], n, exclude=q[q >= 0])
 
+    # --- many at once (batch inference jobs) ---------------------------------------------------
+    def recommend_many(self, user_ids: Sequence[str], n: int, events: Optional[dict] = None,
+                       options: Optional[dict] = None) -> List[List[Tuple[str, Optional[float]]]]:
+        """`recommend` for many users in one model call; `events` maps a user id to its recorded
+        events (newest first, as `recorded.user_events` gives them), read once per batch
+        instead of once per user; `options` are the model's serving options (a batch job's
+        itemExplorationConfig). Each answer equals `recommend(user_id, n)`."""
+        if n <= 0 or not user_ids:
+            return [[] for _ in user_ids]
+        histories_ = []
+        for user_id in user_ids:
+            history = self.histories.history(user_id)
+            if events and events.get(user_id):
+                history = histories.merge(history, events[user_id], self.index)
+            histories_.append(history)
+        users = [self.user_index(u) for u in user_ids]
+        known = None if any(u is None for u in users) else np.array(users)
+        idx, scores = self.model.recommend(histories_, n, users=known, **(options or {}))
+        return [self._ids(idx[r], scores[r], n, exclude=h.items) for r, h in enumerate(histories_)]
+
+    def related_many(self, item_ids: Sequence[str], n: int) -> List[List[Tuple[str, Optional[float]]]]:
+        """`related` for many items in one model call."""
+        if n <= 0 or not item_ids:
+            return [[] for _ in item_ids]
+        q = self.index.lookup(item_ids)
+        idx, scores = self.model.similar_items(q, n)
+        return [self._ids(idx[r], scores[r], n, exclude=q[r:r + 1][q[r:r + 1] >= 0])
+                for r in range(len(item_ids))]
+
     def scores_for(self, user_id: str, items: np.ndarray, with_events: bool = True) -> np.ndarray:
         """Scores of item indices for the user (the model's rank); -inf where unknown."""
         return np.asarray(self.model.rank(self.history(user_id, with_events), items,

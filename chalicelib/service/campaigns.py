@@ -259,9 +259,7 @@ def auto_update_campaigns(solution_version_arn):
 
 def _model_of(version_arn):
     version = solution_versions.get(version_arn)
-    recipe_arn = (version.get("autoMLResult") or {}).get("bestRecipeArn") \
-        or version.get("trainedRecipeArn") or version.get("recipeArn")
-    recipe = recipes.get(recipe_arn)
+    recipe = recipes.get(solution_versions.trained_recipe_arn(version))
     return version, recipe
 
 

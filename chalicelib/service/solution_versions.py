@@ -54,6 +54,12 @@ def get(arn):
     return store().require(arn, TYPE, "solution version")
 
 
+def trained_recipe_arn(version):
+    """The recipe a version's model was trained with: AutoML's pick, else the solution's."""
+    return (version.get("autoMLResult") or {}).get("bestRecipeArn") \
+        or version.get("trainedRecipeArn") or version.get("recipeArn")
+
+
 def summary(version):
     return {k: version.get(k) for k in SUMMARY}
 

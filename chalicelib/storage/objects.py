@@ -39,6 +39,15 @@ def get_bytes(location):
     return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def get_range(location, start, end):
+    """Bytes `start` .. `end` (exclusive) of one object (an HTTP Range read)."""
+    if end <= start:
+        return b""
+    bucket, key = split(location)
+    return client("s3").get_object(Bucket=bucket, Key=key,
+                                   Range=f"bytes={start}-{end - 1}")["Body"].read()
+
+
 def open_stream(location):
     """A streaming body (file-like, `.read()`, `.iter_lines()`) for large objects."""
     bucket, key = split(location)

@@ -210,6 +210,25 @@ class ResourceStore:
             raise ConditionFailed(arn, self.get(arn)) from None
         return codec.decode(out["Attributes"])
 
+    def increment(self, arn, counts, *, expect_status=None):
+        """Add `counts` (member -> number) to numeric members atomically (DynamoDB ADD, so
+        concurrent callers do not lose each other's counts) and stamp `lastUpdatedDateTime`;
+        returns the new record or raises ConditionFailed."""
+        cond = _Condition()
+        cond.exists()
+        if expect_status is not None:
+            cond.status_in(expect_status)
+        adds = ", ".join(f"{cond.name(k)} {cond.value(v)}" for k, v in counts.items())
+        stamp = f"{cond.name('lastUpdatedDateTime')} = {cond.value(now())}"
+        request = cond.apply({"TableName": self.table, "Key": self._key(arn),
+                              "UpdateExpression": f"SET {stamp} ADD {adds}",
+                              "ReturnValues": "ALL_NEW"})
+        try:
+            out = self.db.update_item(**request)
+        except self.db.exceptions.ConditionalCheckFailedException:
+            raise ConditionFailed(arn, self.get(arn)) from None
+        return codec.decode(out["Attributes"])
+
     def transition(self, arn, status, *, failure_reason=None, remove=(), **fields):
         """Move `arn` to `status` if its lifecycle allows it from the current status.
 
