@@ -11,6 +11,7 @@ Patch format (one JSON file per service)::
 
     {
       "service": "personalize", "apiVersion": "2018-05-22",
+      "preview-operations": [...],            # the seed's actions of this service
       "service-2": {...},                     # merged onto the stock service-2
       "paginators-1": {...}                   # merged onto the stock paginators-1
     }
@@ -206,6 +207,16 @@ def service_model(name):
 def operation_names(name):
     """Names of the operations of the merged model of ``name``, sorted."""
     return sorted(_merged(name)["service-2"]["operations"])
+
+
+def dialect_of(name, operation):
+    """"today", "preview" or "both": which API has ``operation`` (the stock
+    model is today's; the patch's ``preview-operations`` are the seed's)."""
+    today = operation in stock_documents(name)["service-2"]["operations"]
+    preview = operation in load_patch(name).get("preview-operations", [])
+    if not (today or preview):
+        raise KeyError(f"{name} has no operation {operation!r}")
+    return "both" if today and preview else ("today" if today else "preview")
 
 
 def member_default(service, operation, member):

@@ -75,6 +75,16 @@ def test_operations_are_todays_plus_the_seeds():
         counts[service] = len(stock_ops)
     # issue 12: today's stock botocore has 71 + 3 + 5 operations; none may disappear
     assert counts == {"personalize": 71, "personalize-runtime": 3, "personalize-events": 5}
+    # the patches name the seed's actions, service by service
+    for service in models.SERVICES:
+        listed = models.load_patch(service)["preview-operations"]
+        assert sorted(listed) == sorted(a for a in actions
+                                        if SERVICE_OF.get(a, "personalize") == service)
+    assert models.dialect_of("personalize", "CreateDataset") == "both"
+    assert models.dialect_of("personalize", "CreateFilter") == "today"
+    assert models.dialect_of("personalize", "CreateAlgorithm") == "preview"
+    with pytest.raises(KeyError):
+        models.dialect_of("personalize", "CreateNothing")
 
 
 @pytest.mark.parametrize("service", sorted(models.SERVICES))
@@ -559,7 +569,8 @@ def test_spec_files_are_well_formed():
     for service, version in models.SERVICES.items():
         patch = models.load_patch(service)
         assert patch["service"] == service and patch["apiVersion"] == version
-        assert set(patch) <= {"service", "apiVersion", "source", "service-2", "paginators-1"}
+        assert set(patch) <= {"service", "apiVersion", "source", "preview-operations",
+                              "service-2", "paginators-1"}
 
 
 def test_patch_definitions_do_not_mix_into_stock_ones():
