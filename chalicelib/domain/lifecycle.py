@@ -18,27 +18,36 @@ CREATE_FAILED = "CREATE FAILED"
 DELETE_PENDING = "DELETE PENDING"
 DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
 DELETE_FAILED = "DELETE FAILED"
+# Today's StopSolutionVersionCreation: "CREATE_PENDING > CREATE_STOPPED or CREATE_IN_PROGRESS >
+# CREATE_STOPPING > CREATE_STOPPED" (DescribeSolutionVersion writes them with spaces).
+CREATE_STOPPING = "CREATE STOPPING"
+CREATE_STOPPED = "CREATE STOPPED"
 
 STATUSES = (CREATE_PENDING, CREATE_IN_PROGRESS, ACTIVE, CREATE_FAILED,
-            DELETE_PENDING, DELETE_IN_PROGRESS, DELETE_FAILED)
+            DELETE_PENDING, DELETE_IN_PROGRESS, DELETE_FAILED, CREATE_STOPPING, CREATE_STOPPED)
 
 # status -> statuses it may move to. ACTIVE and CREATE FAILED are the ends of
 # creation; DELETE PENDING may fall back to where it came from when a delete is
 # refused (children appeared), which `revert_delete` does explicitly.
 TRANSITIONS = {
-    CREATE_PENDING: frozenset({CREATE_IN_PROGRESS, CREATE_FAILED}),
-    CREATE_IN_PROGRESS: frozenset({ACTIVE, CREATE_FAILED}),
+    CREATE_PENDING: frozenset({CREATE_IN_PROGRESS, CREATE_FAILED, CREATE_STOPPED}),
+    CREATE_IN_PROGRESS: frozenset({ACTIVE, CREATE_FAILED, CREATE_STOPPING}),
+    CREATE_STOPPING: frozenset({CREATE_STOPPED}),
     ACTIVE: frozenset({DELETE_PENDING}),
     CREATE_FAILED: frozenset({DELETE_PENDING}),
+    CREATE_STOPPED: frozenset({DELETE_PENDING}),
     DELETE_PENDING: frozenset({DELETE_IN_PROGRESS, DELETE_FAILED}),
     DELETE_IN_PROGRESS: frozenset({DELETE_FAILED}),
     DELETE_FAILED: frozenset({DELETE_PENDING}),
 }
 
-TERMINAL = frozenset({ACTIVE, CREATE_FAILED})
+TERMINAL = frozenset({ACTIVE, CREATE_FAILED, CREATE_STOPPED})
 IN_FLIGHT = frozenset({CREATE_PENDING, CREATE_IN_PROGRESS})
+# Not finished yet: still creating, or stopping (a solution version between StopSolutionVersionCreation
+# and the trainer noticing it).
+UNFINISHED = IN_FLIGHT | {CREATE_STOPPING}
 # Statuses in which a resource may be deleted (not while being created).
-DELETABLE = frozenset({ACTIVE, CREATE_FAILED, DELETE_FAILED})
+DELETABLE = frozenset({ACTIVE, CREATE_FAILED, DELETE_FAILED, CREATE_STOPPED})
 
 
 class TransitionRefused(Exception):

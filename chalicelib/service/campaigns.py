@@ -34,7 +34,7 @@ For the campaign workflow and the runtime: `campaign_deployment`, `mark_campaign
 """
 import logging
 
-from chalicelib.domain import arns, lifecycle
+from chalicelib.domain import arns, dialects, lifecycle
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException, ResourceNotFoundException)
 from chalicelib.service import recipes, solution_versions
@@ -75,17 +75,18 @@ def _check_mode(mode):
         raise InvalidInputException(f"updateMode: {mode!r} is not one of AUTO, MANUAL")
 
 
-def _requested_mode(params):
-    """updateMode as sent, or as today's API says it: campaignConfig.syncWithLatestSolutionVersion
-    (a stock client's way to ask for AUTO); None when neither is given."""
-    mode = params.get("updateMode")
+def _requested_mode(operation, params):
+    """updateMode as sent (the preview's), or as today's API says it:
+    campaignConfig.syncWithLatestSolutionVersion true/false (`domain.dialects`, row
+    CreateCampaign auto_update); None when neither is given."""
     sync = (params.get("campaignConfig") or {}).get("syncWithLatestSolutionVersion")
-    if sync is None:
-        return mode
-    if mode is not None and (mode == AUTO) != sync:
+    if dialects.setting(operation, "auto_update", params) == "syncWithLatestSolutionVersion":
+        return None if sync is None else (AUTO if sync else MANUAL)
+    mode = params["updateMode"]
+    if sync is not None and (mode == AUTO) != sync:
         raise InvalidInputException(
             f"updateMode {mode} contradicts campaignConfig.syncWithLatestSolutionVersion={sync}")
-    return AUTO if sync else MANUAL
+    return mode
 
 
 def _deployable_version(version_arn, solution_arn=None):
@@ -127,7 +128,7 @@ def create_campaign(params):
                 f"Solution {solution_arn} has no ACTIVE solution version to deploy yet")
     else:
         raise InvalidInputException("Give solutionArn or solutionVersionArn: the solution to deploy")
-    mode = _requested_mode(params) or _default("updateMode", MANUAL)
+    mode = _requested_mode("CreateCampaign", params) or _default("updateMode", MANUAL)
     _check_mode(mode)
     tps = params.get("minProvisionedTPS", _default("minProvisionedTPS", 1) or 1)
     _check_tps(tps)
@@ -194,7 +195,7 @@ def update_campaign(params):
             f"Campaign {arn} is {campaign['status']}"
             f"{' with an update in progress' if campaign.get(UPDATE_ID) else ''}; "
             "it can be updated when ACTIVE")
-    mode = _requested_mode(params)
+    mode = _requested_mode("UpdateCampaign", params)
     if mode is not None:
         _check_mode(mode)
     _check_tps(params.get("minProvisionedTPS"))

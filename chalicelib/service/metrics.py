@@ -13,13 +13,16 @@ Both read what the training workflow recorded on a solution version
   the seed lists, the one that says so); a version of another solution: InvalidInputException.
 - GetSolutionMetrics (stock): `{"solutionVersionArn", "metrics": name -> number}`; a version
   not ACTIVE gives ResourceInUseException, as the stock model lists for a version in training.
+
+What differs between the two (answer shape, metric names, the not-trained error) is a row of
+`chalicelib.domain.dialects`, which both handlers ask.
 """
 import re
 
 from chalicelib import config
-from chalicelib.domain import arns, lifecycle
-from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException,
-                                        ResourceNotFoundException)
+from chalicelib.domain import arns, dialects, lifecycle
+from chalicelib.protocol import errors
+from chalicelib.protocol.errors import InvalidInputException, ResourceNotFoundException
 from chalicelib.service.registry import operation
 from chalicelib.storage.resources import store
 
@@ -48,6 +51,22 @@ def _version(arn):
     return store().require(arn, arns.SOLUTION_VERSION, "solution version")
 
 
+def _trained_metrics(operation, version):
+    """The metrics a version recorded, named and refused as the operation's dialect says
+    (`domain.dialects`, rows GetMetrics / GetSolutionMetrics)."""
+    arn = version["solutionVersionArn"]
+    if version.get("status") != lifecycle.ACTIVE:
+        error = getattr(errors, dialects.setting(operation, "not_trained_error", {}))
+        raise error(f"Solution version {arn} is {version.get('status')}; metrics exist once it is ACTIVE")
+    metrics = dict(version.get("metrics") or {})
+    for alias, name in dialects.setting(operation, "metric_aliases", {}).items():
+        if name in metrics:
+            metrics.setdefault(alias, metrics[name])
+    if dialects.setting(operation, "metrics_answer", {}) == "by_model":
+        return {"metrics": {model_arn(version): metrics}}
+    return {"solutionVersionArn": arn, "metrics": metrics}
+
+
 @operation("GetMetrics")
 def get_metrics(params):
     solution_arn = params["solutionArn"]
@@ -59,22 +78,9 @@ def get_metrics(params):
     if version.get("solutionArn") != solution_arn:
         raise InvalidInputException(
             f"Solution version {version_arn} is not a version of solution {solution_arn}")
-    if version.get("status") != lifecycle.ACTIVE:
-        raise ResourceNotFoundException(
-            f"Solution version {version_arn} is {version.get('status')}; metrics exist once it is ACTIVE")
-    metrics = dict(version.get("metrics") or {})
-    # The seed's get-metrics example names MRR `mean_reciprocal_rank`; EVALUATION.md (and
-    # today's API) `mean_reciprocal_rank_at_25`. Same figure: GetMetrics answers both names.
-    if "mean_reciprocal_rank_at_25" in metrics:
-        metrics.setdefault("mean_reciprocal_rank", metrics["mean_reciprocal_rank_at_25"])
-    return {"metrics": {model_arn(version): metrics}}
+    return _trained_metrics("GetMetrics", version)
 
 
 @operation("GetSolutionMetrics")
 def get_solution_metrics(params):
-    arn = params["solutionVersionArn"]
-    version = _version(arn)
-    if version.get("status") != lifecycle.ACTIVE:
-        raise ResourceInUseException(
-            f"Solution version {arn} is {version.get('status')}; metrics exist once it is ACTIVE")
-    return {"solutionVersionArn": arn, "metrics": dict(version.get("metrics") or {})}
+    return _trained_metrics("GetSolutionMetrics", _version(params["solutionVersionArn"]))

@@ -18,7 +18,22 @@ For the training workflow (tasks call these; none is an API operation):
 - `record_training_result(arn, ...)`: metrics, training hours, model location, AutoML result,
   tuned hyperparameters;
 - `start_scheduled_version(solution_arn)`: the version a retraining schedule asks for;
-- `latest_active_version(solution_arn)`.
+- `latest_active_version(solution_arn)`;
+- `stop_requested(arn)`: whether StopSolutionVersionCreation asked the trainer to stop, and
+  `finish_stopping(arn)` once it has.
+
+Today's API adds (stock CreateSolutionVersion, StopSolutionVersionCreation, SolutionVersion):
+- `trainingType` MANUAL for a version a caller asked for, AUTOMATIC for one the solution's
+  training schedule created;
+- `trainingMode` UPDATE "can only be used when you already have an active solution version
+  ... and the input solution was trained with the User-Personalization recipe or the legacy
+  HRNN-Coldstart recipe": here the recipes of `UPDATABLE_RECIPES` (the HRNN family, which
+  User-Personalization extends); any other is InvalidInputException naming trainingMode;
+- StopSolutionVersionCreation: CREATE PENDING -> CREATE STOPPED at once (nothing runs yet: the
+  workflow, when it starts, finds it stopped); CREATE IN_PROGRESS -> CREATE STOPPING, then the
+  trainer, which checks `stop_requested` between epochs and HPO trials, ends and the workflow
+  records CREATE STOPPED (`finish_stopping`). A version that already ended (or is stopping)
+  gives ResourceInUseException. The solution's training lock is released when it is STOPPED.
 """
 import logging
 
@@ -33,10 +48,15 @@ log = logging.getLogger(__name__)
 TYPE = arns.SOLUTION_VERSION
 TRAINING_LOCK = "trainingVersionArn"
 TRAINING_MODES = ("FULL", "UPDATE")
+# The recipes whose models an UPDATE may start from (see the module docstring).
+UPDATABLE_RECIPES = ("aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart",
+                     "aws-user-personalization", "aws-user-personalization-v2")
+MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"   # trainingType
+SCHEDULE_TRIGGER = "retrainSchedule"
 # Members a version copies from its solution when it is created.
 SNAPSHOT = ("solutionArn", "datasetGroupArn", "recipeArn", "performAutoML", "performHPO",
             "eventType", "solutionConfig", "minProvisionedTPS")
-SUMMARY = ("solutionVersionArn", "status", "trainingMode", "creationDateTime",
+SUMMARY = ("solutionVersionArn", "status", "trainingMode", "trainingType", "creationDateTime",
            "lastUpdatedDateTime", "failureReason")
 
 
@@ -45,6 +65,7 @@ def new_record(solution, trigger, training_mode="FULL", name=None):
     created = now()
     record = {k: solution.get(k) for k in SNAPSHOT}
     record.update(arn=arn, solutionVersionArn=arn, name=name, trainingMode=training_mode,
+                  trainingType=AUTOMATIC if trigger == SCHEDULE_TRIGGER else MANUAL,
                   trigger=trigger, status=lifecycle.CREATE_PENDING,
                   creationDateTime=created, lastUpdatedDateTime=created)
     return record
@@ -85,6 +106,24 @@ def latest_active_version(solution_arn):
                  if v.get("status") == lifecycle.ACTIVE), None)
 
 
+def trained_recipe_arn(version):
+    """The recipe a trained version's model comes from (AutoML's winner, or the recipe)."""
+    return (version.get("autoMLResult") or {}).get("bestRecipeArn") \
+        or version.get("trainedRecipeArn") or version.get("recipeArn")
+
+
+def _check_updatable(solution_arn):
+    previous = latest_active_version(solution_arn)
+    if previous is None:
+        raise InvalidInputException(
+            f"trainingMode UPDATE needs an ACTIVE version of solution {solution_arn} to update")
+    recipe = (trained_recipe_arn(previous) or "").rsplit("/", 1)[-1]
+    if recipe not in UPDATABLE_RECIPES:
+        raise InvalidInputException(
+            f"trainingMode UPDATE is supported for recipes {', '.join(UPDATABLE_RECIPES)}; solution "
+            f"{solution_arn} was trained with {recipe or 'a custom recipe'}: use trainingMode FULL")
+
+
 def _take_lock_op(solution_arn, version_arn):
     return store().op_update(
         solution_arn, {TRAINING_LOCK: version_arn, "latestSolutionVersionArn": version_arn,
@@ -100,9 +139,8 @@ def create_version(solution_arn, trigger, training_mode="FULL", name=None):
     if training_mode not in TRAINING_MODES:
         raise InvalidInputException(
             f"trainingMode: {training_mode!r} is not one of {', '.join(TRAINING_MODES)}")
-    if training_mode == "UPDATE" and latest_active_version(solution_arn) is None:
-        raise InvalidInputException(
-            f"trainingMode UPDATE needs an ACTIVE version of solution {solution_arn} to update")
+    if training_mode == "UPDATE":
+        _check_updatable(solution_arn)
     version = new_record(solution, trigger, training_mode, name)
     try:
         s.transact([s.op_put_new(version, TYPE, parent_arn=solution_arn),
@@ -123,6 +161,42 @@ def create_solution_version(params):
                              params.get("trainingMode") or "FULL", params.get("name"))
     start_training(version["arn"])
     return {"solutionVersionArn": version["arn"]}
+
+
+@operation("StopSolutionVersionCreation")
+def stop_solution_version_creation(params):
+    arn = params["solutionVersionArn"]
+    version = get(arn)
+    target = {lifecycle.CREATE_PENDING: lifecycle.CREATE_STOPPED,
+              lifecycle.CREATE_IN_PROGRESS: lifecycle.CREATE_STOPPING}.get(version["status"])
+    if target is None:
+        raise ResourceInUseException(
+            f"Solution version {arn} is {version['status']}; only a version in CREATE PENDING or "
+            "CREATE IN_PROGRESS can be stopped")
+    try:
+        mark_solution_version(arn, target)
+    except lifecycle.TransitionRefused as e:   # it moved meanwhile
+        raise ResourceInUseException(
+            f"Solution version {arn} is {e.current}; only a version in CREATE PENDING or "
+            "CREATE IN_PROGRESS can be stopped") from None
+    if target == lifecycle.CREATE_STOPPING:
+        from chalicelib.workflows import training
+        training.stop_trainer(arn)
+    return {}
+
+
+def stop_requested(arn):
+    """True once StopSolutionVersionCreation asked this version's training to stop (or it is gone)."""
+    version = store().get(arn, TYPE)
+    return version is None or version.get("status") in (lifecycle.CREATE_STOPPING, lifecycle.CREATE_STOPPED)
+
+
+def finish_stopping(arn):
+    """CREATE STOPPING -> CREATE STOPPED (the training has ended); a no-op otherwise."""
+    try:
+        return mark_solution_version(arn, lifecycle.CREATE_STOPPED)
+    except lifecycle.TransitionRefused:
+        return get(arn)
 
 
 @operation("DescribeSolutionVersion")
@@ -176,6 +250,10 @@ def _sync_solution(version, status):
                                               lifecycle.CREATE_FAILED]),
         lifecycle.CREATE_FAILED: (lifecycle.CREATE_FAILED, [lifecycle.CREATE_PENDING,
                                                             lifecycle.CREATE_IN_PROGRESS]),
+        # a preview solution whose first training was stopped has no model: it does not stay
+        # CREATE IN_PROGRESS; an ACTIVE solution stays ACTIVE
+        lifecycle.CREATE_STOPPED: (lifecycle.CREATE_FAILED, [lifecycle.CREATE_PENDING,
+                                                             lifecycle.CREATE_IN_PROGRESS]),
     }.get(status, (None, None))
     if target is None:
         return
@@ -314,7 +392,7 @@ def start_scheduled_version(solution_arn):
     Returns {"solutionVersionArn": arn} (CREATE PENDING; the caller trains it in the same
     execution) or {"skipped": reason} when the solution is gone or busy."""
     try:
-        version = create_version(solution_arn, "retrainSchedule")
+        version = create_version(solution_arn, SCHEDULE_TRIGGER)
     except (ResourceNotFoundException, ResourceInUseException, InvalidInputException) as e:
         return {"skipped": e.message}
     return {"solutionVersionArn": version["arn"]}

@@ -2,9 +2,15 @@
 CreateSolution, DescribeSolution, ListSolutions, UpdateSolution, DeleteSolution; data types
 Solution, SolutionConfig, AutoMLConfig, HPOConfig, SolutionSummary).
 
-CreateSolution "creates a solution by training a model": it stores the solution and its first
-solution version (both CREATE PENDING) and starts the training workflow for that version
-(`solution_versions.start_training`). The solution's status follows its versions: CREATE
+Two dialects (`chalicelib.domain.dialects`, rows CreateSolution / UpdateSolution): a request in
+the preview's shape (with minProvisionedTPS) gets the seed's CreateSolution, which "creates a
+solution by training a model": it stores the solution and its first solution version (both
+CREATE PENDING) and starts the training workflow for that version
+(`solution_versions.start_training`). A request in today's shape stores an ACTIVE solution and
+trains nothing (today's CreateSolution: "Creates the configuration for training a model";
+CreateSolutionVersion trains), performHPO defaults to false, and automatic training is
+today's: performAutoTraining (default true) every autoTrainingConfig.schedulingExpression
+(rate(N days), N 1..30, default 7), each run a FULL version with trainingType AUTOMATIC. The solution's status follows its versions: CREATE
 IN_PROGRESS while the first one trains, ACTIVE once any version is ACTIVE ("at least one
 version ... has attained a training status of ACTIVE"), CREATE FAILED when it has none and the
 last one failed; a later version that trains brings a failed solution to ACTIVE.
@@ -34,16 +40,19 @@ Rules the service model cannot express (all InvalidInputException unless said):
   start_scheduled_version`).
 - `minProvisionedTPS` (required by the seed, absent from today's API) defaults to 1 and is >= 1.
 
-UpdateSolution ("The solution must be in the ACTIVE state", "doesn't trigger retraining")
-replaces the members of solutionConfig it names, checked as at creation; an empty
-retrainSchedule stops scheduled training. DeleteSolution refuses while a campaign uses the
+UpdateSolution ("The solution must be in the ACTIVE state", "doesn't trigger retraining"): the
+seed's replaces the members of solutionConfig it names, checked as at creation, and an empty
+retrainSchedule stops scheduled training; today's changes performAutoTraining and
+solutionUpdateConfig.autoTrainingConfig and records latestSolutionUpdate (ACTIVE once the
+schedule is in place, CREATE FAILED with failureReason, the old settings kept, if it could not be). DeleteSolution refuses while a campaign uses the
 solution or a version is training (ResourceInUseException) and removes the solution, its
 versions and their model objects at once (no work remains, so no DELETE states are shown).
 """
 import json
 import math
+import re
 
-from chalicelib.domain import arns, lifecycle, schedules
+from chalicelib.domain import arns, dialects, lifecycle, schedules
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException, ResourceNotFoundException)
@@ -58,6 +67,7 @@ AUTO_RETRAIN_SCHEDULE = "rate(7 days)"
 DEFAULT_AUTOML_METRIC = "precision_at_25"   # seed, Getting Started: describe-solution output
 HPO_OBJECTIVE_TYPES = ("Maximize", "Minimize")
 TRAINING_LOCK = solution_versions.TRAINING_LOCK
+DIALECT = "dialect"     # stored: the dialect of the CreateSolution request (`domain.dialects`)
 
 
 def _default(member, fallback):
@@ -170,9 +180,23 @@ def _check_retraining(config):
     return mode, schedule
 
 
-def check_solution(spec, fields):
+def _check_auto_training(config):
+    """Today's solutionConfig.autoTrainingConfig: schedulingExpression `rate(N days)`, "a number
+    between 1 and 30" (AutoTrainingConfig), default every 7 days. Returns the expression."""
+    given = (config.get("autoTrainingConfig") or {}).get("schedulingExpression")
+    if given is None:
+        return dialects.AUTO_TRAINING_SCHEDULE
+    m = re.fullmatch(r"rate\((\d+) (day|days)\)", given.strip())
+    if not m or not 1 <= int(m[1]) <= 30 or (m[2] == "day") != (int(m[1]) == 1):
+        raise InvalidInputException(
+            f"autoTrainingConfig.schedulingExpression: {given!r} is not rate(N days) with N from 1 to 30")
+    return given.strip()
+
+
+def check_solution(spec, fields, dialect=dialects.PREVIEW):
     """Validate a solution's settings (CreateSolution params, or a stored solution with a new
-    config for UpdateSolution). Returns the effective solutionConfig to store."""
+    config for UpdateSolution) in the request's dialect (`domain.dialects`, row CreateSolution
+    automatic_training). Returns the effective solutionConfig to store."""
     automl = bool(spec.get("performAutoML"))
     recipe_arn = spec.get("recipeArn")
     config = dict(spec.get("solutionConfig") or {})
@@ -200,6 +224,9 @@ def check_solution(spec, fields):
             if "EVENT_VALUE" not in fields:
                 raise InvalidInputException("eventValueThreshold: the INTERACTIONS schema of the "
                                             "dataset group has no EVENT_VALUE field")
+    if dialects.value("CreateSolution", "automatic_training", dialect) == "autoTrainingConfig":
+        config["autoTrainingConfig"] = {"schedulingExpression": _check_auto_training(config)}
+        return config
     mode, schedule = _check_retraining(config)
     config["retrainingMode"] = mode
     if schedule:
@@ -209,12 +236,26 @@ def check_solution(spec, fields):
     return config
 
 
-def _apply_schedule(arn, config):
-    """The EventBridge rule for scheduled retraining (storage port; recorded only when local)."""
+def _schedule_expression(solution):
+    """The retraining rule's expression for a solution record, or None: the preview's
+    retrainSchedule / retrainingMode AUTO, or today's performAutoTraining with its
+    autoTrainingConfig (`domain.dialects`, row CreateSolution automatic_training)."""
+    config = solution.get("solutionConfig") or {}
+    dialect = solution.get(DIALECT, dialects.PREVIEW)
+    if dialects.value("CreateSolution", "automatic_training", dialect) == "autoTrainingConfig":
+        if not solution.get("performAutoTraining"):
+            return None
+        return (config.get("autoTrainingConfig") or {}).get("schedulingExpression") \
+            or dialects.AUTO_TRAINING_SCHEDULE
+    return config.get("retrainSchedule") or (
+        AUTO_RETRAIN_SCHEDULE if config.get("retrainingMode") == AUTO else None)
+
+
+def _apply_schedule(arn, solution):
+    """The EventBridge rule that starts the training workflow on the solution's schedule."""
     from chalicelib.storage import schedules as rules
     name = rules.rule_name("retrain", arn)
-    expression = config.get("retrainSchedule") or (
-        AUTO_RETRAIN_SCHEDULE if config.get("retrainingMode") == AUTO else None)
+    expression = _schedule_expression(solution)
     if expression:
         rules.put_schedule(name, expression, "training", {"solutionArn": arn})
     else:
@@ -228,13 +269,15 @@ def create_solution(params):
     group_arn = params["datasetGroupArn"]
     dataset_groups.require_active(group_arn)
     fields = _schema_fields(group_arn)
+    dialect = dialects.dialect_of("CreateSolution", params)
     spec = dict(params)
     spec.setdefault("performAutoML", _default("performAutoML", False))
-    spec.setdefault("performHPO", _default("performHPO", True))
-    config = check_solution(spec, fields)
+    spec.setdefault("performHPO", dialects.setting("CreateSolution", "performHPO_default", params))
+    config = check_solution(spec, fields, dialect)
     tps = params.get("minProvisionedTPS", _default("minProvisionedTPS", 1))
     if tps < 1:
         raise InvalidInputException(f"minProvisionedTPS: {tps} is below the minimum 1")
+    trains_now = dialects.setting("CreateSolution", "trains_on_create", params)
 
     arn = solution_arn(params["name"])
     created = now()
@@ -243,16 +286,22 @@ def create_solution(params):
         "recipeArn": spec.get("recipeArn"), "performAutoML": spec["performAutoML"],
         "performHPO": True if spec["performAutoML"] else spec["performHPO"],
         "eventType": params.get("eventType"), "minProvisionedTPS": tps,
-        "solutionConfig": config, "status": lifecycle.CREATE_PENDING,
+        "solutionConfig": config, DIALECT: dialect,
+        "status": lifecycle.CREATE_PENDING if trains_now else lifecycle.ACTIVE,
         "creationDateTime": created, "lastUpdatedDateTime": created,
     }
-    version = solution_versions.new_record(solution, trigger="CreateSolution")
-    solution[TRAINING_LOCK] = version["arn"]
-    solution["latestSolutionVersionArn"] = version["arn"]
+    if dialect == dialects.TODAY:
+        solution["performAutoTraining"] = params.get("performAutoTraining", True)
+    version = None
+    if trains_now:
+        version = solution_versions.new_record(solution, trigger="CreateSolution")
+        solution[TRAINING_LOCK] = version["arn"]
+        solution["latestSolutionVersionArn"] = version["arn"]
     s = store()
     ops = [s.op_put_new(solution, TYPE, parent_arn=group_arn),
-           s.op_check(group_arn, expect_status=[lifecycle.ACTIVE]),
-           s.op_put_new(version, solution_versions.TYPE, parent_arn=arn)]
+           s.op_check(group_arn, expect_status=[lifecycle.ACTIVE])]
+    if version:
+        ops.append(s.op_put_new(version, solution_versions.TYPE, parent_arn=arn))
     try:
         s.transact(ops)
     except TransactionFailed as e:
@@ -262,12 +311,13 @@ def create_solution(params):
             raise ResourceAlreadyExistsException(f"Solution {arn} already exists") from None
         raise
     try:
-        _apply_schedule(arn, config)
+        _apply_schedule(arn, solution)
     except Exception:
         # nothing half-written: without its retraining rule the solution is not created
-        s.transact([s.op_delete(version["arn"]), s.op_delete(arn)])
+        s.transact(([s.op_delete(version["arn"])] if version else []) + [s.op_delete(arn)])
         raise
-    solution_versions.start_training(version["arn"])
+    if version:
+        solution_versions.start_training(version["arn"])
     return {"solutionArn": arn}
 
 
@@ -292,16 +342,19 @@ def list_solutions(params):
     return {"solutions": records, "nextToken": token}
 
 
-@operation("UpdateSolution")
-def update_solution(params):
-    arn = params["solutionArn"]
-    solution = get(arn)
-    if solution["status"] != lifecycle.ACTIVE:
+def _store_update(solution, changes):
+    arn = solution["arn"]
+    try:
+        return store().update(arn, dict(changes, lastUpdatedDateTime=now()), expect_status=[lifecycle.ACTIVE])
+    except ConditionFailed as e:
+        if e.current is None:
+            raise ResourceNotFoundException(f"Could not find solution {arn}") from None
         raise InvalidInputException(
-            f"Solution {arn} is {solution['status']}; it must be ACTIVE to be updated")
-    if "solutionConfig" not in params:
-        return {"solutionArn": arn}
-    given = params["solutionConfig"]
+            f"Solution {arn} is {e.current.get('status')}; it must be ACTIVE to be updated") from None
+
+
+def _preview_update(solution, given):
+    """The seed's UpdateSolution: the solutionConfig members it names replace the stored ones."""
     config = dict(solution.get("solutionConfig") or {})
     config.update(given)
     if "retrainSchedule" in given and "retrainingMode" not in given:
@@ -312,21 +365,61 @@ def update_solution(params):
             config.pop("retrainingMode", None)  # re-derived from the new schedule
     if given.get("retrainSchedule") == "":
         config.pop("retrainSchedule")
+    config.pop("autoTrainingConfig", None)
     spec = dict(solution, solutionConfig=config)
-    config = check_solution(spec, _schema_fields(solution["datasetGroupArn"]))
-    try:
-        store().update(arn, {"solutionConfig": config, "lastUpdatedDateTime": now()},
-                       expect_status=[lifecycle.ACTIVE])
-    except ConditionFailed as e:
-        if e.current is None:
-            raise ResourceNotFoundException.for_arn(arn) from None
+    config = check_solution(spec, _schema_fields(solution["datasetGroupArn"]), dialects.PREVIEW)
+    return {"solutionConfig": config, DIALECT: dialects.PREVIEW}
+
+
+def _todays_update(solution, params):
+    """Today's UpdateSolution: performAutoTraining and solutionUpdateConfig.autoTrainingConfig;
+    the update is applied at once, so latestSolutionUpdate is ACTIVE when the call returns."""
+    update = params.get("solutionUpdateConfig") or {}
+    if update.get("eventsConfig") is not None:
         raise InvalidInputException(
-            f"Solution {arn} is {e.current.get('status')}; it must be ACTIVE to be updated") from None
+            "solutionUpdateConfig.eventsConfig: event parameters are not served by this deployment")
+    config = {k: v for k, v in (solution.get("solutionConfig") or {}).items()
+              if k not in ("retrainingMode", "retrainSchedule")}
+    if "autoTrainingConfig" in update:
+        config["autoTrainingConfig"] = update["autoTrainingConfig"]
+    config["autoTrainingConfig"] = {"schedulingExpression": _check_auto_training(config)}
+    stored_auto = solution.get("performAutoTraining", solution.get(DIALECT) == dialects.TODAY)
+    auto = params.get("performAutoTraining", stored_auto)
+    stamp = now()
+    return {"solutionConfig": config, DIALECT: dialects.TODAY, "performAutoTraining": auto,
+            "latestSolutionUpdate": {
+                "solutionUpdateConfig": {"autoTrainingConfig": config["autoTrainingConfig"]},
+                "performAutoTraining": auto, "status": lifecycle.ACTIVE,
+                "creationDateTime": stamp, "lastUpdatedDateTime": stamp}}
+
+
+@operation("UpdateSolution")
+def update_solution(params):
+    """Seed UpdateSolution (solutionConfig) or today's (automatic training), by the request's
+    shape (`domain.dialects`, row UpdateSolution automatic_training)."""
+    arn = params["solutionArn"]
+    solution = get(arn)
+    if solution["status"] != lifecycle.ACTIVE:
+        raise InvalidInputException(
+            f"Solution {arn} is {solution['status']}; it must be ACTIVE to be updated")
+    if dialects.setting("UpdateSolution", "automatic_training", params) == "retrainSchedule":
+        changes = _preview_update(solution, params["solutionConfig"])
+    elif "performAutoTraining" in params or "solutionUpdateConfig" in params:
+        changes = _todays_update(solution, params)
+    else:
+        return {"solutionArn": arn}      # nothing to change
+    updated = _store_update(solution, changes)
     try:
-        _apply_schedule(arn, config)
-    except Exception:
-        # keep the configuration and the rule in agreement
-        store().update(arn, {"solutionConfig": solution.get("solutionConfig")})
+        _apply_schedule(arn, updated)
+    except Exception as e:
+        # keep the configuration and the rule in agreement; a failed update says why
+        restore = {k: solution.get(k) for k in ("solutionConfig", DIALECT, "performAutoTraining")
+                   if k in solution}
+        if "latestSolutionUpdate" in changes:
+            restore["latestSolutionUpdate"] = dict(
+                changes["latestSolutionUpdate"], status=lifecycle.CREATE_FAILED,
+                failureReason=f"The training schedule could not be changed: {e}")
+        store().update(arn, restore)
         raise
     return {"solutionArn": arn}
 
@@ -342,7 +435,7 @@ def delete_solution(params):
             raise ResourceInUseException(
                 f"Solution {arn} is part of campaigns {', '.join(users)}; delete them first")
         versions = list(s.iterate(solution_versions.TYPE, arn))
-        training = [v["arn"] for v in versions if v.get("status") in lifecycle.IN_FLIGHT]
+        training = [v["arn"] for v in versions if v.get("status") in lifecycle.UNFINISHED]
         if training:
             raise ResourceInUseException(
                 f"Solution {arn} has versions in training: {', '.join(training)}")

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass
 
 RESERVED_PREFIX = "_"
+STOPPED_REASON = "Training was stopped (StopSolutionVersionCreation)"
 TRAIN_CHANNEL = "train"
 FAILURE_LIMIT = 1024   # SageMaker keeps the first 1024 characters of the failure file
 
@@ -91,6 +92,10 @@ class Layout:
                 return f.read().strip()
         except FileNotFoundError:
             return None
+
+
+class TrainingStopped(Exception):
+    """Raised inside the trainer when the caller's stop check says the training must end."""
 
 
 def write_json(path, value):

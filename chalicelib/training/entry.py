@@ -18,6 +18,11 @@ What it does (seed: "Creating a Solution", "Evaluating Solutions"; ../shared/EVA
    allow_pickle=False), `metrics.json` (step 4) and `training.json` (what was chosen and why,
    timings).
 
+A stop check (`run(..., should_stop=...)`, given by the trainer Lambda from the workflow; a
+SageMaker job is stopped by StopTrainingJob instead) is asked at every progress report: every
+recipe reports each epoch, AutoML each candidate and HPO each trial through the `log`
+callback, so a stopped training ends at the next one with `contract.STOPPED_REASON`.
+
 Any error writes its reason to `/opt/ml/output/failure` (at most 1024 characters, which
 SageMaker shows as the job's FailureReason and we as the version's failureReason) and exits 1.
 No boto3 here: this runs inside the training container.
@@ -102,16 +107,31 @@ def train(plan: Plan, data, log=lambda m: None):
     return model, metrics, report
 
 
+def _checking(log, should_stop):
+    """The progress callback handed down to the recipes: reports, then asks whether to stop."""
+    if should_stop is None:
+        return log
+
+    def report(message):
+        log(message)
+        if should_stop():
+            raise contract.TrainingStopped(message)
+    return report
+
+
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, contract.TrainingStopped):
+        return contract.STOPPED_REASON
     if isinstance(exc, ValueError):   # the recipes' and ours: a readable reason for the user
         return str(exc)
     return f"Training failed with an internal error ({type(exc).__name__}): {exc}"
 
 
-def run(root: str = "/opt/ml", log=None) -> int:
-    """Train over the folder `root`; 0 on success, 1 after writing the failure file."""
+def run(root: str = "/opt/ml", log=None, should_stop=None) -> int:
+    """Train over the folder `root`; 0 on success, 1 after writing the failure file.
+    `should_stop()` (optional) is asked at each progress report (see the module docstring)."""
     layout = contract.Layout(root)
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    log = _checking(log or (lambda m: print(m, file=sys.stderr, flush=True)), should_stop)
     try:
         plan = Plan(layout.read_hyperparameters())
         data = channel.read_channel(layout.channel_dir())

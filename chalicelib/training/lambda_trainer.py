@@ -7,6 +7,9 @@ training job gets:
     {"trainingJobName": "...", "hyperparameters": {name: string},
      "channels": {"train": "s3://bucket/prefix/"}, "outputUri": "s3://bucket/prefix/"}
 
+`should_stop` (from the training workflow, which reads the version's status) is handed to
+`entry.run`: a stopped training returns its failureReason like any other that ends early.
+
 It downloads each channel into an /opt/ml-shaped folder under /tmp, runs `entry.run` in
 process, and uploads `/opt/ml/model` as `<outputUri>/<trainingJobName>/output/model.tar.gz`
 (SageMaker's place and format). It answers {"modelArtifacts": uri, "trainingTimeInSeconds"} or,
@@ -38,7 +41,7 @@ def _download_prefix(uri: str, directory: str) -> int:
     return len(found)
 
 
-def handle(event: dict) -> dict:
+def handle(event: dict, should_stop=None) -> dict:
     job = event["trainingJobName"]
     channels = event.get("channels") or {}
     started = time.monotonic()
@@ -48,7 +51,7 @@ def handle(event: dict) -> dict:
         for name, uri in channels.items():
             if not _download_prefix(uri, layout.channel_dir(name)):
                 raise RuntimeError(f"channel {name}: nothing at {uri}")
-        if entry.run(root) != 0:
+        if entry.run(root, should_stop=should_stop) != 0:
             return {"failureReason": layout.read_failure() or "Training failed without saying why"}
         archive = artifacts.pack(layout.model_dir, os.path.join(root, artifacts.ARCHIVE))
         location = objects.put_file(artifacts.archive_key(event["outputUri"], job), archive)

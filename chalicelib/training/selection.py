@@ -42,6 +42,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from chalicelib.algorithms.evaluation import Split, evaluate
+from chalicelib.training.contract import TrainingStopped
 
 DEFAULT_METRIC = "precision_at_25"
 DEFAULT_MAX_JOBS = 4
@@ -111,6 +112,8 @@ def automl(candidates: List[Candidate], split: Split, metric: str, seed: int,
         entry = {"recipeArn": c.recipe_arn, "recipe": c.recipe}
         try:
             metrics = _score(c, c.hyperparameters, split, seed, log)
+        except TrainingStopped:
+            raise
         except Exception as e:  # noqa: BLE001 - one failing recipe does not end AutoML
             entry["error"] = f"{type(e).__name__}: {e}"
             log(f"AutoML: {c.recipe} failed: {entry['error']}")
@@ -268,6 +271,8 @@ def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
                                  "metric the trainer reports")
             return {"trial": index, "hyperparameters": hyperparameters,
                     "objective": metrics[settings.metric]}
+        except TrainingStopped:
+            raise
         except Exception as e:  # noqa: BLE001 - a failing trial is reported, the search goes on
             return {"trial": index, "hyperparameters": hyperparameters, "error": f"{type(e).__name__}: {e}"}
         finally:

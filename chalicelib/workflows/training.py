@@ -27,6 +27,13 @@ Execution input: `{"solutionVersionArn"}` (CreateSolution, CreateSolutionVersion
                         reason, unless the version already ended (a campaign update that failed
                         after ACTIVE leaves the version ACTIVE).
 
+StopSolutionVersionCreation (today's API): a version stopped while CREATE PENDING is CREATE
+STOPPED before prepare runs, and prepare answers that as its failureReason; one stopped while
+training is CREATE STOPPING: the trainer Lambda asks `solution_versions.stop_requested` at every
+progress report (`trainer` passes the check down; `chalicelib.training.entry`), a SageMaker job
+is stopped with StopTrainingJob (`stop_trainer`); register skips a version that is stopping, and
+`fail` records CREATE STOPPED instead of CREATE FAILED.
+
 Every step is idempotent: status moves are conditional, prepare rewrites its own channel,
 register recognises a version it already registered.
 """
@@ -171,10 +178,13 @@ def contract_hyperparameters(entries, *, seed, automl, automl_metric, hpo, hpo_c
 def prepare(state):
     from chalicelib.datasets.training_view import NoTrainingData, load_training_data
     from chalicelib.training import channel
+    from chalicelib.training.contract import STOPPED_REASON
     sv = _versions()
     arn = _version_arn(state)
-    sv.mark_solution_version(arn, lifecycle.CREATE_IN_PROGRESS)
     answer = {"solutionVersionArn": arn}
+    if sv.stop_requested(arn):
+        return dict(answer, failureReason=STOPPED_REASON)
+    sv.mark_solution_version(arn, lifecycle.CREATE_IN_PROGRESS)
     try:
         spec = sv.training_spec(arn)
         entries, automl, hpo, hpo_config, skipped = _plan(spec)
@@ -219,6 +229,10 @@ def register(state):
     version = sv.get(arn)
     if version["status"] == lifecycle.ACTIVE and version.get("modelKey") == model_key:
         return {"modelKey": model_key, "alreadyRegistered": True}   # a retried step
+    if sv.stop_requested(arn):   # the trainer finished before it noticed the stop
+        sv.finish_stopping(arn)
+        _delete_channel(state)
+        return {"stopped": True}
     outcome = artifacts.training_outcome(model_key)
     metrics, report = outcome["metrics"], outcome["report"]
     if not metrics:
@@ -239,6 +253,8 @@ def register(state):
 @task("training.update_campaigns")
 def update_campaigns(state):
     from chalicelib.service import campaigns
+    if (state.get("registered") or {}).get("stopped"):
+        return {"updatedCampaigns": []}
     return {"updatedCampaigns": campaigns.auto_update_campaigns(_version_arn(state))}
 
 
@@ -273,6 +289,9 @@ def fail(state):
         version = sv.get(arn)
     except ServiceError:
         return {"failureReason": reason, "versionGone": True}
+    if version["status"] == lifecycle.CREATE_STOPPING:
+        sv.finish_stopping(arn)
+        return {"stopped": True}
     if version["status"] in lifecycle.TERMINAL:
         log.error("training of %s failed after it ended %s: %s", arn, version["status"], reason)
         return {"failureReason": reason, "status": version["status"]}
@@ -281,6 +300,29 @@ def fail(state):
 
 
 def trainer(event):
-    """The trainer Lambda's body (app.py `trainer`)."""
+    """The trainer Lambda's body (app.py `trainer`); it stops when the version is being stopped."""
     from chalicelib.training import lambda_trainer
-    return lambda_trainer.handle(event)
+    arn = event.get("solutionVersionArn")
+    should_stop = (lambda: _versions().stop_requested(arn)) if arn else None
+    return lambda_trainer.handle(event, should_stop=should_stop)
+
+
+def stop_trainer(version_arn):
+    """StopSolutionVersionCreation's part on the sagemaker backend: StopTrainingJob for the
+    version's job (named by `training_job_name`, with the state machine's retry suffix). The
+    lambda backend needs nothing: its trainer polls `stop_requested`."""
+    if config.training_backend() != "sagemaker":
+        return []
+    from chalicelib.domain import arns
+    from chalicelib.storage.clients import client
+    solution_name, version_id = arns.parse(version_arn).parts[:2]
+    base = training_job_name({"solutionName": solution_name, "versionId": version_id})
+    sagemaker, stopped = client("sagemaker"), []
+    for attempt in range(2):   # TrainOnSageMaker retries once
+        try:
+            sagemaker.stop_training_job(TrainingJobName=f"{base}-{attempt}")
+            stopped.append(f"{base}-{attempt}")
+        except sagemaker.exceptions.ClientError as e:
+            # not started yet, or already ended: the workflow's own checks cover both
+            log.info("StopTrainingJob %s-%s: %s", base, attempt, e)
+    return stopped

@@ -292,9 +292,7 @@ def test_stock_client_getting_started_flow(stock_personalize, started):
     solution = client.create_solution(name="MovieSolution", datasetGroupArn=group,
                                       recipeArn=HRNN)["solutionArn"]
     described = client.describe_solution(solutionArn=solution)["solution"]
-    assert described["status"] == "CREATE PENDING"
-    finish_training(described["latestSolutionVersion"]["solutionVersionArn"])
-    assert client.describe_solution(solutionArn=solution)["solution"]["status"] == "ACTIVE"
+    assert described["status"] == "ACTIVE" and "latestSolutionVersion" not in described
     version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
     assert client.describe_solution_version(solutionVersionArn=version)["solutionVersion"]["status"] \
         == "CREATE PENDING"
@@ -336,6 +334,7 @@ def test_stock_getting_started_with_real_training(stock_personalize, s3):
                                      roleArn="arn:aws:iam::000000000000:role/personalize")
     solution = client.create_solution(name="RealSolution", datasetGroupArn=group, performHPO=False,
                                       recipeArn="arn:aws:personalize:::recipe/aws-popularity-count")["solutionArn"]
+    client.create_solution_version(solutionArn=solution)
     deadline = time.monotonic() + 300
     while client.describe_solution(solutionArn=solution)["solution"]["status"] not in ("ACTIVE", "CREATE FAILED"):
         assert time.monotonic() < deadline, "training did not finish"

@@ -49,7 +49,7 @@ def test_get_metrics_errors(personalize, group, started):
 
 
 def test_automl_metrics_name_the_best_recipe_model(personalize, group, started):
-    arn = personalize.create_solution(name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
     version = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     finish_training(version, best_recipe="arn:aws:personalize:::recipe/aws-ffnn")
     [model] = personalize.get_metrics(solutionArn=arn)["metrics"]

@@ -139,19 +139,19 @@ def test_solutions_on_a_custom_recipe(personalize, group, started):
     from chalicelib.service import solution_versions
     recipe, algorithm = byor(personalize)
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=recipe,
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=recipe,
                                     solutionConfig={"algorithmHyperParameters": {"factors": "999"}})
     assert code(e) == "InvalidInputException" and "factors" in e.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=recipe,
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=recipe,
                                     solutionConfig={"algorithmHyperParameters": {"unknown": "1"}})
     assert code(e) == "InvalidInputException"
     with pytest.raises(ClientError) as e:     # solver is not tunable
-        personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=recipe, solutionConfig={
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=recipe, solutionConfig={
             "hpoConfig": {"algorithmHyperParameterRanges": {"categoricalHyperParameterRanges": [
                 {"name": "solver", "values": ["als"]}]}}})
     assert code(e) == "InvalidInputException"
-    arn = personalize.create_solution(
+    arn = personalize.create_solution(minProvisionedTPS=1,
         name="s", datasetGroupArn=group, recipeArn=recipe,
         solutionConfig={"algorithmHyperParameters": {"factors": "64"},
                         "hpoConfig": {"algorithmHyperParameterRanges": {"integerHyperParameterRanges": [
@@ -169,7 +169,7 @@ def test_solutions_on_a_custom_recipe(personalize, group, started):
         personalize.delete_recipe(recipeArn=recipe)
     assert code(e) == "ResourceInUseException" and arn in e.value.response["Error"]["Message"]
     # AutoML may search custom recipes too
-    auto = personalize.create_solution(name="auto", datasetGroupArn=group, performAutoML=True,
+    auto = personalize.create_solution(minProvisionedTPS=1, name="auto", datasetGroupArn=group, performAutoML=True,
                                        solutionConfig={"autoMLConfig": {"recipeList": [
                                            recipe, "arn:aws:personalize:::recipe/aws-hrnn"]}})["solutionArn"]
     assert personalize.describe_solution(solutionArn=auto)["solution"]["solutionConfig"]["autoMLConfig"] \

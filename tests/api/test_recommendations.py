@@ -142,10 +142,10 @@ def train(version_arn, recipe_arn, hyperparameters=None, archive=True):
 
 
 def trained_version(client, group, recipe_arn, name, **hp):
+    # today's shape (no minProvisionedTPS): the solution trains nothing until CreateSolutionVersion
     solution = client.create_solution(name=name, datasetGroupArn=group, recipeArn=recipe_arn,
                                       performHPO=False)["solutionArn"]
-    version = client.describe_solution(solutionArn=solution)["solution"]["latestSolutionVersion"][
-        "solutionVersionArn"]
+    version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
     train(version, recipe_arn, hp or None)
     return solution, version
 
@@ -325,7 +325,7 @@ def test_real_training_workflow_to_recommendations(personalize, s3, runtime, eve
     from chalicelib.runtime import serving
     serving.reset_cache()
     group = movie_group(personalize, s3, name="real")
-    solution = personalize.create_solution(name="real-pop", datasetGroupArn=group, recipeArn=POPULARITY,
+    solution = personalize.create_solution(minProvisionedTPS=1, name="real-pop", datasetGroupArn=group, recipeArn=POPULARITY,
                                            performHPO=False)["solutionArn"]
     described = personalize.describe_solution(solutionArn=solution)["solution"]
     assert described["status"] == "ACTIVE", described
@@ -372,7 +372,7 @@ def test_deepfm_and_ffnn_train_deploy_and_fold_in_events(personalize, s3, runtim
     from chalicelib.runtime import serving
     serving.reset_cache()
     group = movie_group(personalize, s3, name=recipe)
-    solution = personalize.create_solution(name=recipe, datasetGroupArn=group, performHPO=False,
+    solution = personalize.create_solution(minProvisionedTPS=1, name=recipe, datasetGroupArn=group, performHPO=False,
                                            recipeArn=f"arn:aws:personalize:::recipe/{recipe}")["solutionArn"]
     described = personalize.describe_solution(solutionArn=solution)["solution"]
     version = described["latestSolutionVersion"]["solutionVersionArn"]

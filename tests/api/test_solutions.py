@@ -78,7 +78,7 @@ def finish_training(version_arn, status="ACTIVE", metrics=METRICS, best_recipe=N
 def trained_solution(client, group, name="sol", recipe=HRNN, **kwargs):
     """A solution whose first version trained: (solution ARN, version ARN)."""
     arn = client.create_solution(name=name, datasetGroupArn=group, recipeArn=recipe,
-                                 performHPO=False, **kwargs)["solutionArn"]
+                                 performHPO=False, **{"minProvisionedTPS": 1, **kwargs})["solutionArn"]
     version = client.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]
     finish_training(version["solutionVersionArn"])
     return arn, version["solutionVersionArn"]
@@ -119,7 +119,9 @@ def test_stock_client_creates_a_solution_with_defaults(stock_personalize, starte
     group = make_group(stock_personalize)
     arn = stock_personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=SIMS)["solutionArn"]
     solution = stock_personalize.describe_solution(solutionArn=arn)["solution"]
-    assert solution["status"] == "CREATE PENDING"
+    # today's shape: ACTIVE at once, nothing trains (tests/api/test_dialects.py has the rest)
+    assert solution["status"] == "ACTIVE" and "latestSolutionVersion" not in solution
+    assert solution["performHPO"] is False and started == []
     from chalicelib.service import solutions
     assert solutions.get(arn)["minProvisionedTPS"] == 1
 
@@ -174,7 +176,7 @@ INVALID = [
 def test_create_solution_refuses_invalid_input(personalize, group, started):
     for kwargs, fragment in INVALID:
         with pytest.raises(ClientError) as e:
-            personalize.create_solution(name="bad", datasetGroupArn=group, **kwargs)
+            personalize.create_solution(name="bad", datasetGroupArn=group, **{"minProvisionedTPS": 1, **kwargs})
         assert code(e) == "InvalidInputException", kwargs
         assert fragment in message(e), (kwargs, message(e))
     assert started == []
@@ -183,7 +185,7 @@ def test_create_solution_refuses_invalid_input(personalize, group, started):
 
 def test_create_solution_accepts_valid_overrides(personalize, started):
     group = make_group(personalize, "events", schema=EVENT_SCHEMA)
-    arn = personalize.create_solution(
+    arn = personalize.create_solution(minProvisionedTPS=1,
         name="tuned", datasetGroupArn=group, recipeArn=HRNN, eventType="click",
         solutionConfig={
             "algorithmHyperParameters": {"model.num_hidden": "64", "training.epochs": "3"},
@@ -208,27 +210,27 @@ def test_create_solution_accepts_valid_overrides(personalize, started):
 def test_create_solution_resource_errors(personalize, group, started):
     missing_group = group.replace("movies", "nothing")
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=missing_group, recipeArn=HRNN)
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=missing_group, recipeArn=HRNN)
     assert code(e) == "ResourceNotFoundException"
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=group,
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group,
                                     recipeArn="arn:aws:personalize:::recipe/aws-nothing")
     assert code(e) == "ResourceNotFoundException"
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=group, performAutoML=True,
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, performAutoML=True,
                                     solutionConfig={"autoMLConfig": {"recipeList": [
                                         "arn:aws:personalize::000000000000:recipe/none"]}})
     assert code(e) == "ResourceNotFoundException"
     empty = make_group(personalize, "empty", with_dataset=False)
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=empty, recipeArn=HRNN)
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=empty, recipeArn=HRNN)
     assert code(e) == "InvalidInputException" and "INTERACTIONS" in message(e)
-    personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)
+    personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=SIMS)
+        personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=SIMS)
     assert code(e) == "ResourceAlreadyExistsException"
     with pytest.raises(ClientError) as e:
-        personalize.create_solution(name="bad name!", datasetGroupArn=group, recipeArn=HRNN)
+        personalize.create_solution(minProvisionedTPS=1, name="bad name!", datasetGroupArn=group, recipeArn=HRNN)
     assert code(e) == "InvalidInputException"
 
 
@@ -239,7 +241,7 @@ def test_training_that_cannot_start_fails_the_version(personalize, group, monkey
         raise RuntimeError("no state machine")
 
     monkeypatch.setattr(starter, "start_workflow", broken)
-    arn = personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     solution = personalize.describe_solution(solutionArn=arn)["solution"]
     assert solution["status"] == "CREATE FAILED"
     assert "no state machine" in solution["latestSolutionVersion"]["failureReason"]
@@ -249,7 +251,7 @@ def test_training_that_cannot_start_fails_the_version(personalize, group, monkey
 
 def test_solution_status_follows_its_versions(personalize, group, started):
     from chalicelib.service import solution_versions as sv
-    arn = personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     v1 = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     sv.mark_solution_version(v1, "CREATE IN_PROGRESS")
     solution = personalize.describe_solution(solutionArn=arn)["solution"]
@@ -281,7 +283,7 @@ def test_solution_status_follows_its_versions(personalize, group, started):
 
 
 def test_automl_result_is_shown(personalize, group, started):
-    arn = personalize.create_solution(name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
     v = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     finish_training(v, best_recipe=HRNN)
     solution = personalize.describe_solution(solutionArn=arn)["solution"]
@@ -291,7 +293,7 @@ def test_automl_result_is_shown(personalize, group, started):
 
 def test_automl_result_must_be_a_listed_recipe(personalize, group, started):
     from chalicelib.service import solution_versions as sv
-    arn = personalize.create_solution(name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
     v = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     sv.mark_solution_version(v, "CREATE IN_PROGRESS")
     with pytest.raises(ValueError):
@@ -299,7 +301,7 @@ def test_automl_result_must_be_a_listed_recipe(personalize, group, started):
 
 
 def test_one_version_trains_at_a_time(personalize, group, started):
-    arn = personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     with pytest.raises(ClientError) as e:
         personalize.create_solution_version(solutionArn=arn)
     assert code(e) == "ResourceInUseException"
@@ -310,7 +312,7 @@ def test_one_version_trains_at_a_time(personalize, group, started):
 
 def test_update_training_mode_needs_an_active_version(personalize, group, started):
     from chalicelib.service import solution_versions as sv
-    arn = personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     v1 = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     finish_training(v1, status="CREATE FAILED", failure_reason="x")
     with pytest.raises(ClientError) as e:
@@ -326,7 +328,7 @@ def test_update_training_mode_needs_an_active_version(personalize, group, starte
 def test_training_spec_resolves_what_to_train(personalize, started):
     from chalicelib.service import solution_versions as sv
     group = make_group(personalize, "ev", schema=EVENT_SCHEMA)
-    arn = personalize.create_solution(
+    arn = personalize.create_solution(minProvisionedTPS=1,
         name="spec", datasetGroupArn=group, recipeArn=HRNN, performHPO=False, eventType="click",
         solutionConfig={"algorithmHyperParameters": {"model.num_hidden": "64"},
                         "eventValueThreshold": "2.5"})["solutionArn"]
@@ -341,7 +343,7 @@ def test_training_spec_resolves_what_to_train(personalize, started):
     assert candidate["algorithmHyperParameters"] == {"model.num_hidden": "64"}
     assert candidate["featureTransformationParameters"]["train_ratio"] == 0.9
     assert spec["modelPrefix"] == f"models/spec/{v.rsplit('/', 1)[1]}/"
-    auto = personalize.create_solution(name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
+    auto = personalize.create_solution(minProvisionedTPS=1, name="auto", datasetGroupArn=group, performAutoML=True)["solutionArn"]
     va = personalize.describe_solution(solutionArn=auto)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     spec = sv.training_spec(va)
     assert spec["autoMLMetric"] == "precision_at_25" and spec["performHPO"] is True
@@ -350,7 +352,7 @@ def test_training_spec_resolves_what_to_train(personalize, started):
 
 def test_scheduled_version_is_created_or_skipped(personalize, group, started):
     from chalicelib.service import solution_versions as sv
-    arn = personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    arn = personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     assert "skipped" in sv.start_scheduled_version(arn)        # the first version still trains
     v1 = personalize.describe_solution(solutionArn=arn)["solution"]["latestSolutionVersion"]["solutionVersionArn"]
     finish_training(v1)
@@ -382,8 +384,8 @@ def test_list_solutions_filters_and_pages(personalize, started):
     g1 = make_group(personalize, "g1")
     g2 = make_group(personalize, "g2")
     for i in range(5):
-        personalize.create_solution(name=f"a{i}", datasetGroupArn=g1, recipeArn=HRNN)
-    personalize.create_solution(name="b0", datasetGroupArn=g2, recipeArn=SIMS)
+        personalize.create_solution(minProvisionedTPS=1, name=f"a{i}", datasetGroupArn=g1, recipeArn=HRNN)
+    personalize.create_solution(minProvisionedTPS=1, name="b0", datasetGroupArn=g2, recipeArn=SIMS)
     assert len(personalize.list_solutions()["solutions"]) == 6
     names, token = [], None
     while True:
@@ -451,7 +453,7 @@ def test_update_solution_errors(personalize, group, started):
     with pytest.raises(ClientError) as e:
         personalize.update_solution(solutionArn=group.replace("dataset-group", "solution"))
     assert code(e) == "ResourceNotFoundException"
-    pending = personalize.create_solution(name="p", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    pending = personalize.create_solution(minProvisionedTPS=1, name="p", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     with pytest.raises(ClientError) as e:
         personalize.update_solution(solutionArn=pending, solutionConfig={"eventValueThreshold": "1"})
     assert code(e) == "InvalidInputException" and "ACTIVE" in message(e)
@@ -483,11 +485,11 @@ def test_delete_solution(personalize, group, started, s3):
         personalize.delete_solution(solutionArn=arn)
     assert code(e) == "ResourceNotFoundException"
     # the dataset group can go once its solutions are gone
-    personalize.create_solution(name="again", datasetGroupArn=group, recipeArn=HRNN)
+    personalize.create_solution(minProvisionedTPS=1, name="again", datasetGroupArn=group, recipeArn=HRNN)
 
 
 def test_delete_solution_refused_while_training_or_deployed(personalize, group, started):
-    pending = personalize.create_solution(name="p", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
+    pending = personalize.create_solution(minProvisionedTPS=1, name="p", datasetGroupArn=group, recipeArn=HRNN)["solutionArn"]
     with pytest.raises(ClientError) as e:
         personalize.delete_solution(solutionArn=pending)
     assert code(e) == "ResourceInUseException"
@@ -505,7 +507,7 @@ def test_delete_solution_refused_while_training_or_deployed(personalize, group, 
 
 
 def test_dataset_group_with_a_solution_cannot_be_deleted(personalize, group, started):
-    personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN)
+    personalize.create_solution(minProvisionedTPS=1, name="s", datasetGroupArn=group, recipeArn=HRNN)
     for ds in personalize.list_datasets(datasetGroupArn=group)["datasets"]:
         personalize.delete_dataset(datasetArn=ds["datasetArn"])
     with pytest.raises(ClientError) as e:

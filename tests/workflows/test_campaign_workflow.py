@@ -48,7 +48,7 @@ def test_missing_or_broken_model_fails_with_a_reason(personalize, s3, played_tra
 
 def test_model_files_in_a_folder_deploy_too(personalize, s3, played_training, runtime):
     group = movie_group(personalize, s3)
-    solution = personalize.create_solution(name="folder", datasetGroupArn=group, recipeArn=POPULARITY,
+    solution = personalize.create_solution(minProvisionedTPS=1, name="folder", datasetGroupArn=group, recipeArn=POPULARITY,
                                            performHPO=False)["solutionArn"]
     version = personalize.describe_solution(solutionArn=solution)["solution"]["latestSolutionVersion"][
         "solutionVersionArn"]
