@@ -133,7 +133,8 @@ def test_create_rules(stock_personalize, s3, hrnn):
     group, version = hrnn
     source = put_lines(s3, "in/few.json", [{"userId": "u1"}])
     cases = [
-        (dict(solutionVersionArn=version + "x"), "ResourceNotFoundException", "solution version"),
+        (dict(solutionVersionArn=version + "x"), "ResourceNotFoundException",
+         f"Resource Arn {version}x does not exist."),
         (dict(numResults=0), "InvalidInputException", "numResults"),
         (dict(numResults=501), "InvalidInputException", "numResults"),
         (dict(batchInferenceJobMode="THEME_GENERATION"), "InvalidInputException", "THEME_GENERATION"),
@@ -219,3 +220,24 @@ def test_segment_jobs_give_the_users_of_an_item_or_an_attribute(stock_personaliz
     with pytest.raises(ClientError) as e:
         inference_job(stock_personalize, "seg-recs", attributes, source)
     assert code(e) == "InvalidInputException" and "CreateBatchSegmentJob" in message(e)
+
+
+def test_a_chunk_that_keeps_failing_fails_the_job_and_leaves_nothing(stock_personalize, s3, hrnn,
+                                                                     monkeypatch):
+    from chalicelib.workflows import batch_jobs
+    _group, version = hrnn
+    real = batch_jobs.score_bytes
+
+    def flaky(raw, scorer):
+        if b"u9" in raw:
+            raise RuntimeError("disk on fire")
+        return real(raw, scorer)
+    monkeypatch.setattr(batch_jobs, "score_bytes", flaky)
+    source = put_lines(s3, "in/some.json", [{"userId": f"u{u}"} for u in range(12)])
+    arn = inference_job(stock_personalize, "broken", version, source)
+    job = stock_personalize.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
+    assert job["status"] == "CREATE FAILED"
+    assert "disk on fire" in job["failureReason"]
+    assert "(after 8 of 12 input lines)" in job["failureReason"]   # chunks 1 and 2 of 3 were done
+    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="batch-jobs/").get("Contents")
+    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="out/broken/").get("Contents")
