@@ -14,11 +14,11 @@ Split (`split_interactions`)
     training interactions), so indices mean the same thing in training, inference and metrics.
 
 Scoring (`recommendation_lists`)
-    USER_PERSONALIZATION: `model.recommend(histories, 25, users=..., exclude_history=...)`, batched.
+    USER_PERSONALIZATION (and POPULAR_ITEMS): `model.recommend(histories, 25, users=..., exclude_history=...)`, batched.
     USER_SEGMENTATION (the affinity recipes): the same, reading their user-item affinities by row.
     RELATED_ITEMS: `model.similar_items(last history item, ...)`, over-fetched by the history length
     so that 25 remain after history items are removed.
-    SEARCH_PERSONALIZATION: the list to rank is the targets plus 100 items drawn uniformly without
+    SEARCH_PERSONALIZATION and PERSONALIZED_RANKING: the list to rank is the targets plus 100 items drawn uniformly without
     replacement from the rest of the catalogue (not targets; not history unless repeats are
     allowed), shuffled so that ties cannot favour targets; the top 25 of `model.rank` is the list.
     History items are removed from every list unless `allow_repeats`.
@@ -44,8 +44,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from chalicelib.algorithms.base import (RELATED_ITEMS, SEARCH_PERSONALIZATION, USER_PERSONALIZATION,
-                                        USER_SEGMENTATION, History, Model, Recipe, TrainingData)
+from chalicelib.algorithms.base import (POPULAR_ITEMS, RANKING_TYPES, RELATED_ITEMS,
+                                        USER_PERSONALIZATION, USER_SEGMENTATION, History, Model,
+                                        Recipe, TrainingData)
 from chalicelib.algorithms.data import subset
 
 KS = (5, 10, 25)
@@ -176,13 +177,13 @@ def recommendation_lists(model: Model, split: Split, *, allow_repeats: bool = Fa
     b = split.users.size
     none = [np.zeros(0, np.int32)] * b
     banned = none if allow_repeats else [h.items for h in split.histories]
-    if kind == SEARCH_PERSONALIZATION:
+    if kind in RANKING_TYPES:
         return _search_lists(model, split, allow_repeats=allow_repeats, n=n)
     out = []
     for s in range(0, b, batch_size):
         e = min(b, s + batch_size)
         hist = split.histories[s:e]
-        if kind in (USER_PERSONALIZATION, USER_SEGMENTATION):
+        if kind in (USER_PERSONALIZATION, USER_SEGMENTATION, POPULAR_ITEMS):
             # the model excludes history itself; _drop below only enforces the protocol
             ids, _ = model.recommend(hist, n, users=split.users[s:e], exclude_history=not allow_repeats)
         elif kind == RELATED_ITEMS:

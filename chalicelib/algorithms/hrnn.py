@@ -86,7 +86,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.data import user_sequences
+from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
 from chalicelib.algorithms.optim import Adam, finish_grads
@@ -149,9 +149,11 @@ def _layout(spans, rng, n_streams):
     return placed, max(h[0] for h in heap)
 
 
-def _batch_arrays(placed, length, n_streams, items, modes):
+def _batch_arrays(placed, length, n_streams, items, modes, weights=None):
     """Inputs `X`, targets `Y [T, B, TARGET_SPAN]` (the next items of the same user,
-    -1 past its end), modes `M` and user indices `U` of an epoch's streams."""
+    -1 past its end), modes `M` and user indices `U` of an epoch's streams; with per-interaction
+    `weights`, also `W [T, B]`, the weight of each step's next item."""
+    W = None if weights is None else np.zeros((length, n_streams))
     X = np.zeros((length, n_streams), np.int64)
     Y = np.full((length, n_streams, TARGET_SPAN), -1, np.int64)
     M = np.full((length, n_streams), CONTINUE, np.int8)
@@ -163,7 +165,9 @@ def _batch_arrays(placed, length, n_streams, items, modes):
             Y[off:off + n - k, s, k - 1] = items[a + k:b]
         M[off:off + n, s] = modes[a:b]
         U[off, s] = u
-    return X, Y, M, U
+        if W is not None:
+            W[off:off + n - 1, s] = weights[a + 1:b]
+    return (X, Y, M, U) if W is None else (X, Y, M, U, W)
 
 
 # --- inference shared by every HRNN model ------------------------------------------
@@ -339,12 +343,17 @@ class Hrnn(Recipe):
 
 
 def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
-               item_features=None, user_features=None, dtype=np.float32):
-    """Train the network on `data` with typed hyperparameters `hp`.
-    Returns `(net, item_counts, info)`; see the module docstring for the schedule."""
+               item_features=None, user_features=None, dtype=np.float32, bptt=BPTT_STEPS,
+               recency_half_life_share=None):
+    """Train the network on `data` with typed hyperparameters `hp` (the HRNN table's names).
+    Returns `(net, item_counts, info)`; see the module docstring for the schedule.
+    `bptt` is the truncated-backprop window; `recency_half_life_share` (User-Personalization's
+    recency_mask) weights each step's loss by `data.recency_weights` of its next item."""
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, stamps, bounds = user_sequences(data)
+    step_weights = None if recency_half_life_share is None else \
+        recency_weights(stamps, recency_half_life_share)
     n_items = data.n_items
     counts = np.bincount(data.interactions.item, minlength=n_items).astype(np.int64)
 
@@ -398,14 +407,14 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
     for epoch in range(1, max_epochs + 1):
         t0, c0_cpu = time.monotonic(), time.process_time()
         placed, length = _layout(spans, rng, streams)
-        X, Y, M, U = _batch_arrays(placed, length, streams, items, modes)
+        X, Y, M, U, *W = _batch_arrays(placed, length, streams, items, modes, step_weights)
         state = net.zero_state(streams)
         losses = []
-        for c0 in range(0, length, BPTT_STEPS):
+        for c0 in range(0, length, bptt):
             # linear decay over the epoch budget, from LEARNING_RATE to LR_FINAL_SHARE of it
             done = (epoch - 1 + c0 / length) / max_epochs
             opt.lr = LEARNING_RATE * (1.0 - (1.0 - LR_FINAL_SHARE) * done)
-            sl = slice(c0, c0 + BPTT_STEPS)
+            sl = slice(c0, c0 + bptt)
             out, tape, state = net.forward(X[sl], M[sl], U[sl], state, dropout=dropout, rng=rng)
             y = Y[sl].reshape(-1, TARGET_SPAN)
             v = np.flatnonzero(y[:, 0] >= 0)
@@ -418,7 +427,8 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
             loss, dov = net.sampled_softmax(
                 flat[v], y[v], neg, grads,
                 log_inclusion=sampler.log_inclusion(n_t),
-                target_weights=span_weights)
+                target_weights=span_weights,
+                row_weights=W[0][sl].reshape(-1)[v] if W else None)
             dout = np.zeros_like(flat)
             dout[v] = dov
             net.backward(dout.reshape(out.shape), tape, grads)
@@ -527,13 +537,7 @@ class HrnnColdstartModel(HrnnMetadataModel):
         cold = (self.item_counts < COLD_MAX_INTERACTIONS) & has_meta
         if warm.sum() < 2 or not cold.any():
             return
-        target = np.hstack([self.net.item_rep("out", np.flatnonzero(warm)),
-                            self.net.params["b_out"][warm][:, None]]).astype(np.float64)
-        xw = sp.hstack([fi[warm], np.ones((int(warm.sum()), 1))]).tocsr()
-        gram = (xw.T @ xw).toarray() + RIDGE_LAMBDA * np.eye(xw.shape[1])
-        coef = np.linalg.solve(gram, xw.T @ target)
-        xc = sp.hstack([fi[cold], np.ones((int(cold.sum()), 1))]).tocsr()
-        pred = xc @ coef
+        pred = output_side_from_metadata(self.net, fi, warm, cold)
         self.cold = cold
         self.cold_rep = pred[:, :-1].astype(self.net.dtype)
         self.cold_bias = pred[:, -1].astype(self.net.dtype)
@@ -579,17 +583,33 @@ class HrnnColdstartModel(HrnnMetadataModel):
         self.cold_rep, self.cold_bias = arrays["cold_rep"], arrays["cold_bias"]
 
 
-def cold_positions(n: int) -> np.ndarray:
-    """0-based positions of a top-n list reserved for cold items (share COLD_SHARE)."""
+def output_side_from_metadata(net: HrnnNet, features, warm: np.ndarray, cold: np.ndarray) -> np.ndarray:
+    """`[cold items, H + 1]`: each cold item's output representation and bias predicted from
+    its metadata row (`features`, csr, or None: the intercept alone, i.e. the warm mean) by a
+    ridge map (`RIDGE_LAMBDA`) fitted on the warm items' learned ones."""
+    target = np.hstack([net.item_rep("out", np.flatnonzero(warm)),
+                        net.params["b_out"][warm][:, None]]).astype(np.float64)
+
+    def design(mask):
+        ones = np.ones((int(mask.sum()), 1))
+        return sp.csr_matrix(ones) if features is None else sp.hstack([features[mask], ones]).tocsr()
+    xw = design(warm)
+    gram = (xw.T @ xw).toarray() + RIDGE_LAMBDA * np.eye(xw.shape[1])
+    coef = np.linalg.solve(gram, xw.T @ target)
+    return np.asarray(design(cold) @ coef)
+
+
+def cold_positions(n: int, share: float = COLD_SHARE) -> np.ndarray:
+    """0-based positions of a top-n list reserved for cold items (every `1/share`-th)."""
     k = np.arange(n)
-    return k[np.floor((k + 1) * COLD_SHARE) > np.floor(k * COLD_SHARE)]
+    return k[np.floor((k + 1) * share) > np.floor(k * share)]
 
 
-def _interleave(wi, wv, ci, cv, n):
+def _interleave(wi, wv, ci, cv, n, share=COLD_SHARE):
     b = wi.shape[0]
     idx = np.full((b, n), -1, np.int32)
     val = np.full((b, n), -np.inf)
-    reserved = set(cold_positions(n).tolist())
+    reserved = set(cold_positions(n, share).tolist())
     for r in range(b):
         warm = [(i, v) for i, v in zip(wi[r], wv[r]) if i >= 0]
         cold = [(i, v) for i, v in zip(ci[r], cv[r]) if i >= 0]

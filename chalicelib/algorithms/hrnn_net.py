@@ -272,7 +272,8 @@ class HrnnNet:
         self.item_rep_backward("in", xu, drin, grads)
 
     # --- output and loss ---------------------------------------------------
-    def sampled_softmax(self, O, Y, negatives, grads, log_inclusion=None, target_weights=None):
+    def sampled_softmax(self, O, Y, negatives, grads, log_inclusion=None, target_weights=None,
+                        row_weights=None):
         """Sampled-softmax cross-entropy of outputs `O [N, H]` against targets `Y`
         (`[N]`, or `[N, K]` padded with -1: then each row's loss is the average over
         its targets, weighted by `target_weights [K]` renormalised over the row's
@@ -282,7 +283,9 @@ class HrnnNet:
         `log_inclusion(cand)` (optional) gives the log probability that each
         candidate was in the sampled set; subtracting it from the logits (the
         "logQ correction") makes the trained scores estimate the full softmax, so
-        popular items, which are sampled often, are not scored down at inference."""
+        popular items, which are sampled often, are not scored down at inference.
+        `row_weights [N]` (optional) scales each row's loss (User-Personalization's
+        recency_mask)."""
         n = O.shape[0]
         Y = Y.reshape(n, -1)
         valid = Y >= 0
@@ -292,6 +295,8 @@ class HrnnNet:
         tw = np.ones(Y.shape[1]) if target_weights is None else np.asarray(target_weights, np.float64)
         wm = valid * tw
         w = (wm / wm.sum(axis=1, keepdims=True))[rows, cols]   # each row's targets share weight 1
+        if row_weights is not None:
+            w = w * np.asarray(row_weights, np.float64)[rows]
         r = self.item_rep("out", cand)
         logits = O @ r.T + self.params["b_out"][cand]
         if log_inclusion is not None:

@@ -12,6 +12,12 @@ RECIPES = {
     "aws-personalized-ranking": "chalicelib.algorithms.ranking:PersonalizedRanking",
     "aws-deepfm": "chalicelib.algorithms.deepfm:DeepFm",
     "aws-ffnn": "chalicelib.algorithms.ffnn:Ffnn",
+    # today's catalogue
+    "aws-user-personalization": "chalicelib.algorithms.user_personalization:UserPersonalization",
+    "aws-user-personalization-v2": "chalicelib.algorithms.transformer:UserPersonalizationV2",
+    "aws-personalized-ranking-v2": "chalicelib.algorithms.transformer:PersonalizedRankingV2",
+    "aws-similar-items": "chalicelib.algorithms.similar_items:SimilarItems",
+    "aws-trending-now": "chalicelib.algorithms.trending:TrendingNow",
     "aws-item-affinity": "chalicelib.algorithms.affinity:ItemAffinity",
     "aws-item-attribute-affinity": "chalicelib.algorithms.affinity:ItemAttributeAffinity",
 }

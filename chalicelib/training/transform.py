@@ -15,7 +15,6 @@ Decisions (the seed gives the keys, not their meaning in detail):
 """
 from __future__ import annotations
 
-
 from chalicelib.algorithms.base import TrainingData
 from chalicelib.algorithms.data import history_length_filter
 
