@@ -179,6 +179,11 @@ def events(aws):
 
 
 @pytest.fixture
+def stock_events(aws):
+    return make_client("personalize-events", shipped_models=False)
+
+
+@pytest.fixture
 def s3(aws):
     return _aws_client("s3")
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
-                                        ResourceInUseException, ResourceNotFoundException)
+                                        ResourceInUseException)
 from chalicelib.service import recipes, solution_versions
 from chalicelib.service.registry import operation
 from chalicelib.storage import objects
@@ -88,10 +88,7 @@ def _s3_location(member, path):
 
 
 def _version_and_recipe(kind, version_arn):
-    try:
-        version = solution_versions.get(version_arn)
-    except ResourceNotFoundException:
-        raise ResourceNotFoundException(f"Could not find solution version {version_arn}") from None
+    version = solution_versions.get(version_arn)  # ResourceNotFoundException, the service's words
     if version.get("status") != lifecycle.ACTIVE:
         raise ResourceInUseException(
             f"Solution version {version_arn} is {version.get('status')}; a {kind.noun} needs "

@@ -348,7 +348,7 @@ def _store_update(solution, changes):
         return store().update(arn, dict(changes, lastUpdatedDateTime=now()), expect_status=[lifecycle.ACTIVE])
     except ConditionFailed as e:
         if e.current is None:
-            raise ResourceNotFoundException(f"Could not find solution {arn}") from None
+            raise ResourceNotFoundException.for_arn(arn) from None
         raise InvalidInputException(
             f"Solution {arn} is {e.current.get('status')}; it must be ACTIVE to be updated") from None
 
@@ -374,10 +374,7 @@ def _preview_update(solution, given):
 def _todays_update(solution, params):
     """Today's UpdateSolution: performAutoTraining and solutionUpdateConfig.autoTrainingConfig;
     the update is applied at once, so latestSolutionUpdate is ACTIVE when the call returns."""
-    update = params.get("solutionUpdateConfig") or {}
-    if update.get("eventsConfig") is not None:
-        raise InvalidInputException(
-            "solutionUpdateConfig.eventsConfig: event parameters are not served by this deployment")
+    update = params.get("solutionUpdateConfig") or {}   # eventsConfig: protocol/unserved.py
     config = {k: v for k, v in (solution.get("solutionConfig") or {}).items()
               if k not in ("retrainingMode", "retrainSchedule")}
     if "autoTrainingConfig" in update:
