@@ -16,7 +16,8 @@ What it returns (see `chalicelib.algorithms.base`):
 - `user_ids`: the users with at least one kept interaction, sorted;
 - `item_ids`: the items of the kept interactions plus every item of the
   Items dataset (the catalogue), sorted;
-- `users` / `items`: Users and Items metadata aligned to those indices
+- `users` / `items`: Users and Items metadata (imported, and put with PutUsers / PutItems:
+  `chalicelib.datasets.current`) aligned to those indices
   (NaN / "" where an entity has no row); `categorical` names the fields
   whose values hold several categories separated by `|`.
 """
@@ -27,7 +28,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from chalicelib.algorithms.base import Interactions, Metadata, TrainingData
-from chalicelib.datasets import records, versions
+from chalicelib.datasets import current, versions
 from chalicelib.datasets.schema import INTERACTIONS, ITEMS, USERS
 
 EVENT_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE")
@@ -51,11 +52,8 @@ def recorded_events(dataset_group_arn: str) -> Dict[str, np.ndarray]:
 
 
 def _version(dataset_group_arn, dataset_type) -> Optional[versions.VersionData]:
-    record = records.dataset_of_group(dataset_group_arn, dataset_type)
-    version_id = records.current_version(record)
-    if not version_id:
-        return None
-    return versions.load(record.get("datasetArn") or record["arn"], version_id)
+    """The dataset's data now: bulk version plus PutItems / PutUsers records (`current`)."""
+    return current.load(dataset_group_arn, dataset_type)
 
 
 class _Part:

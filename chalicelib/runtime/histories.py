@@ -1,4 +1,5 @@
-"""Per-user histories for inference, and item metadata for searchQuery.
+"""Per-user histories for inference, and item metadata for searchQuery (the Items dataset
+as it is now: imported rows and items put with PutItems, `chalicelib.datasets.current`).
 
 Seed: "Recording Events" (recorded events join the historical interactions); EVALUATION.md:
 a user's History at inference is the imported interactions plus events recorded with
@@ -17,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from chalicelib.algorithms.base import History
-from chalicelib.datasets import records, versions
+from chalicelib.datasets import current
 from chalicelib.datasets.schema import INTERACTIONS, ITEMS
 
 MAX_HISTORY = 1000   # most recent interactions kept per request; older ones barely move a model
@@ -73,11 +74,8 @@ class UserHistories:
 
 
 def _current(dataset_group_arn, dataset_type):
-    record = records.dataset_of_group(dataset_group_arn, dataset_type)
-    version_id = records.current_version(record)
-    if not version_id:
-        return None
-    return versions.load(record.get("datasetArn") or record["arn"], version_id)
+    """The dataset's data now (Items: with the records put by PutItems, `datasets.current`)."""
+    return current.load(dataset_group_arn, dataset_type)
 
 
 def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
@@ -127,6 +125,12 @@ def merge(imported: History, events: List[dict], index: ItemIndex,
     if imported.items.shape[0] > limit:
         imported = History(imported.items[-limit:], imported.timestamps[-limit:])
     return imported
+
+
+def item_records_stamp(dataset_group_arn: Optional[str]) -> Optional[float]:
+    """Changes when items are put into the group's Items dataset (PutItems), so a loaded
+    model's item text is read again; None when none ever were."""
+    return current.stamp(dataset_group_arn, ITEMS) if dataset_group_arn else None
 
 
 def load_item_text(dataset_group_arn: Optional[str], index: ItemIndex) -> Optional[np.ndarray]:

@@ -42,6 +42,7 @@ class ServedModel:
         # every item, most popular first (ties by index): the fallback answer
         self.popular = np.lexsort((np.arange(counts.shape[0]), -counts)).astype(np.int32)
         self._item_text = None
+        self._item_stamp = None
         self._text_lock = threading.Lock()
 
     @property
@@ -156,10 +157,14 @@ class ServedModel:
         return [(item_ids[i], float(scores[i]) if scorable[i] else None) for i in order]
 
     def item_text(self) -> Optional[np.ndarray]:
+        # Items put with PutItems since the text was read show at once, as recorded events
+        # do in `history`: one read of the Items dataset's put-records stamp per request.
+        stamp = histories.item_records_stamp(self.dataset_group_arn)
         with self._text_lock:
-            if self._item_text is None:
+            if self._item_text is None or stamp != self._item_stamp:
                 text = histories.load_item_text(self.dataset_group_arn, self.index)
                 self._item_text = text if text is not None else False
+                self._item_stamp = stamp
         return self._item_text if self._item_text is not False else None
 
 

@@ -153,8 +153,8 @@ def delete_dataset(params):
     # The record is gone, so no import can start on it: its data versions go too.
     from chalicelib.datasets import versions  # here: it brings numpy, which most calls never need
     versions.delete_all_versions(arn)
-    if dataset["datasetType"] == schemas.EVENT_INTERACTIONS:
-        events.delete_dataset_events(arn)
+    # recorded events (EVENT_INTERACTIONS) or records put with PutItems / PutUsers
+    events.delete_dataset_events(arn)
     return {}
 
 

@@ -221,3 +221,73 @@ def _keys_of(dataset_arn: str) -> Iterator[str]:
         if not out.get("LastEvaluatedKey"):
             return
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+# --- records put with PutItems / PutUsers ---------------------------------------------------
+# Today's personalize-events PutItems / PutUsers upsert single records into an Items or Users
+# dataset. They live in the same table, partition = that dataset's ARN, key RECORD + the id:
+# a later put of the same id replaces the item (an upsert, and a retried request is harmless).
+# `stamp` is the newest put's time, one consistent GetItem for the runtime to see a change.
+RECORD = "record#"
+RECORDS_STAMP = "~records"
+
+
+def put_records(dataset_arn: str, records: Dict[str, dict]) -> int:
+    """Store records: id -> {field name: cell text} (the schema's fields, validated by the
+    caller). Returns how many were written."""
+    recorded_at = time.time()
+    requests = [{"PutRequest": {"Item": _encode({
+        "datasetArn": dataset_arn, "eventKey": RECORD + record_id, "recordId": record_id,
+        "fields": fields, "recordedAt": recorded_at})}} for record_id, fields in records.items()]
+    requests.append({"PutRequest": {"Item": _encode({
+        "datasetArn": dataset_arn, "eventKey": RECORDS_STAMP, "recordedAt": recorded_at})}})
+    _write(requests)
+    return len(records)
+
+
+def dataset_records(dataset_arn: str) -> Iterator[dict]:
+    """Every put record of a dataset: {recordId, fields, recordedAt}, by id."""
+    yield from _query(ConsistentRead=True,
+                      KeyConditionExpression="datasetArn = :d AND begins_with(eventKey, :r)",
+                      ExpressionAttributeValues={":d": {"S": dataset_arn}, ":r": {"S": RECORD}})
+
+
+def records_stamp(dataset_arn: str) -> Optional[float]:
+    """When a record was last put into the dataset (None: never)."""
+    out = client("dynamodb").get_item(
+        TableName=config.events_table(), ConsistentRead=True,
+        Key={"datasetArn": {"S": dataset_arn}, "eventKey": {"S": RECORDS_STAMP}})
+    item = out.get("Item")
+    return float(item["recordedAt"]["N"]) if item else None
+
+
+def delete_records(dataset_arn: str, record_ids) -> int:
+    """Delete the put records with these ids (a data deletion job); returns how many existed."""
+    found = [r["recordId"] for r in dataset_records(dataset_arn) if r["recordId"] in set(record_ids)]
+    _write([{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn},
+                                       "eventKey": {"S": RECORD + rid}}}} for rid in found])
+    if found:  # the runtime's cached view of the records is stale now
+        put_stamp = _encode({"datasetArn": dataset_arn, "eventKey": RECORDS_STAMP,
+                             "recordedAt": time.time()})
+        _write([{"PutRequest": {"Item": put_stamp}}])
+    return len(found)
+
+
+def delete_user_events(dataset_arn: str, user_ids) -> int:
+    """Delete every event of these users from an EVENT_INTERACTIONS dataset (sent with the
+    user, or linked to them from their sessions) and the session markers naming them, so
+    later anonymous events of those sessions are not theirs either. Returns events deleted."""
+    wanted = set(user_ids)
+    keys = []
+    for user in wanted:
+        keys += [e["eventKey"] for e in _query(
+            IndexName=USER_INDEX, KeyConditionExpression="userKey = :k",
+            ExpressionAttributeValues={":k": {"S": user_key(dataset_arn, user)}})]
+    deleted = len(keys)
+    keys += [m["eventKey"] for m in _query(
+        KeyConditionExpression="datasetArn = :d AND begins_with(eventKey, :m)",
+        ExpressionAttributeValues={":d": {"S": dataset_arn}, ":m": {"S": SESSION_USER}})
+        if m.get("userId") in wanted]
+    _write([{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
+            for k in keys])
+    return deleted
