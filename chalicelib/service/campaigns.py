@@ -34,10 +34,10 @@ For the campaign workflow and the runtime: `campaign_deployment`, `mark_campaign
 """
 import logging
 
-from chalicelib.domain import arns, dialects, lifecycle
+from chalicelib.domain import arns, lifecycle
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException, ResourceNotFoundException)
-from chalicelib.service import recipes, solution_versions
+from chalicelib.service import dialects, recipes, solution_versions
 from chalicelib.service.registry import operation
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
 
@@ -77,7 +77,7 @@ def _check_mode(mode):
 
 def _requested_mode(operation, params):
     """updateMode as sent (the preview's), or as today's API says it:
-    campaignConfig.syncWithLatestSolutionVersion true/false (`domain.dialects`, row
+    campaignConfig.syncWithLatestSolutionVersion true/false (`service.dialects`, row
     CreateCampaign auto_update); None when neither is given."""
     sync = (params.get("campaignConfig") or {}).get("syncWithLatestSolutionVersion")
     if dialects.setting(operation, "auto_update", params) == "syncWithLatestSolutionVersion":

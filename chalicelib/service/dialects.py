@@ -16,7 +16,7 @@ wins and its consistency with today's is the handler's check.
 dialect gets and a sentence saying what it means. Handlers ask `setting(operation, topic,
 params)` (or `dialect_of`) and never test request members themselves to decide a dialect. The
 README's "Two dialects" table is `markdown_table()` (a unit test keeps them equal).
-No I/O here.
+No I/O here (it is in `service` because it raises the seed's InvalidInputException).
 """
 from __future__ import annotations
 

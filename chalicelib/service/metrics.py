@@ -15,14 +15,15 @@ Both read what the training workflow recorded on a solution version
   not ACTIVE gives ResourceInUseException, as the stock model lists for a version in training.
 
 What differs between the two (answer shape, metric names, the not-trained error) is a row of
-`chalicelib.domain.dialects`, which both handlers ask.
+`chalicelib.service.dialects`, which both handlers ask.
 """
 import re
 
 from chalicelib import config
-from chalicelib.domain import arns, dialects, lifecycle
+from chalicelib.domain import arns, lifecycle
 from chalicelib.protocol import errors
 from chalicelib.protocol.errors import InvalidInputException, ResourceNotFoundException
+from chalicelib.service import dialects
 from chalicelib.service.registry import operation
 from chalicelib.storage.resources import store
 
@@ -53,7 +54,7 @@ def _version(arn):
 
 def _trained_metrics(operation, version):
     """The metrics a version recorded, named and refused as the operation's dialect says
-    (`domain.dialects`, rows GetMetrics / GetSolutionMetrics)."""
+    (`service.dialects`, rows GetMetrics / GetSolutionMetrics)."""
     arn = version["solutionVersionArn"]
     if version.get("status") != lifecycle.ACTIVE:
         error = getattr(errors, dialects.setting(operation, "not_trained_error", {}))

@@ -2,7 +2,7 @@
 CreateSolution, DescribeSolution, ListSolutions, UpdateSolution, DeleteSolution; data types
 Solution, SolutionConfig, AutoMLConfig, HPOConfig, SolutionSummary).
 
-Two dialects (`chalicelib.domain.dialects`, rows CreateSolution / UpdateSolution): a request in
+Two dialects (`chalicelib.service.dialects`, rows CreateSolution / UpdateSolution): a request in
 the preview's shape (with minProvisionedTPS) gets the seed's CreateSolution, which "creates a
 solution by training a model": it stores the solution and its first solution version (both
 CREATE PENDING) and starts the training workflow for that version
@@ -52,11 +52,11 @@ import json
 import math
 import re
 
-from chalicelib.domain import arns, dialects, lifecycle, schedules
+from chalicelib.domain import arns, lifecycle, schedules
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException, ResourceNotFoundException)
-from chalicelib.service import dataset_groups, metrics, recipes, solution_versions
+from chalicelib.service import dataset_groups, dialects, metrics, recipes, solution_versions
 from chalicelib.service.registry import operation
 from chalicelib.storage import references
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
@@ -67,7 +67,7 @@ AUTO_RETRAIN_SCHEDULE = "rate(7 days)"
 DEFAULT_AUTOML_METRIC = "precision_at_25"   # seed, Getting Started: describe-solution output
 HPO_OBJECTIVE_TYPES = ("Maximize", "Minimize")
 TRAINING_LOCK = solution_versions.TRAINING_LOCK
-DIALECT = "dialect"     # stored: the dialect of the CreateSolution request (`domain.dialects`)
+DIALECT = "dialect"     # stored: the dialect of the CreateSolution request (`service.dialects`)
 
 
 def _default(member, fallback):
@@ -195,7 +195,7 @@ def _check_auto_training(config):
 
 def check_solution(spec, fields, dialect=dialects.PREVIEW):
     """Validate a solution's settings (CreateSolution params, or a stored solution with a new
-    config for UpdateSolution) in the request's dialect (`domain.dialects`, row CreateSolution
+    config for UpdateSolution) in the request's dialect (`service.dialects`, row CreateSolution
     automatic_training). Returns the effective solutionConfig to store."""
     automl = bool(spec.get("performAutoML"))
     recipe_arn = spec.get("recipeArn")
@@ -239,7 +239,7 @@ def check_solution(spec, fields, dialect=dialects.PREVIEW):
 def _schedule_expression(solution):
     """The retraining rule's expression for a solution record, or None: the preview's
     retrainSchedule / retrainingMode AUTO, or today's performAutoTraining with its
-    autoTrainingConfig (`domain.dialects`, row CreateSolution automatic_training)."""
+    autoTrainingConfig (`service.dialects`, row CreateSolution automatic_training)."""
     config = solution.get("solutionConfig") or {}
     dialect = solution.get(DIALECT, dialects.PREVIEW)
     if dialects.value("CreateSolution", "automatic_training", dialect) == "autoTrainingConfig":
@@ -393,7 +393,7 @@ def _todays_update(solution, params):
 @operation("UpdateSolution")
 def update_solution(params):
     """Seed UpdateSolution (solutionConfig) or today's (automatic training), by the request's
-    shape (`domain.dialects`, row UpdateSolution automatic_training)."""
+    shape (`service.dialects`, row UpdateSolution automatic_training)."""
     arn = params["solutionArn"]
     solution = get(arn)
     if solution["status"] != lifecycle.ACTIVE:

@@ -1,4 +1,4 @@
-"""The two dialects through boto3 (issue 12 item 1; `chalicelib.domain.dialects`): today's flow
+"""The two dialects through boto3 (issue 12 item 1; `chalicelib.service.dialects`): today's flow
 with the stock botocore model (`stock_personalize`), the preview's with the shipped models
 (`personalize`). The training workflow runs for real, in process (tests/support/stepfunctions.py),
 on a small generated dataset; EventBridge is moto's."""

@@ -1,11 +1,11 @@
-"""The dialect table (`chalicelib.domain.dialects`): how a request's shape decides, and the
+"""The dialect table (`chalicelib.service.dialects`): how a request's shape decides, and the
 README's "Two dialects" table equal to the module's."""
 import re
 from pathlib import Path
 
 import pytest
 
-from chalicelib.domain import dialects
+from chalicelib.service import dialects
 from chalicelib.protocol.errors import InvalidInputException
 
 README = Path(__file__).resolve().parents[2] / "README.md"

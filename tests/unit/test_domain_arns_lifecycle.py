@@ -43,7 +43,12 @@ def test_lifecycle_moves_forward_only():
     assert L.allowed_previous(L.CREATE_IN_PROGRESS) == {L.CREATE_PENDING}
     assert L.allowed_previous(L.ACTIVE) == {L.CREATE_IN_PROGRESS}
     assert L.allowed_previous(L.CREATE_FAILED) == {L.CREATE_PENDING, L.CREATE_IN_PROGRESS}
-    assert L.allowed_previous(L.DELETE_PENDING) == {L.ACTIVE, L.CREATE_FAILED, L.DELETE_FAILED}
+    assert L.allowed_previous(L.DELETE_PENDING) == {L.ACTIVE, L.CREATE_FAILED, L.DELETE_FAILED,
+                                                   L.CREATE_STOPPED}
+    # today's StopSolutionVersionCreation: PENDING > STOPPED, IN_PROGRESS > STOPPING > STOPPED
+    assert L.allowed_previous(L.CREATE_STOPPED) == {L.CREATE_PENDING, L.CREATE_STOPPING}
+    assert L.allowed_previous(L.CREATE_STOPPING) == {L.CREATE_IN_PROGRESS}
+    assert not L.can_move(L.CREATE_STOPPING, L.ACTIVE) and not L.can_move(L.ACTIVE, L.CREATE_STOPPING)
     assert not L.can_move(L.ACTIVE, L.CREATE_IN_PROGRESS)
     assert not L.can_move(L.CREATE_FAILED, L.ACTIVE)
     assert L.can_move(L.CREATE_PENDING, L.CREATE_IN_PROGRESS)
