@@ -12,8 +12,13 @@ Each item gets two unit vectors, compared by cosine:
   `item_metadata_hidden_dim` columns.
 A cold item's co-occurrence vector is predicted from its metadata vector by a ridge map fitted on
 the warm items (`RIDGE_LAMBDA`), so cold items take part on both sides. An item's vector is the
-two halves side by side, each scaled by 1/sqrt(2) (a part it lacks is zero), so similarity is the
-mean of the two cosines.
+two parts side by side, scaled by `sqrt(1 - METADATA_WEIGHT)` and `sqrt(METADATA_WEIGHT)` (a
+part it lacks is zero), so similarity is the weighted mean of the two cosines. Decided here:
+`METADATA_WEIGHT` 0.25 (coarse metadata such as a handful of genres ties many items at cosine 1;
+with equal weights it outvoted co-occurrence for items that have plenty of it). A predicted
+co-occurrence part counts `PREDICTED_SHARE` (its norm): it is the mean of the items with the
+same metadata, close to every item of that metadata, and would otherwise crowd out the items
+that really co-occur.
 
 `popularity_discount_factor` p: a candidate's score is its similarity minus
 `p * log1p(count) / log1p(max count)` ("closer to zero includes more popular items, closer to one
@@ -37,6 +42,8 @@ from chalicelib.domain.recipes import parse_hyperparameters
 NAME = "aws-similar-items"
 COLD_MAX_INTERACTIONS = 5
 RIDGE_LAMBDA = 1.0
+METADATA_WEIGHT = 0.25
+PREDICTED_SHARE = 0.5
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -112,7 +119,9 @@ class SimilarItems(Recipe):
             coef = np.linalg.solve(xw.T @ xw + RIDGE_LAMBDA * np.eye(xw.shape[1]), xw.T @ inter[warm])
             inter = inter.copy()
             inter[cold] = np.hstack([meta[cold], np.ones((int(cold.sum()), 1))]) @ coef
-        vectors = np.hstack([_unit(inter), meta]) / np.sqrt(2.0)
+        inter = _unit(inter)
+        inter[cold] *= PREDICTED_SHARE
+        vectors = np.hstack([inter * np.sqrt(1.0 - METADATA_WEIGHT), meta * np.sqrt(METADATA_WEIGHT)])
         log(f"{NAME}: {inter.shape[1]} co-occurrence and {meta.shape[1]} metadata dimensions, "
             f"{int(cold.sum())} cold items placed by metadata")
         return SimilarItemsModel(data.item_ids, dict(hyperparameters or {}), vectors=vectors, counts=counts)

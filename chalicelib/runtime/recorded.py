@@ -65,6 +65,15 @@ def _columns(rows: List[tuple]) -> Dict[str, np.ndarray]:
             "EVENT_VALUE": np.asarray(values, dtype=np.float64)}
 
 
+def dataset_group_items(dataset_group_arn: str, since=None) -> Dict[str, np.ndarray]:
+    """ITEM_ID and TIMESTAMP of every interaction event of a group sent at or after `since`
+    (seconds; None: all), whoever sent it: what Trending-Now counts at request time."""
+    rows = [(e["itemId"], int(e["sentAt"])) for e in store.dataset_events(
+        dataset_arn_of_group(dataset_group_arn), since) if e.get("itemId")]
+    items, times = zip(*rows) if rows else ((), ())
+    return {"ITEM_ID": np.asarray(items, dtype=str), "TIMESTAMP": np.asarray(times, dtype=np.int64)}
+
+
 def dataset_group_events(dataset_group_arn: str) -> Dict[str, np.ndarray]:
     """Every attributable interaction event of a group, in the training view's hook shape:
     USER_ID, ITEM_ID (unicode), TIMESTAMP (int64 seconds), EVENT_TYPE ("" if absent),

@@ -88,15 +88,45 @@ class ServedModel:
         ids = self.model.item_ids
         return [(str(ids[i]), s) for i, s in out]
 
-    def recommend(self, user_id: str, n: int, with_events: bool = True) -> List[Tuple[str, Optional[float]]]:
-        """USER_PERSONALIZATION: the user's top n (items in their history are not repeated)."""
+    def recommend(self, user_id: str, n: int, with_events: bool = True,
+                  campaign_config: Optional[dict] = None) -> List[Tuple[str, Optional[float]]]:
+        """USER_PERSONALIZATION: the user's top n (items in their history are not repeated).
+        `campaign_config` is the campaign's today's `campaignConfig`; what a recipe reads of it
+        (User-Personalization: itemExplorationConfig) comes from `Model.serving_options`
+        (ValueError for a bad setting)."""
         if n <= 0:
             return []
+        options = self.model.serving_options(campaign_config)
         history = self.history(user_id, with_events)
         user = self.user_index(user_id)
         idx, scores = self.model.recommend([history], n,
-                                           users=None if user is None else np.array([user]))
+                                           users=None if user is None else np.array([user]), **options)
         return self._ids(idx[0], scores[0], n, exclude=history.items)
+
+    def trending(self, n: int) -> List[Tuple[str, Optional[float]]]:
+        """POPULAR_ITEMS models that read recent events (Trending-Now): the order recomputed now
+        from the imported interactions plus the group's recorded events, over the model's items
+        and any new item the events name (`trending.trend_order`); other models answer their
+        `recommend` for nobody."""
+        if n <= 0:
+            return []
+        if not getattr(self.model, "reads_recent_events", False):
+            return self.recommend(None, n)
+        from chalicelib.algorithms.trending import trend_order
+        interval = self.model.interval
+        imported_ts = self.histories.timestamps
+        # events older than two intervals before the newest import can never be in the window
+        since = float(imported_ts.max()) - 2 * interval if imported_ts.size else None
+        recent = recorded.dataset_group_items(self.dataset_group_arn, since) if self.dataset_group_arn \
+            else {"ITEM_ID": np.zeros(0, str), "TIMESTAMP": np.zeros(0, np.int64)}
+        known = self.model.item_ids
+        ids = np.concatenate([known, np.setdiff1d(recent["ITEM_ID"], known)]) if recent["ITEM_ID"].size \
+            else known
+        event_items = histories.ItemIndex(ids).lookup(recent["ITEM_ID"])
+        items = np.concatenate([self.histories.items.astype(np.int64), event_items])
+        stamps = np.concatenate([imported_ts.astype(np.float64), recent["TIMESTAMP"].astype(np.float64)])
+        order, trend = trend_order(items, stamps, ids.shape[0], interval)
+        return [(str(ids[i]), float(trend[i])) for i in order[:n]]
 
     def related(self, item_id: str, n: int) -> List[Tuple[str, Optional[float]]]:
         """RELATED_ITEMS: items like `item_id` (popular ones for an unknown item)."""

@@ -6,8 +6,13 @@ campaign":
 - USER_PERSONALIZATION: `userId` required; an `itemId` is accepted and not used (the HRNN
   recipes and popularity answer from the user's history);
 - RELATED_ITEMS: `itemId` required, `userId` not used;
-- SEARCH_PERSONALIZATION: "Campaigns that are backed by a solution created using a recipe of
-  type SEARCH_PERSONALIZATION use the PersonalizeRanking API" -> InvalidInputException.
+- SEARCH_PERSONALIZATION (today: PERSONALIZED_RANKING): "Campaigns that are backed by a
+  solution created using a recipe of type SEARCH_PERSONALIZATION use the PersonalizeRanking API"
+  -> InvalidInputException;
+- POPULAR_ITEMS (today's Trending-Now): `userId` not needed ("only if you apply a filter that
+  requires it"); the trend is recomputed from recent events (`ServedModel.trending`).
+USER_PERSONALIZATION answers with the campaign's `campaignConfig` (User-Personalization reads
+its `itemExplorationConfig`; an invalid setting is an InvalidInputException).
 
 `numResults` defaults to 25 (the shipped model's `x-default`); the seed's maximum is 100 and
 larger values (today's clients may send them) return at most 100 items. Unknown users and
@@ -29,6 +34,9 @@ SERVICE = "personalize-runtime"
 MAX_RESULTS = 100
 USER_PERSONALIZATION, RELATED_ITEMS, SEARCH_PERSONALIZATION = (
     "USER_PERSONALIZATION", "RELATED_ITEMS", "SEARCH_PERSONALIZATION")
+# today's types: ranking recipes answer GetPersonalizedRanking; POPULAR_ITEMS needs no userId
+PERSONALIZED_RANKING, POPULAR_ITEMS = "PERSONALIZED_RANKING", "POPULAR_ITEMS"
+RANKING_TYPES = (SEARCH_PERSONALIZATION, PERSONALIZED_RANKING)
 
 
 def _default_num_results():
@@ -43,9 +51,10 @@ def _default_num_results():
 class CampaignModel:
     """What a campaign serves now: its recipe and the loaded model."""
 
-    def __init__(self, campaign_arn, version_arn, recipe_name, recipe_type, served):
+    def __init__(self, campaign_arn, version_arn, recipe_name, recipe_type, served, campaign_config=None):
         self.campaign_arn, self.version_arn = campaign_arn, version_arn
         self.recipe_name, self.recipe_type, self.served = recipe_name, recipe_type, served
+        self.campaign_config = campaign_config or {}
 
 
 def campaign_model(campaign_arn):
@@ -55,7 +64,8 @@ def campaign_model(campaign_arn):
     version_arn = found["solutionVersionArn"]
     served = serving.cache().get(version_arn, lambda: serving.load(
         version_arn, found["modelKey"], found.get("datasetGroupArn")))
-    return CampaignModel(campaign_arn, version_arn, found["recipeName"], found["recipeType"], served)
+    return CampaignModel(campaign_arn, version_arn, found["recipeName"], found["recipeType"], served,
+                         found.get("campaignConfig"))
 
 
 def predicted_items(pairs):
@@ -73,20 +83,26 @@ def get_recommendations(params):
         raise InvalidInputException(f"numResults: {n} is below the minimum 0")
     deployed = campaign_model(params["campaignArn"])
     kind = deployed.recipe_type
-    if kind == SEARCH_PERSONALIZATION:
+    if kind in RANKING_TYPES:
         raise InvalidInputException(
             f"Campaign {deployed.campaign_arn} deploys recipe {deployed.recipe_name} "
-            "(SEARCH_PERSONALIZATION): ask it with PersonalizeRanking, not GetRecommendations")
+            f"({kind}): ask it with PersonalizeRanking, not GetRecommendations")
     if kind == RELATED_ITEMS:
         if not params.get("itemId"):
             raise InvalidInputException(
                 f"itemId: required for campaign {deployed.campaign_arn}, whose recipe "
                 f"{deployed.recipe_name} is of type RELATED_ITEMS")
         pairs = deployed.served.related(params["itemId"], n)
+    elif kind == POPULAR_ITEMS:
+        pairs = deployed.served.trending(n)
     else:
         if not params.get("userId"):
             raise InvalidInputException(
                 f"userId: required for campaign {deployed.campaign_arn}, whose recipe "
                 f"{deployed.recipe_name} is of type USER_PERSONALIZATION")
-        pairs = deployed.served.recommend(params["userId"], n)
+        try:
+            pairs = deployed.served.recommend(params["userId"], n,
+                                              campaign_config=deployed.campaign_config)
+        except ValueError as e:   # the campaign's itemExplorationConfig (domain.recipes)
+            raise InvalidInputException(f"Campaign {deployed.campaign_arn}: {e}") from None
     return {"itemList": predicted_items(pairs), "recommendationId": f"RID-{uuid.uuid4()}"}
