@@ -37,6 +37,8 @@ SOLUTION_VERSION = "solution-version"
 CAMPAIGN = "campaign"
 BATCH_INFERENCE_JOB = "batch-inference-job"
 BATCH_SEGMENT_JOB = "batch-segment-job"
+DATASET_EXPORT_JOB = "dataset-export-job"     # today's API: arn:...:dataset-export-job/<name>
+DATA_DELETION_JOB = "data-deletion-job"       # today's API: arn:...:data-deletion-job/<name>
 ALGORITHM = "algorithm"
 RECIPE = "recipe"
 
@@ -103,6 +105,14 @@ def event_tracker(name):
 
 def feature_export_job(name):
     return build(FEATURE_EXPORT_JOB, name)
+
+
+def dataset_export_job(name):
+    return build(DATASET_EXPORT_JOB, name)
+
+
+def data_deletion_job(name):
+    return build(DATA_DELETION_JOB, name)
 
 
 def batch_job(resource_type, name):

@@ -84,3 +84,22 @@ def feature_export_job(name, group_arn, destination, transformation_arn, overrid
                      "featureTransformationArn": transformation_arn,
                      "featureTransformationOverrides": overrides, "roleArn": role_arn,
                      "status": lifecycle.CREATE_PENDING}, created)
+
+
+def dataset_export_job(name, dataset_arn, ingestion_mode, role_arn, job_output, created):
+    """Stored CREATE PENDING; the dataset-export workflow moves it on (today's API,
+    CreateDatasetExportJob; `ingestionMode` "The default value is PUT")."""
+    arn = arns.dataset_export_job(name)
+    return _stamped({"arn": arn, "jobName": name, "datasetExportJobArn": arn,
+                     "datasetArn": dataset_arn, "ingestionMode": ingestion_mode,
+                     "roleArn": role_arn, "jobOutput": job_output,
+                     "status": lifecycle.CREATE_PENDING}, created)
+
+
+def data_deletion_job(name, group_arn, data_source, role_arn, created):
+    """Stored PENDING; the data-deletion workflow moves it on (today's API,
+    CreateDataDeletionJob)."""
+    arn = arns.data_deletion_job(name)
+    return _stamped({"arn": arn, "jobName": name, "dataDeletionJobArn": arn,
+                     "datasetGroupArn": group_arn, "dataSource": data_source,
+                     "roleArn": role_arn, "status": lifecycle.PENDING}, created)

@@ -1,0 +1,95 @@
+"""Dataset export jobs (today's API: CreateDatasetExportJob, DescribeDatasetExportJob,
+ListDatasetExportJobs; data type DatasetExportJob).
+
+"Creates a job that exports data from your dataset to an Amazon S3 bucket ... A dataset
+export job can be in one of the following states: CREATE PENDING > CREATE IN_PROGRESS >
+ACTIVE -or- CREATE FAILED ... If the status shows as CREATE FAILED, the response includes a
+failureReason key". The job is stored CREATE PENDING (as a child of its dataset, so
+ListDatasetExportJobs filters by `datasetArn`) and the "dataset-export" workflow is started
+with `{"datasetExportJobArn"}`; its tasks move the job with `mark_job`. What the files hold:
+`chalicelib.datasets.export`.
+
+Rules the model cannot express: the dataset exists and is ACTIVE;
+`jobOutput.s3DataDestination.path` is an S3 location; `ingestionMode` defaults to PUT.
+"""
+import logging
+
+from chalicelib.domain import arns, lifecycle, records
+from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
+                                        ResourceInUseException)
+from chalicelib.service import datasets
+from chalicelib.service.registry import operation
+from chalicelib.storage import objects
+from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
+
+log = logging.getLogger(__name__)
+
+TYPE = arns.DATASET_EXPORT_JOB
+WORKFLOW = "dataset-export"
+DEFAULT_INGESTION_MODE = "PUT"   # CreateDatasetExportJob: "The default value is PUT."
+
+
+def _destination(job_output):
+    path = ((job_output or {}).get("s3DataDestination") or {}).get("path") or ""
+    if not path.startswith("s3://") or not objects.split(path)[0]:
+        raise InvalidInputException(
+            f"jobOutput.s3DataDestination.path {path!r} must be an S3 location, s3://bucket/prefix")
+    return path
+
+
+@operation("CreateDatasetExportJob")
+def create_dataset_export_job(params):
+    dataset_arn = params["datasetArn"]
+    dataset = store().require(dataset_arn, datasets.TYPE, "dataset")
+    if dataset.get("status") != lifecycle.ACTIVE:
+        raise ResourceInUseException(f"Dataset {dataset_arn} is {dataset.get('status')}")
+    _destination(params["jobOutput"])
+    job = records.dataset_export_job(params["jobName"], dataset_arn,
+                                     params.get("ingestionMode") or DEFAULT_INGESTION_MODE,
+                                     params["roleArn"], params["jobOutput"], now())
+    arn = job["arn"]
+    s = store()
+    try:
+        s.transact([s.op_put_new(job, TYPE, parent_arn=dataset_arn),
+                    s.op_check(dataset_arn, expect_status=[lifecycle.ACTIVE])])
+    except TransactionFailed as e:
+        if e.failed(0):
+            raise ResourceAlreadyExistsException(f"Dataset export job {arn} already exists") from None
+        raise ResourceInUseException(f"Dataset {dataset_arn} is no longer ACTIVE") from None
+    try:
+        from chalicelib.workflows.starter import start_workflow
+        execution = start_workflow(WORKFLOW, {"datasetExportJobArn": arn})
+    except Exception as e:
+        log.exception("could not start dataset export %s", arn)
+        mark_job(arn, lifecycle.CREATE_FAILED, failure_reason=f"The export could not be started: {e}")
+    else:
+        try:
+            s.update(arn, {"executionArn": execution})
+        except ConditionFailed:
+            pass
+    return {"datasetExportJobArn": arn}
+
+
+@operation("DescribeDatasetExportJob")
+def describe_dataset_export_job(params):
+    return {"datasetExportJob": job(params["datasetExportJobArn"])}
+
+
+@operation("ListDatasetExportJobs")
+def list_dataset_export_jobs(params):
+    dataset_arn = params.get("datasetArn")
+    if dataset_arn:
+        store().require(dataset_arn, datasets.TYPE, "dataset")
+    page, token = store().list_page(TYPE, params, dataset_arn)
+    return {"datasetExportJobs": page, "nextToken": token}
+
+
+def mark_job(job_arn, status, failure_reason=None, **fields):
+    """Move an export job to `status` (conditional on its lifecycle; a repeat is a no-op).
+    Raises `lifecycle.TransitionRefused` for a backwards move."""
+    return store().transition(job_arn, status, failure_reason=failure_reason, **fields)
+
+
+def job(job_arn):
+    """The job record (ResourceNotFoundException if there is none)."""
+    return store().require(job_arn, TYPE, "dataset export job")
