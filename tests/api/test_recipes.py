@@ -13,6 +13,12 @@ PREDEFINED = {
     "aws-personalized-ranking": "SEARCH_PERSONALIZATION", "aws-hrnn": "USER_PERSONALIZATION",
     "aws-hrnn-metadata": "USER_PERSONALIZATION", "aws-hrnn-coldstart": "USER_PERSONALIZATION",
     "aws-ffnn": "USER_PERSONALIZATION", "aws-deepfm": "USER_PERSONALIZATION",
+    # today's catalogue, with today's types
+    "aws-user-personalization": "USER_PERSONALIZATION",
+    "aws-user-personalization-v2": "USER_PERSONALIZATION",
+    "aws-personalized-ranking-v2": "PERSONALIZED_RANKING", "aws-similar-items": "RELATED_ITEMS",
+    "aws-trending-now": "POPULAR_ITEMS",
+    "aws-item-affinity": "USER_SEGMENTATION", "aws-item-attribute-affinity": "USER_SEGMENTATION",
 }
 
 
@@ -26,7 +32,7 @@ def byor(client, name="BYORecipe", algorithm_name="BYOAlgorithm"):
                                 featureTransformationArn=JSON_PF)["recipeArn"], algorithm
 
 
-def test_the_eight_predefined_recipes(personalize):
+def test_the_predefined_recipes(personalize):
     listed = personalize.list_recipes()["recipes"]
     assert {r["name"] for r in listed} == set(PREDEFINED)
     for summary in listed:
@@ -56,11 +62,11 @@ def test_list_recipes_by_provider_and_pages(personalize, stock_personalize):
     custom, _ = byor(personalize)
     everything = personalize.list_recipes()["recipes"]
     assert everything[0]["recipeArn"] == custom            # "with BYORs listed first"
-    assert len(everything) == 9
+    assert len(everything) == len(PREDEFINED) + 1
     assert [r["recipeArn"] for r in personalize.list_recipes(recipeProvider="BYOR")["recipes"]] == [custom]
     service = personalize.list_recipes(recipeProvider="Service")["recipes"]
-    assert len(service) == 8 and custom not in [r["recipeArn"] for r in service]
-    assert len(stock_personalize.list_recipes(recipeProvider="SERVICE")["recipes"]) == 8
+    assert len(service) == len(PREDEFINED) and custom not in [r["recipeArn"] for r in service]
+    assert len(stock_personalize.list_recipes(recipeProvider="SERVICE")["recipes"]) == len(PREDEFINED)
     seen, token = [], None
     while True:
         page = personalize.list_recipes(maxResults=4, **({"nextToken": token} if token else {}))
@@ -81,7 +87,7 @@ def test_list_recipes_by_provider_and_pages(personalize, stock_personalize):
         personalize.list_recipes(recipeProvider="Mine")
     assert code(e) == "InvalidInputException"
     assert sum(len(p["recipes"]) for p in personalize.get_paginator("list_recipes").paginate(
-        PaginationConfig={"PageSize": 3})) == 9
+        PaginationConfig={"PageSize": 3})) == len(PREDEFINED) + 1
 
 
 def test_create_describe_update_delete_recipe(personalize):
