@@ -41,7 +41,11 @@ from chalicelib.algorithms.evaluation import (diagnostics, evaluate, ranking_met
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                     "shared", "datasets", "ml-latest-small", "ratings.csv")
-METHODS = ["aws-popularity-count", "aws-sims", "implicit-als", "implicit-bpr"]
+METHODS = ["aws-popularity-count", "aws-sims", "implicit-als", "implicit-bpr",
+           # today's catalogue (POPULAR_ITEMS and PERSONALIZED_RANKING are scored by the protocol
+           # of their type, shown in the label)
+           "aws-user-personalization", "aws-user-personalization-v2", "aws-personalized-ranking-v2",
+           "aws-similar-items", "aws-trending-now"]
 THREADS = max(1, os.cpu_count() or 1)
 
 

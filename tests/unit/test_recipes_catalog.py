@@ -4,7 +4,7 @@ import pytest
 from chalicelib.domain import recipes as R
 
 
-def test_the_eight_predefined_recipes_with_their_types():
+def test_the_predefined_recipes_with_their_types():
     assert {n: r.recipe_type for n, r in R.BUILTIN_RECIPES.items()} == {
         "aws-personalized-ranking": "SEARCH_PERSONALIZATION",
         "aws-sims": "RELATED_ITEMS",
@@ -14,6 +14,14 @@ def test_the_eight_predefined_recipes_with_their_types():
         "aws-hrnn-coldstart": "USER_PERSONALIZATION",
         "aws-hrnn-metadata": "USER_PERSONALIZATION",
         "aws-popularity-count": "USER_PERSONALIZATION",
+        # today's catalogue, today's types
+        "aws-user-personalization": "USER_PERSONALIZATION",
+        "aws-user-personalization-v2": "USER_PERSONALIZATION",
+        "aws-personalized-ranking-v2": "PERSONALIZED_RANKING",
+        "aws-similar-items": "RELATED_ITEMS",
+        "aws-trending-now": "POPULAR_ITEMS",
+        "aws-item-affinity": "USER_SEGMENTATION",
+        "aws-item-attribute-affinity": "USER_SEGMENTATION",
     }
     assert R.AUTOML_RECIPES == ("aws-deepfm", "aws-ffnn", "aws-hrnn")
 
