@@ -291,3 +291,11 @@ def delete_user_events(dataset_arn: str, user_ids) -> int:
     _write([{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
             for k in keys])
     return deleted
+
+
+def dataset_events_users(dataset_arn: str) -> Iterator[str]:
+    """The users an event of the dataset belongs to (sent with or linked to), repeats included."""
+    for e in dataset_events(dataset_arn):
+        owner = e.get("userId") or e.get("linkedUserId")
+        if owner:
+            yield owner
