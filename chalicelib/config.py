@@ -60,3 +60,22 @@ def batch_chunk_lines():
     except ValueError:
         value = 5000
     return max(1, value)
+
+
+def access_table():
+    """DynamoDB table holding principals and access keys (chalicelib/auth/keys.py)."""
+    return _env("ACCESS_TABLE", "personalize-access")
+
+
+def access_kms_key():
+    """KMS key that encrypts access key secrets at rest (template.yaml AccessKmsKey)."""
+    return os.environ.get("ACCESS_KMS_KEY_ID") or "alias/personalize-access"
+
+
+def access_cache_seconds():
+    """How long a process keeps a verified key's secret and policies: env
+    `ACCESS_CACHE_SECONDS`, default 60 (a deleted key stops working within that time)."""
+    try:
+        return float(_env("ACCESS_CACHE_SECONDS", "60"))
+    except ValueError:
+        return 60.0

@@ -98,5 +98,18 @@ def register(app):
     return log_invocation
 
 
+def audit(request_id, principal, access_key, action, resources, source_ip, status, error=None):
+    """One structured line per API call, the fields of the seed's CloudTrail entry
+    ("Logging Amazon Personalize API Calls"): who (principal ARN and access key id),
+    what (action, resource ARNs), from where (source IP), the result (HTTP status and
+    error code) and the request id the client saw (x-amzn-RequestId). Never a secret.
+    In CloudWatch Logs: filter `{ $.message = "audit" && $.principal = "arn:...:user/x" }`."""
+    logger.info("audit", extra={
+        "audit": True, "api_request_id": request_id, "principal": principal,
+        "access_key": access_key, "action": action, "resources": resources,
+        "source_ip": source_ip, "status": status, "error": error,
+        "result": "allowed" if status < 400 else "denied" if status in (401, 403) else "failed"})
+
+
 def _ms(started):
     return round((time.perf_counter() - started) * 1000, 1)

@@ -84,6 +84,7 @@ class InProcessApp:
     def __call__(self, request, **kwargs):
         url = urlsplit(request.url)
         headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+        headers.setdefault("Host", url.netloc)  # what the HTTP client adds (and SigV4 signed)
         body = request.body or b""
         if hasattr(body, "read"):
             body = body.read()
@@ -128,6 +129,8 @@ def moto_world():
             from chalicelib.storage.tables import ensure_tables
             ensure_tables(_aws_client("dynamodb"))
             _aws_client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+            from tests.support import access
+            access.seed_root(mp)  # the root principal's key = the credentials clients sign with
             yield
 
 
@@ -222,18 +225,25 @@ def threaded_events(aws, atomic_moto):
 def raw(aws):
     """Send a raw HTTP request to the app (what a non-boto3 client would send).
 
-    Returns (status, lower-cased headers, JSON body or None)."""
+    Signed with SigV4 by the root test key by default; `sign=False` sends it unsigned,
+    `sign={...}` passes keyword arguments to tests.support.access.sign (another `key`,
+    `region`, `service`, `when`) to forge one. Returns (status, lower-cased headers,
+    JSON body or None)."""
     import json
+    from tests.support import access
     app_client = InProcessApp()
 
     def call(path="/", body=b"{}", headers=None, method="POST", target=None,
-             content_type="application/x-amz-json-1.1"):
+             content_type="application/x-amz-json-1.1", sign=True):
         hdrs = {"Content-Type": content_type} if content_type else {}
         if target:
             hdrs["X-Amz-Target"] = f"AmazonPersonalize.{target}"
         hdrs.update(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
+        if sign:
+            hdrs = access.sign(method, ENDPOINT + path, body, hdrs,
+                               **(sign if isinstance(sign, dict) else {}))
         status, out_headers, out = app_client.send(method, path, "", hdrs, body)
         try:
             parsed = json.loads(out) if out else None

@@ -14,6 +14,8 @@ import uuid
 
 from chalice import Response
 
+from chalicelib import observability
+from chalicelib.auth import gate
 from chalicelib.protocol import errors, wire
 from chalicelib.protocol.models import service_model
 from chalicelib.service.registry import handler_for
@@ -43,6 +45,7 @@ def service_for_path(path):
 def handle(request):
     """Serve a Chalice request; the route decides the service."""
     path = _request_path(request)
+    context = request.context or {}
     return dispatch(
         service_for_path(path),
         method=request.method,
@@ -50,6 +53,8 @@ def handle(request):
         headers=dict(request.headers or {}),
         query=dict(request.query_params or {}),
         body=request.raw_body,
+        signed_paths=gate.signed_paths(path or "/", context),
+        source_ip=(context.get("identity") or {}).get("sourceIp"),
     )
 
 
@@ -62,38 +67,53 @@ def _request_path(request):
     return path
 
 
-def dispatch(service, method, path, headers, query, body):
-    """Protocol-independent core, also used directly by in-process callers."""
+def dispatch(service, method, path, headers, query, body, signed_paths=None, source_ip=None):
+    """Protocol-independent core, also used directly by in-process callers.
+
+    Access control happens here, once, before any handler (chalicelib/auth): the SigV4
+    signature first (over `signed_paths`, the forms of the path the client may have
+    signed; default `path`), then the caller's policies for the operation and the ARNs
+    its request names. Every call, served or refused, writes one audit line."""
     request_id = str(uuid.uuid4())
     protocol = "json"
     model = None
+    audit = {"principal": None, "access_key": None, "action": None, "resources": None}
     try:
+        lower = {k.lower(): v for k, v in headers.items()}
+        if service is not None:  # the error protocol of the service the client called
+            protocol = service_model(service).metadata["protocol"]
+        identity = gate.authenticate(method, signed_paths or [path or "/"], query, lower, body)
+        audit.update(principal=identity.arn, access_key=identity.access_key)
         if service is None:
             raise errors.UnknownOperationException(f"No operation is served at {method} {path}")
         model = service_model(service)
-        protocol = model.metadata["protocol"]
-        lower = {k.lower(): v for k, v in headers.items()}
         params = wire.decode_body(body, lower.get("content-type"))
         if protocol == "json":
             op = wire.operation_for_target(model, lower.get("x-amz-target"))
         else:
             op = _rest_operation(model, service, method, path)
             params = wire.bind_rest_members(op, params, headers, query, {})
+        audit["action"] = f"personalize:{op.name}"
+        audit["action"], audit["resources"] = gate.authorize(identity, op.name, params)
         handler = handler_for(service, op.name)
         if handler is None:  # in today's API (the shipped models), not implemented here yet
             raise errors.OperationNotServedException.for_operation(op.name)
         parsed = wire.parse_input(op, params)
         result = handler(parsed)
         payload = wire.serialize_output(op, result)
-        return _response(200, payload, protocol, request_id)
+        response = _response(200, payload, protocol, request_id)
+        error = None
     except errors.ServiceError as e:
         status = wire.error_status(model, e) if model is not None else e.status
-        return _error(status, e.code, e.message, protocol, request_id)
+        response, error = _error(status, e.code, e.message, protocol, request_id), e.code
     except Exception:  # a bug: log it with the request id, answer a typed 500
         log.exception("unhandled error serving %s %s (request %s)", method, path, request_id)
-        return _error(500, "InternalFailure",
-                      f"The service encountered an internal error (request {request_id})",
-                      protocol, request_id)
+        response, error = _error(500, "InternalFailure",
+                                 f"The service encountered an internal error (request {request_id})",
+                                 protocol, request_id), "InternalFailure"
+    observability.audit(request_id, source_ip=source_ip, status=response.status_code,
+                        error=error, **audit)
+    return response
 
 
 def _rest_operation(model, service, method, path):

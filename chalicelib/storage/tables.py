@@ -19,6 +19,9 @@ Events table: one item per event recorded with PutEvents, keyed by the
 event-interactions dataset it belongs to and `eventKey` (zero-padded sentAt
 plus event id, so time-ordered); `byUser` (`userKey` = "<dataset ARN>|<user
 id>") gives one user's recent events to the runtime.
+
+Access table: principals and access keys (`principal#<name>`, `key#<access key id>`),
+secrets KMS-encrypted; see chalicelib/auth/keys.py.
 """
 import time
 
@@ -62,12 +65,18 @@ TABLES = {
         "GlobalSecondaryIndexes": [_gsi("byUser", "userKey", "eventKey")],
         **_PAY_PER_REQUEST,
     },
+    "AccessTable": {
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        **_PAY_PER_REQUEST,
+    },
 }
 
 # Logical id -> function giving the deployed table name (from the environment).
 TABLE_NAMES = {
     "ResourcesTable": config.resources_table,
     "EventsTable": config.events_table,
+    "AccessTable": config.access_table,
 }
 
 

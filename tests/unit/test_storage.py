@@ -167,7 +167,8 @@ def test_tokens_are_checked(aws):
 
 def test_tables_definition_and_ensure(aws):
     client = boto3.client("dynamodb")
-    assert tables.ensure_tables(client) == ["personalize-resources", "personalize-events"]  # idempotent
+    assert tables.ensure_tables(client) == ["personalize-resources", "personalize-events",
+                                            "personalize-access"]  # idempotent
     described = client.describe_table(TableName="personalize-resources")["Table"]
     assert described["KeySchema"] == [{"AttributeName": "arn", "KeyType": "HASH"}]
     assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {"byType", "byParent"}
