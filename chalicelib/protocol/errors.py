@@ -46,6 +46,18 @@ class ResourceNotFoundException(ServiceError):
         return cls(f"Resource Arn {arn} does not exist.")
 
 
+class TooManyTagsException(ServiceError):
+    """Today's API: more tags than a resource may carry (50)."""
+
+    code, status = "TooManyTagsException", 400
+
+
+class TooManyTagKeysException(ServiceError):
+    """Today's API: an UntagResource request naming more keys than a resource may carry."""
+
+    code, status = "TooManyTagKeysException", 400
+
+
 class UnknownOperationException(ServiceError):
     """An X-Amz-Target or route that names no operation we serve."""
 
@@ -77,5 +89,6 @@ class UnsupportedMediaTypeException(ServiceError):
 BY_CODE = {cls.code: cls for cls in (
     InvalidInputException, InvalidNextTokenException, LimitExceededException,
     ResourceAlreadyExistsException, ResourceInUseException,
-    ResourceNotFoundException, UnknownOperationException, OperationNotServedException,
+    ResourceNotFoundException, TooManyTagsException, TooManyTagKeysException,
+    UnknownOperationException, OperationNotServedException,
     SerializationException, UnsupportedMediaTypeException)}

@@ -23,7 +23,6 @@ class Unserved(NamedTuple):
     allowed: tuple = ()
 
 
-_TAGS = Unserved("tags are not stored by this deployment yet")
 _DOMAIN = Unserved("domain dataset groups (recommenders, domain recipes) are not served")
 _FILTERS = Unserved("filters are not served")
 _METADATA = Unserved("metadata in recommendations is not served")
@@ -35,18 +34,14 @@ _METADATA_CAMPAIGN = Unserved("metadata in recommendations is not served", allow
 
 NOT_SERVED = {
     "personalize": {
-        "CreateDatasetGroup": {"domain": _DOMAIN, "tags": _TAGS},
+        "CreateDatasetGroup": {"domain": _DOMAIN},
         "CreateSchema": {"domain": _DOMAIN},
         "ListRecipes": {"domain": _DOMAIN},
-        "CreateDataset": {"tags": _TAGS},
         "CreateDatasetImportJob": {
-            "tags": _TAGS,
             "publishAttributionMetricsToS3": Unserved("metric attributions are not served",
                                                       allowed=(False,)),
         },
-        "CreateEventTracker": {"tags": _TAGS},
         "CreateSolution": {
-            "tags": _TAGS,
             "performIncrementalUpdate": _INCREMENTAL,
             "solutionConfig.eventsConfig": _EVENTS_CONFIG,
             "solutionConfig.optimizationObjective": Unserved(
@@ -58,9 +53,7 @@ NOT_SERVED = {
             "performIncrementalUpdate": _INCREMENTAL,
             "solutionUpdateConfig.eventsConfig": _EVENTS_CONFIG,
         },
-        "CreateSolutionVersion": {"tags": _TAGS},
         "CreateCampaign": {
-            "tags": _TAGS,
             "campaignConfig.enableMetadataWithRecommendations": _METADATA_CAMPAIGN,
             "campaignConfig.rankingInfluence": _RANKING_INFLUENCE,
         },

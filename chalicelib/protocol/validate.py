@@ -10,6 +10,8 @@ import base64
 import datetime as _dt
 import functools
 import re
+import sys
+import unicodedata
 
 MAX_REPORTED = 10
 
@@ -47,9 +49,72 @@ def _regex(pattern):
     Matched against the whole value, as the service's validator does (a name
     like "bad name!" fails `^[a-zA-Z0-9][a-zA-Z0-9\\-_]*`)."""
     try:
-        return re.compile(pattern, re.DOTALL)
+        return re.compile(_java_properties(pattern), re.DOTALL)
     except re.error:
         return None
+
+
+_PROPERTY = re.compile(r"\\p\{(\w+)\}")
+
+
+def _java_properties(pattern):
+    """Java's `\\p{L}`-style classes (today's TagKey / TagValue, NextToken) spelled as the
+    code point ranges Python's `re` understands; other patterns come back unchanged."""
+    out, pos, depth = [], 0, 0
+    for m in _PROPERTY.finditer(pattern):
+        head = pattern[pos:m.start()]
+        depth = _class_depth(head, depth)
+        ranges = _property_ranges(m.group(1))
+        out += [head, ranges if depth else f"[{ranges}]"]
+        pos = m.end()
+    return "".join(out) + pattern[pos:] if out else pattern
+
+
+def _class_depth(text, depth):
+    """Whether (1) or not (0) the end of `text` is inside a [...] class, starting at `depth`."""
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            depth = 1
+        elif ch == "]":
+            depth = 0
+    return depth
+
+
+@functools.lru_cache(maxsize=None)
+def _property_ranges(name):
+    """`a-b` ranges of the code points in Unicode general category `name` (a one- or
+    two-letter category such as L, Z, Nd) or ASCII; re.error for any other name."""
+    if name == "ASCII":
+        return r"\x00-\x7f"
+    found = [r for category, ranges in _category_ranges().items() if category.startswith(name)
+             for r in ranges]
+    if not found or not re.fullmatch(r"[A-Z][a-z]?", name):
+        raise re.error(f"unsupported property {name}")
+    merged = []
+    for a, b in sorted(found):
+        if merged and a == merged[-1][1] + 1:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in merged)
+
+
+@functools.lru_cache(maxsize=1)
+def _category_ranges():
+    """Two-letter general category -> [(first, last) code point], in one pass over Unicode."""
+    out, current, start = {}, None, 0
+    for cp in range(sys.maxunicode + 2):
+        category = unicodedata.category(chr(cp)) if cp <= sys.maxunicode else None
+        if category != current:
+            if current is not None:
+                out.setdefault(current, []).append((start, cp - 1))
+            current, start = category, cp
+    return out
 
 
 def validate(shape, value, path=""):

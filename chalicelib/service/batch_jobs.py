@@ -141,7 +141,7 @@ def _create(kind, params):
     record = {"jobName": params["jobName"], "solutionVersionArn": version_arn,
               "filterArn": params.get("filterArn"), "numResults": n,
               "jobInput": params["jobInput"], "jobOutput": params["jobOutput"],
-              "roleArn": params["roleArn"], "tags": params.get("tags"),
+              "roleArn": params["roleArn"],
               "status": lifecycle.CREATE_PENDING,
               # internal: what the workflow needs, and its progress counts
               "recipeName": recipe["name"], "recipeType": recipe["recipeType"],
