@@ -6,11 +6,15 @@ DescribeDatasetImportJobRun, ListDatasetImportJobRuns).
 Seed, CreateDatasetImportJob: "First, the import job itself is created.
 Second, upon successful creation, a run of the import job is initiated." The
 job and its first run are stored CREATE PENDING, then the "import" workflow is
-started with `{"datasetImportJobArn", "datasetImportJobRunArn"}`. The job
-becomes ACTIVE when its first run starts (the seed's example: job ACTIVE, run
-CREATE_IN_PROGRESS); a first run that fails before starting fails the job too.
-UpdateDatasetImportJob (optionally new dataSource / schedule) starts a new
-run; `latestDatasetImportJobRun` follows the runs.
+started with `{"datasetImportJobArn", "datasetImportJobRunArn"}`. The job is
+CREATE IN_PROGRESS while its first run is, and ACTIVE once a run has imported
+its data; a first run that fails fails the job (CREATE FAILED, with the run's
+failureReason). Both dialects read it right: the seed's client waits for the
+job's ACTIVE and then for `latestDatasetImportJobRun` ACTIVE (both hold once the
+data is in), and today's client, which sees no runs, waits for the job's own
+ACTIVE or CREATE FAILED before training. UpdateDatasetImportJob (optionally new
+dataSource / schedule) starts a new run, also on a job whose earlier runs
+failed; `latestDatasetImportJobRun` follows the runs.
 
 One run per dataset at a time (seed, UpdateDatasetImportJob: "A new import
 job cannot be created for a given dataset while another import job for that
@@ -46,8 +50,10 @@ log = logging.getLogger(__name__)
 JOB = arns.DATASET_IMPORT_JOB
 RUN = arns.DATASET_IMPORT_JOB_RUN
 WORKFLOW = "import"
-# A job takes new runs while it exists, is not being deleted and did not fail to be created.
-JOB_OPEN = lifecycle.IN_FLIGHT | {lifecycle.ACTIVE}
+# A job takes new runs while it exists and is not being deleted (a failed one may be re-run).
+JOB_OPEN = lifecycle.IN_FLIGHT | {lifecycle.ACTIVE, lifecycle.CREATE_FAILED}
+# What the job may be when a run ends: before its first imported run, or failed by an earlier one.
+_JOB_BEFORE_DATA = [lifecycle.CREATE_PENDING, lifecycle.CREATE_IN_PROGRESS, lifecycle.CREATE_FAILED]
 
 
 class DataVersionConflict(Exception):
@@ -246,8 +252,8 @@ def new_run(job_arn, changes=None):
     """Store a new CREATE PENDING run of a job (with `changes` to the job's dataSource /
     datasetImportJobConfig), taking the dataset's import lock; returns the run record.
 
-    ResourceNotFoundException (job gone), InvalidInputException (job CREATE FAILED),
-    ResourceInUseException (job being deleted, dataset busy with another run or not ACTIVE)."""
+    ResourceNotFoundException (job gone), ResourceInUseException (job being deleted,
+    dataset busy with another run or not ACTIVE)."""
     s = store()
     job = s.require(job_arn, JOB, "dataset import job")
     job.update(changes or {})
@@ -263,10 +269,6 @@ def new_run(job_arn, changes=None):
     except TransactionFailed as e:
         if e.failed(1):
             current = s.require(job_arn, JOB, "dataset import job")
-            if current["status"] == lifecycle.CREATE_FAILED:
-                raise InvalidInputException(
-                    f"Dataset import job {job_arn} is CREATE FAILED ({current.get('failureReason')}); "
-                    "delete it and create a new one") from None
             raise ResourceInUseException(
                 f"Dataset import job {job_arn} is {current['status']}") from None
         _explain_dataset_refusal(job["datasetArn"])
@@ -327,7 +329,7 @@ def mark_run(run_arn, status, failure_reason=None, **fields):
 
 
 def start_run(run_arn):
-    """Workflow step 1: the run -> CREATE IN_PROGRESS (its job -> ACTIVE); returns the run."""
+    """Workflow step 1: the run -> CREATE IN_PROGRESS (a new job too); returns the run."""
     return mark_run(run_arn, lifecycle.CREATE_IN_PROGRESS)
 
 
@@ -392,23 +394,22 @@ def _release_lock(run):
 
 
 def _job_follows(run, status, failure_reason):
-    """The job is created once its first run starts; a first run that fails before
-    starting fails the job. Every run move updates the job's lastUpdatedDateTime."""
+    """The job's status follows its runs until one has imported its data (module docstring):
+    a run in progress -> CREATE IN_PROGRESS, ACTIVE -> ACTIVE (for good), CREATE FAILED ->
+    CREATE FAILED with the run's reason. Every run move updates lastUpdatedDateTime."""
     job_arn = run["datasetImportJobArn"]
     s = store()
+    changes = {lifecycle.CREATE_IN_PROGRESS: {"status": lifecycle.CREATE_IN_PROGRESS},
+               lifecycle.ACTIVE: {"status": lifecycle.ACTIVE},
+               lifecycle.CREATE_FAILED: {"status": lifecycle.CREATE_FAILED,
+                                         "failureReason": failure_reason}}.get(status)
     try:
-        if status in (lifecycle.CREATE_IN_PROGRESS, lifecycle.ACTIVE):
-            for step in (lifecycle.CREATE_IN_PROGRESS, lifecycle.ACTIVE):
-                try:
-                    s.transition(job_arn, step)
-                except lifecycle.TransitionRefused:
-                    pass
-        elif status == lifecycle.CREATE_FAILED:
+        if changes:
             try:
-                s.update(job_arn, {"status": lifecycle.CREATE_FAILED, "failureReason": failure_reason},
-                         expect_status=[lifecycle.CREATE_PENDING])
+                s.update(job_arn, changes, expect_status=_JOB_BEFORE_DATA,
+                         remove=["failureReason"] if status != lifecycle.CREATE_FAILED else [])
             except ConditionFailed:
-                pass
+                pass  # the job has imported data already: later runs leave it ACTIVE
         s.update(job_arn, {"lastUpdatedDateTime": now()})
     except (ConditionFailed, ResourceNotFoundException):
         pass  # the job was deleted meanwhile

@@ -347,8 +347,9 @@ def test_workflow_input_names_the_job_and_run(personalize, dataset, monkeypatch)
     assert run["status"] == "CREATE PENDING"
 
 
-def test_a_job_that_failed_to_be_created_takes_no_runs(personalize, dataset, monkeypatch):
-    from chalicelib.service import dataset_import_jobs as jobs
+def test_a_job_that_failed_to_start_can_be_run_again(personalize, dataset, monkeypatch):
+    """A job whose first run never started is CREATE FAILED with the reason; UpdateDatasetImportJob
+    (the seed's way to start a new run) runs it again, and the imported run makes it ACTIVE."""
     from chalicelib.workflows import starter
     real = starter.start_workflow
 
@@ -356,13 +357,32 @@ def test_a_job_that_failed_to_be_created_takes_no_runs(personalize, dataset, mon
         raise RuntimeError("state machine unavailable")
     monkeypatch.setattr(starter, "start_workflow", broken)
     arn = create(personalize, dataset)
+    job = personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
+    assert job["status"] == "CREATE FAILED" and job["failureReason"]
     monkeypatch.setattr(starter, "start_workflow", real)
-    with pytest.raises(ClientError) as e:
-        personalize.update_dataset_import_job(datasetImportJobArn=arn)
-    assert code(e) == "InvalidInputException" and "CREATE FAILED" in str(e.value)
-    assert jobs.begin_scheduled_run(arn) is None
-    personalize.delete_dataset_import_job(datasetImportJobArn=arn)
-    create(personalize, dataset)
+    personalize.update_dataset_import_job(datasetImportJobArn=arn)
     settle()
     job = personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
     assert job["status"] == "ACTIVE" and job["latestDatasetImportJobRun"]["status"] == "ACTIVE"
+    assert "failureReason" not in job
+
+
+def test_todays_client_sees_the_import_outcome_on_the_job(personalize, stock_personalize, dataset, s3):
+    """Today's API has no runs: its client waits for the job's own ACTIVE or CREATE FAILED, so
+    the job is ACTIVE only once its data is in, and a failed first run fails the job."""
+    s3.put_object(Bucket="personalize-data", Key="in/bad.csv", Body=b"USER_ID,ITEM_ID\nu1,i1\n")
+    bad = stock_personalize.create_dataset_import_job(
+        jobName="bad", datasetArn=dataset, roleArn=ROLE,
+        dataSource={"dataLocation": "s3://personalize-data/in/bad.csv"})["datasetImportJobArn"]
+    settle()
+    job = stock_personalize.describe_dataset_import_job(datasetImportJobArn=bad)["datasetImportJob"]
+    assert job["status"] == "CREATE FAILED" and "TIMESTAMP" in job["failureReason"]
+    good = create(personalize, dataset)
+    settle()
+    job = stock_personalize.describe_dataset_import_job(datasetImportJobArn=good)["datasetImportJob"]
+    assert job["status"] == "ACTIVE"
+    run = personalize.describe_dataset_import_job(datasetImportJobArn=good)["datasetImportJob"][
+        "latestDatasetImportJobRun"]
+    assert run["status"] == "ACTIVE"
+
+
