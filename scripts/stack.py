@@ -19,7 +19,7 @@ import time
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts import deploy, emulator, package
+from scripts import access, deploy, emulator, package
 
 ROOT = package.ROOT
 LOCAL = os.path.join(ROOT, ".local")
@@ -31,13 +31,15 @@ TEST_KEYS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
 def client_environment(personalize_endpoint, endpoint_url, region, credentials=True,
-                       models=MODELS):
+                       models=MODELS, keys=None):
     """The variables a boto3 client or the AWS CLI needs to reach the stack.
 
     `AWS_ENDPOINT_URL_PERSONALIZE*` make `boto3.client("personalize")` and
     `aws personalize ...` find the API without an explicit endpoint_url;
     `AWS_ENDPOINT_URL` sends every other service (S3 for the data) to the
-    emulator; `AWS_DATA_PATH` adds the preview operations (shipped models)."""
+    emulator; `AWS_DATA_PATH` adds the preview operations (shipped models).
+    `keys` (access key id, secret) are the deployment's root principal's: the API
+    verifies every signature (chalicelib/auth); the emulator takes any keys for S3."""
     env = {"PERSONALIZE_ENDPOINT": personalize_endpoint}
     for service in ("PERSONALIZE", "PERSONALIZE_RUNTIME", "PERSONALIZE_EVENTS"):
         env[f"AWS_ENDPOINT_URL_{service}"] = personalize_endpoint
@@ -45,15 +47,20 @@ def client_environment(personalize_endpoint, endpoint_url, region, credentials=T
         env["AWS_ENDPOINT_URL"] = endpoint_url
     env["AWS_REGION"] = region
     env["AWS_DEFAULT_REGION"] = region
-    if credentials:
+    if keys:
+        env.update({"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]})
+    elif credentials:
         env.update(TEST_KEYS)
     env["AWS_DATA_PATH"] = models
     return env
 
 
 def write_env(path, env, extra=None):
+    """Write the environment file, readable by its owner only (it holds a secret key)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)  # also when it existed with a wider mode
+    with os.fdopen(fd, "w") as f:
         f.write("# written by `python -m scripts.stack`; use with: source " +
                 os.path.relpath(path, ROOT) + "\n")
         for k, v in {**env, **(extra or {})}.items():
@@ -129,8 +136,12 @@ def up(port=None, persist=True, force=False, region="us-east-1", progress=print)
     record, _ = deploy_to_emulator(emu, region=region, force=force,
                                    record_path=os.path.join(LOCAL, "stack.json"),
                                    progress=progress)
-    env = client_environment(record["personalize_endpoint"], emu.endpoint, region)
-    write_env(os.path.join(LOCAL, "stack.env"), env,
+    env_path = os.path.join(LOCAL, "stack.env")
+    known = read_env(env_path) if os.path.exists(env_path) else {}
+    root = access.ensure_root(record["outputs"], emu.endpoint, region,
+                              (known.get("AWS_ACCESS_KEY_ID"), known.get("AWS_SECRET_ACCESS_KEY")))
+    env = client_environment(record["personalize_endpoint"], emu.endpoint, region, keys=root)
+    write_env(env_path, env,
               {"PERSONALIZE_DATA_BUCKET": record["outputs"].get("DataBucketName", "")})
     return env
 
@@ -174,10 +185,18 @@ def deploy_remote(target, stack_name=STACK_NAME, region=None, training_backend=N
         progress("not deployed (no ASL file yet): " + ", ".join(pkg.skipped_workflows))
     dep = deploy.deploy(pkg, stack_name=stack_name, endpoint_url=endpoint, region=region,
                         parameters=params, progress=progress)
-    env = client_environment(dep.personalize_endpoint, endpoint, region,
-                             credentials=target == "localstack")
     path = os.path.join(LOCAL, f"stack-{target}.env")
-    write_env(path, env, {"PERSONALIZE_DATA_BUCKET": dep.outputs.get("DataBucketName", "")})
+    known = read_env(path) if os.path.exists(path) else {}
+    root = access.ensure_root(dep.outputs, endpoint, region,
+                              (known.get("PERSONALIZE_ACCESS_KEY_ID"),
+                               known.get("PERSONALIZE_SECRET_ACCESS_KEY")))
+    # On AWS the root keys open only this API: AWS_* stay the caller's own (for S3);
+    # on LocalStack they work for every service, as on ministack.
+    env = client_environment(dep.personalize_endpoint, endpoint, region,
+                             keys=root if target == "localstack" else None, credentials=False)
+    extra = {"PERSONALIZE_DATA_BUCKET": dep.outputs.get("DataBucketName", ""),
+             "PERSONALIZE_ACCESS_KEY_ID": root[0], "PERSONALIZE_SECRET_ACCESS_KEY": root[1]}
+    write_env(path, env, extra)
     progress(f"deployed in {dep.seconds:.1f}s; environment in {os.path.relpath(path, ROOT)}")
     return env
 
@@ -208,8 +227,10 @@ Then, from Python:
 or without the environment file:
 
     personalize = boto3.client("personalize", endpoint_url="{endpoint}",
-                               region_name="{region}", aws_access_key_id="test",
-                               aws_secret_access_key="test")
+                               region_name="{region}", aws_access_key_id="{key}",
+                               aws_secret_access_key="<AWS_SECRET_ACCESS_KEY in .local/stack.env>")
+
+Keys and policies: python -m scripts.access --help (README, "Security").
 """
 
 
@@ -238,7 +259,7 @@ def main(argv=None):
             env = up(port=args.port, persist=not args.no_persist, force=args.force)
             if not args.quiet:
                 print(SNIPPET.format(endpoint=env["PERSONALIZE_ENDPOINT"],
-                                     region=env["AWS_REGION"]))
+                                     region=env["AWS_REGION"], key=env["AWS_ACCESS_KEY_ID"]))
         elif args.command == "down":
             down()
         elif args.command == "env":

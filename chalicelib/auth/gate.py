@@ -1,7 +1,8 @@
 """The one access check, called by the dispatcher (protocol/http.py) before any handler.
 
     identity = gate.authenticate(method, paths, query, headers, body)   # SigV4 -> who
-    action, resources = gate.authorize(identity, operation, params)     # policies -> may they
+    action, resources = gate.target(operation, params)                  # what it touches
+    gate.authorize(identity, action, resources)                         # policies -> may they
 
 Session tokens: the deployment issues no temporary credentials. A request signed by
 one of its access keys may carry `X-Amz-Security-Token` (boto3 sends one whenever
@@ -54,10 +55,13 @@ def _created_arn(operation, params):
     return arns.build(kind, name)
 
 
-def authorize(identity, operation, params):
-    """Raise AccessDeniedException unless the identity's policies allow `operation` on
-    every resource the request touches; return (action, resources) for the audit line."""
+def target(operation, params):
+    """(action, resource ARNs) of a request, for the policies and the audit line."""
     action = policies.action_for(operation)
-    resources = policies.resources_for(operation, params, _created_arn(operation, params))
+    return action, policies.resources_for(operation, params, _created_arn(operation, params))
+
+
+def authorize(identity, action, resources):
+    """Raise AccessDeniedException unless the identity's policies allow `action` on
+    every one of `resources`."""
     policies.authorize(identity.arn, identity.statements, action, resources)
-    return action, resources

@@ -93,8 +93,8 @@ def dispatch(service, method, path, headers, query, body, signed_paths=None, sou
         else:
             op = _rest_operation(model, service, method, path)
             params = wire.bind_rest_members(op, params, headers, query, {})
-        audit["action"] = f"personalize:{op.name}"
-        audit["action"], audit["resources"] = gate.authorize(identity, op.name, params)
+        audit["action"], audit["resources"] = gate.target(op.name, params)
+        gate.authorize(identity, audit["action"], audit["resources"])
         handler = handler_for(service, op.name)
         if handler is None:  # in today's API (the shipped models), not implemented here yet
             raise errors.OperationNotServedException.for_operation(op.name)

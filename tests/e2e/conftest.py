@@ -16,7 +16,7 @@ import boto3
 import botocore.session
 import pytest
 
-from scripts import emulator, package, stack as stack_cli
+from scripts import access, emulator, package, stack as stack_cli
 
 ROOT = stack_cli.ROOT
 REGION = "us-east-1"
@@ -34,19 +34,25 @@ class DeployedStack:
     source: str
     deploy_seconds: float
     skipped_workflows: list
+    keys: tuple = ("test", "test")
 
-    def client(self, service, models=True, endpoint=None):
+    def client(self, service, models=True, endpoint=None, keys=None):
         """A stock boto3 client for `service`; `models=True` adds the shipped
-        models (AWS_DATA_PATH=build/models) as the README tells users to."""
+        models (AWS_DATA_PATH=build/models) as the README tells users to. The
+        Personalize services sign with the root principal's keys (as `make up`
+        writes them to .local/stack.env) unless `keys` are given; the emulator's
+        own services take the deployer's test keys."""
         session = botocore.session.Session()
         if models:
             session.set_config_variable("data_path", self.models)
         if endpoint is None:
             endpoint = (self.personalize_endpoint if service.startswith("personalize")
                         else self.emulator.endpoint)
+        if keys is None:
+            keys = self.keys if service.startswith("personalize") else ("test", "test")
         return boto3.session.Session(botocore_session=session).client(
             service, endpoint_url=endpoint, region_name=REGION,
-            aws_access_key_id="test", aws_secret_access_key="test")
+            aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
 
 
 def _models_dir(tmp_path_factory):
@@ -74,12 +80,13 @@ def stack(tmp_path_factory):
             emu, stack_name="personalize-e2e", region=REGION, record_path=record_path,
             build_dir=build_dir, root=source, progress=lambda msg: None)
         seconds = time.monotonic() - t0
+        root = access.ensure_root(record["outputs"], emu.endpoint, REGION)  # as `make up`
         env = stack_cli.client_environment(record["personalize_endpoint"], emu.endpoint,
-                                           REGION, models=models)
+                                           REGION, models=models, keys=root)
         yield DeployedStack(emulator=emu, personalize_endpoint=record["personalize_endpoint"],
                             outputs=record["outputs"], env=env, models=models,
                             record_path=record_path, build_dir=build_dir, source=source,
                             deploy_seconds=seconds,
-                            skipped_workflows=record["skipped_workflows"])
+                            skipped_workflows=record["skipped_workflows"], keys=root)
     finally:
         emulator.stop(home)
