@@ -12,7 +12,9 @@ the runtime's per-user histories index all interactions of all users, as a campa
 Rows per recipe and operation:
 - bare      `model.recommend([history], 25)` / `model.rank(history, 100 candidates)`;
 - runtime   the loaded `ServedModel` (history lookup, id mapping, popular fill), no storage;
-- handler   the whole request in process: wire parse + validation, campaign lookup and the
+- access    the access check alone: SigV4 verification (botocore's signer) and the policy
+            decision, with the key's secret and policies cached as in a warm Lambda;
+- handler   the whole request in process: SigV4 and policies, wire parse + validation, campaign lookup and the
             user's recorded events in DynamoDB, the model, serialization. DynamoDB and S3 are
             moto in process, so this row carries moto's cost (a few ms per call), not a real
             network's.
@@ -120,8 +122,10 @@ def setup_campaign(name, model, data):
                                 roleArn="arn:aws:iam::000000000000:role/bench")
     solution = client.create_solution(name=f"sol-{name}", datasetGroupArn=group, performHPO=False,
                                       recipeArn=f"arn:aws:personalize:::recipe/{name}")["solutionArn"]
-    version = client.describe_solution(solutionArn=solution)["solution"]["latestSolutionVersion"][
-        "solutionVersionArn"]
+    latest = client.describe_solution(solutionArn=solution)["solution"].get("latestSolutionVersion")
+    # today's CreateSolution trains nothing unless asked: start the first version explicitly
+    version = latest["solutionVersionArn"] if latest else \
+        client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
     sv.mark_solution_version(version, "CREATE IN_PROGRESS")
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp)
@@ -180,11 +184,15 @@ def main(argv=None):
         from chalicelib.storage.tables import ensure_tables
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="personalize-data")
+        from tests.support import access
+        access.seed_root(mp)  # the API is closed: a root principal whose key the requests sign with
         run(args)
 
 
 def run(args):
+    from chalicelib.auth import gate
     from chalicelib.protocol import http
+    from tests.support import access
     data = synthetic(args.users, args.items, args.per_user)
     rng = np.random.default_rng(1)
     users = [f"user{u}" for u in rng.integers(0, args.users, args.requests)]
@@ -218,13 +226,24 @@ def run(args):
                         for u, c in zip(users, cand_ids)]
                 path = "/personalize-ranking"
 
-            def call(b, path=path):
-                resp = http.dispatch("personalize-runtime", "POST", path,
-                                     {"Content-Type": "application/json"}, {}, b)
+            # signed as boto3 signs (root test key), before the clock starts
+            signed = [(b, access.sign("POST", "https://bench.in-process" + path, b,
+                                      {"Content-Type": "application/json"})) for (b,) in body]
+
+            def call(b, headers, path=path):
+                resp = http.dispatch("personalize-runtime", "POST", path, headers, {}, b)
                 assert resp.status_code == 200, resp.body
-            call(body[0][0])   # warm
-            handler = timed(call, body)
-            for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler)):
+
+            def check(b, headers, path=path, op=op):
+                lower = {k.lower(): v for k, v in headers.items()}
+                identity = gate.authenticate("POST", [path], {}, lower, b)
+                gate.authorize(identity, *gate.target(op, params[b]))
+            params = {b: json.loads(b) for b, _ in signed}
+            call(*signed[0])   # warm (the key's secret and policies are cached from here on)
+            handler = timed(call, signed)
+            verify = timed(check, signed)
+            for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler),
+                                   ("access", verify)):
                 rows.append((name, op, label, *percentiles(samples)))
     print()
     print(f"{'recipe':26} {'operation':20} {'path':8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}")
@@ -234,6 +253,14 @@ def run(args):
             bare_p50[(name, op)] = p50
         ratio = p50 / bare_p50[(name, op)] if bare_p50.get((name, op)) else float("nan")
         print(f"{name:26} {op:20} {label:8} {p50:8.3f} {p99:8.3f} {ratio:7.1f}")
+    handler_p50 = {(n, o): p50 for n, o, label, p50, _ in rows if label == "handler"}
+    print()
+    print("access = SigV4 verification + policy decision per request, warm key cache "
+          "(chalicelib/auth; inside the handler row)")
+    for name, op, label, p50, p99 in rows:
+        if label == "access":
+            print(f"{name:26} {op:20} access p50 {p50:.3f} ms = "
+                  f"{100 * p50 / handler_p50[(name, op)]:.1f}% of the handler's p50")
     print()
     print(f"{'recipe':26} {'model MB':>9} {'histories MB':>13} {'item index MB':>14} "
           f"{'heap MB':>8} {'fit s':>7}")
