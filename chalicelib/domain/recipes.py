@@ -572,3 +572,20 @@ def item_exploration(recipe: str, campaign_config: Optional[dict] = None,
         else:
             out[name] = parse_value(hp, (trained or {}).get(name, hp.default))
     return out
+
+
+def check_item_exploration(recipe: str, explore: Optional[dict], member: str) -> None:
+    """ValueError naming `member` (where the request put its itemExplorationConfig, e.g.
+    "campaignConfig.itemExplorationConfig") when `explore` is not valid for `recipe`, or when
+    the recipe has no item exploration: today's CampaignConfig "Provide itemExplorationConfig
+    data only if your solution uses the User-Personalization recipe"."""
+    if not explore:
+        return
+    try:
+        settings = item_exploration(recipe, {"itemExplorationConfig": explore})
+    except KeyError:   # not a predefined recipe
+        settings = {}
+    except ValueError as e:
+        raise ValueError(str(e).replace("campaignConfig.itemExplorationConfig", member)) from None
+    if not settings:
+        raise ValueError(f"{member}: {recipe_name(recipe)} has no item exploration settings")

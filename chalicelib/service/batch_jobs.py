@@ -115,18 +115,11 @@ def _num_results(kind, value):
 
 def _exploration(recipe_name, config):
     """The batch job's itemExplorationConfig, checked (today's BatchInferenceJobConfig)."""
-    explore = (config or {}).get("itemExplorationConfig")
-    if not explore:
-        return
     try:
-        if not catalog.item_exploration(recipe_name, {"itemExplorationConfig": explore}):
-            raise ValueError(f"{recipe_name} has no item exploration settings")
-    except KeyError:
-        raise InvalidInputException(f"batchInferenceJobConfig.itemExplorationConfig: "
-                                    f"{recipe_name} has no item exploration settings") from None
+        catalog.check_item_exploration(recipe_name, (config or {}).get("itemExplorationConfig"),
+                                       "batchInferenceJobConfig.itemExplorationConfig")
     except ValueError as e:
-        rule = str(e).replace("campaignConfig.itemExplorationConfig.", "")
-        raise InvalidInputException(f"batchInferenceJobConfig.itemExplorationConfig: {rule}") from None
+        raise InvalidInputException(str(e)) from None
 
 
 def _create(kind, params):

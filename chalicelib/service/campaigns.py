@@ -27,7 +27,12 @@ an invalid value there):
 - minProvisionedTPS defaults to 1 and is >= 1; updateMode defaults to MANUAL (the shipped
   model's documented default for clients that do not send it); a stock client's
   campaignConfig.syncWithLatestSolutionVersion true/false means AUTO/MANUAL (a contradiction
-  with updateMode is refused).
+  with updateMode is refused); true needs solutionVersionArn in today's `SolutionArn/$LATEST`
+  form (the solution's latest ACTIVE version), and the runtime then serves the latest ACTIVE
+  version (`served_model`);
+- campaignConfig (today's CampaignConfig) is stored on the campaign and on
+  latestCampaignUpdate; an update's replaces the campaign's when it is ACTIVE.
+  itemExplorationConfig is checked against the deployed recipe (`domain.recipes`).
 
 For the campaign workflow and the runtime: `campaign_deployment`, `mark_campaign`,
 `active_model_for_campaign`, `campaigns_in_auto_mode`, `auto_update_campaigns`.
@@ -35,6 +40,7 @@ For the campaign workflow and the runtime: `campaign_deployment`, `mark_campaign
 import logging
 
 from chalicelib.domain import arns, lifecycle
+from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException, ResourceNotFoundException)
 from chalicelib.service import dialects, recipes, solution_versions
@@ -101,6 +107,54 @@ def _deployable_version(version_arn, solution_arn=None):
     return version
 
 
+LATEST = "$LATEST"
+SYNC = "syncWithLatestSolutionVersion"
+
+
+def _target(version_arn, solution_arn=None):
+    """The version record a request deploys, and whether it named it in today's
+    `SolutionArn/$LATEST` form (the solution's latest ACTIVE version, today's CreateCampaign /
+    UpdateCampaign `solutionVersionArn`)."""
+    if not version_arn.endswith("/" + LATEST):
+        return _deployable_version(version_arn, solution_arn), False
+    named = version_arn[:-len(LATEST) - 1]
+    if solution_arn and named != solution_arn:
+        raise InvalidInputException(
+            f"solutionVersionArn: {version_arn} is not a version of solution {solution_arn}")
+    store().require(named, arns.SOLUTION, "solution")
+    version = solution_versions.latest_active_version(named)
+    if version is None:
+        raise InvalidInputException(
+            f"solutionVersionArn: solution {named} has no ACTIVE solution version to deploy yet")
+    return version, True
+
+
+def _check_config(config, latest, version):
+    """Today's CampaignConfig rules: syncWithLatestSolutionVersion true needs the solution in
+    `SolutionArn/$LATEST` form ("You must use this format if you set
+    syncWithLatestSolutionVersion to True"); itemExplorationConfig only for a recipe with item
+    exploration, its values valid (explorationWeight 0..1, explorationItemAgeCutOff in days)."""
+    config = config or {}
+    if config.get(SYNC) and not latest:
+        raise InvalidInputException(
+            f"solutionVersionArn: with campaignConfig.{SYNC} true, give the solution's ARN in "
+            f"SolutionArn/{LATEST} form")
+    recipe = recipes.get(solution_versions.trained_recipe_arn(version))
+    try:
+        catalog.check_item_exploration(recipe["name"], config.get("itemExplorationConfig"),
+                                       "campaignConfig.itemExplorationConfig")
+    except ValueError as e:
+        raise InvalidInputException(str(e)) from None
+
+
+def _config_following(config, mode):
+    """`config` with syncWithLatestSolutionVersion saying `mode` (AUTO: true), when the config
+    has the member: the campaign's two spellings of automatic updates never disagree."""
+    if not config or SYNC not in config or mode is None:
+        return config
+    return {**config, SYNC: mode == AUTO}
+
+
 def _start_deployment(arn):
     from chalicelib.workflows import starter
     try:
@@ -117,8 +171,9 @@ def _start_deployment(arn):
 @operation("CreateCampaign")
 def create_campaign(params):
     solution_arn, version_arn = params.get("solutionArn"), params.get("solutionVersionArn")
+    latest = False
     if version_arn:
-        version = _deployable_version(version_arn, solution_arn)
+        version, latest = _target(version_arn, solution_arn)
         solution_arn = version["solutionArn"]
     elif solution_arn:
         store().require(solution_arn, arns.SOLUTION, "solution")
@@ -130,6 +185,8 @@ def create_campaign(params):
         raise InvalidInputException("Give solutionArn or solutionVersionArn: the solution to deploy")
     mode = _requested_mode("CreateCampaign", params) or _default("updateMode", MANUAL)
     _check_mode(mode)
+    # the preview's solutionArn asks for the latest version as today's $LATEST form does
+    _check_config(params.get("campaignConfig"), latest or not version_arn, version)
     tps = params.get("minProvisionedTPS", _default("minProvisionedTPS", 1) or 1)
     _check_tps(tps)
     arn = campaign_arn(params["name"])
@@ -201,16 +258,26 @@ def update_campaign(params):
     _check_tps(params.get("minProvisionedTPS"))
     config = params.get("campaignConfig")
     # a campaignConfig that only carries the update mode deploys nothing
-    config_changes = bool(config) and set(config) != {"syncWithLatestSolutionVersion"}
+    config_changes = bool(config) and set(config) != {SYNC}
     deploy = "solutionVersionArn" in params or "minProvisionedTPS" in params or config_changes
+    version = latest = None
     if deploy:
-        version_arn = params.get("solutionVersionArn") or campaign["solutionVersionArn"]
-        _deployable_version(version_arn, campaign["solutionArn"])
-        _begin_update(campaign, version_arn,
+        version, latest = _target(params.get("solutionVersionArn") or campaign["solutionVersionArn"],
+                                  campaign["solutionArn"])
+    if config:
+        _check_config(config, latest, version or solution_versions.get(campaign["solutionVersionArn"]))
+    stored = campaign.get("campaignConfig")
+    if deploy:
+        # the update's campaignConfig replaces the campaign's when the update is ACTIVE
+        _begin_update(campaign, version["arn"],
                       params.get("minProvisionedTPS", campaign.get("minProvisionedTPS")),
-                      params.get("campaignConfig", campaign.get("campaignConfig")))
+                      _config_following(config if config is not None else stored,
+                                        mode or campaign.get("updateMode")))
     if mode is not None:
-        store().update(arn, {"updateMode": mode, "lastUpdatedDateTime": now()})
+        if config and SYNC in config:
+            stored = {**(stored or {}), SYNC: config[SYNC]}
+        store().update(arn, {"updateMode": mode, "campaignConfig": _config_following(stored, mode),
+                             "lastUpdatedDateTime": now()})
     if deploy:
         _start_deployment(arn)
     return {"campaignArn": arn}
@@ -337,18 +404,25 @@ def served_model(campaign_arn):
     ResourceNotFoundException for an unknown campaign, one that is not ACTIVE (seed: "You must
     wait until the status of the campaign is ACTIVE before asking the campaign for
     recommendations") or whose version has no model. While an update deploys, the campaign is
-    still ACTIVE and serves its current version."""
+    still ACTIVE and serves its current version. A campaign whose campaignConfig has
+    syncWithLatestSolutionVersion true serves its solution's latest ACTIVE version as soon as
+    it is ACTIVE (today's CampaignConfig: "automatically updates to use the latest solution
+    version"), before the automatic update that records it on the campaign has finished."""
     campaign = store().get(campaign_arn, TYPE)
     if campaign is None:
         raise ResourceNotFoundException.for_arn(campaign_arn)
     if campaign.get("status") != lifecycle.ACTIVE:
         raise ResourceNotFoundException(
             f"Campaign {campaign_arn} is {campaign.get('status')}; it serves once ACTIVE")
+    version_arn = campaign["solutionVersionArn"]
+    if (campaign.get("campaignConfig") or {}).get(SYNC):
+        latest = solution_versions.latest_active_version(campaign["solutionArn"])
+        version_arn = latest["arn"] if latest else version_arn
     try:
-        version, recipe = _model_of(campaign["solutionVersionArn"])
+        version, recipe = _model_of(version_arn)
     except ResourceNotFoundException:
         raise ResourceNotFoundException(
-            f"Campaign {campaign_arn} deploys {campaign['solutionVersionArn']}, which is gone") from None
+            f"Campaign {campaign_arn} deploys {version_arn}, which is gone") from None
     if not version.get("modelKey"):
         raise ResourceNotFoundException(
             f"Campaign {campaign_arn}: solution version {version['arn']} has no model")

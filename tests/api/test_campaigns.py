@@ -81,18 +81,154 @@ def test_create_campaign_defaults_and_solution_arn(personalize, trained, started
 def test_stock_sync_with_latest_version_means_auto(stock_personalize, personalize, trained, started):
     solution, version = trained
     arn = stock_personalize.create_campaign(
-        name="synced", solutionVersionArn=version,
+        name="synced", solutionVersionArn=f"{solution}/$LATEST",
         campaignConfig={"syncWithLatestSolutionVersion": True})["campaignArn"]
-    assert personalize.describe_campaign(campaignArn=arn)["campaign"]["updateMode"] == "AUTO"
+    campaign = personalize.describe_campaign(campaignArn=arn)["campaign"]
+    assert campaign["updateMode"] == "AUTO" and campaign["solutionVersionArn"] == version
+    assert campaign["campaignConfig"] == {"syncWithLatestSolutionVersion": True}
     deploy(arn)
     n = len(started)
     stock_personalize.update_campaign(campaignArn=arn, campaignConfig={"syncWithLatestSolutionVersion": False})
-    assert personalize.describe_campaign(campaignArn=arn)["campaign"]["updateMode"] == "MANUAL"
+    campaign = personalize.describe_campaign(campaignArn=arn)["campaign"]
+    assert campaign["updateMode"] == "MANUAL"
+    assert campaign["campaignConfig"] == {"syncWithLatestSolutionVersion": False}
     assert len(started) == n          # the mode alone deploys nothing
+    personalize.update_campaign(campaignArn=arn, updateMode="AUTO")     # the preview's spelling
+    assert stock_personalize.describe_campaign(campaignArn=arn)["campaign"]["campaignConfig"] == \
+        {"syncWithLatestSolutionVersion": True}
+    with pytest.raises(ClientError) as e:     # today's rule: sync needs the SolutionArn/$LATEST form
+        stock_personalize.create_campaign(name="explicit", solutionVersionArn=version,
+                                          campaignConfig={"syncWithLatestSolutionVersion": True})
+    assert code(e) == "InvalidInputException" and "$LATEST" in message(e)
     with pytest.raises(ClientError) as e:
         personalize.create_campaign(name="contradiction", solutionVersionArn=version, updateMode="MANUAL",
                                     campaignConfig={"syncWithLatestSolutionVersion": True})
     assert code(e) == "InvalidInputException"
+
+
+UP = "arn:aws:personalize:::recipe/aws-user-personalization"
+EXPLORE = {"explorationWeight": "0.5", "explorationItemAgeCutOff": "10"}
+
+
+def trained_today(client, group, name, recipe=UP):
+    """Today's flow: an ACTIVE solution, then one trained version: (solution, version)."""
+    solution = client.create_solution(name=name, datasetGroupArn=group, recipeArn=recipe)["solutionArn"]
+    version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    finish_training(version)
+    return solution, version
+
+
+def test_campaign_config_is_stored_checked_and_updated(stock_personalize, group, started):
+    """Today's CampaignConfig on CreateCampaign / UpdateCampaign / DescribeCampaign."""
+    client = stock_personalize
+    solution, v1 = trained_today(client, group, "up")
+    arn = client.create_campaign(name="c", solutionVersionArn=v1,
+                                 campaignConfig={"itemExplorationConfig": EXPLORE})["campaignArn"]
+    deploy(arn)
+    campaign = client.describe_campaign(campaignArn=arn)["campaign"]
+    assert campaign["campaignConfig"] == {"itemExplorationConfig": EXPLORE}
+    changed = {"itemExplorationConfig": {"explorationWeight": "0.1"}}
+    client.update_campaign(campaignArn=arn, campaignConfig=changed)
+    campaign = client.describe_campaign(campaignArn=arn)["campaign"]
+    assert campaign["latestCampaignUpdate"]["campaignConfig"] == changed
+    assert campaign["latestCampaignUpdate"]["solutionVersionArn"] == v1
+    assert campaign["campaignConfig"] == {"itemExplorationConfig": EXPLORE}   # until it is ACTIVE
+    deploy(arn)
+    campaign = client.describe_campaign(campaignArn=arn)["campaign"]
+    assert campaign["campaignConfig"] == changed
+    assert campaign["latestCampaignUpdate"]["status"] == "ACTIVE"
+    from chalicelib.service import campaigns
+    assert campaigns.served_model(arn)["campaignConfig"] == changed
+
+
+@pytest.mark.parametrize("explore,field", [
+    ({"explorationWeight": "1.5"}, "explorationWeight"),
+    ({"explorationWeight": "-0.1"}, "explorationWeight"),
+    ({"explorationWeight": "much"}, "explorationWeight"),
+    ({"explorationItemAgeCutOff": "0"}, "explorationItemAgeCutOff"),
+    ({"explorationItemAgeCutOff": "-3"}, "explorationItemAgeCutOff"),
+    ({"explorationBias": "0.2"}, "explorationBias"),
+])
+def test_bad_item_exploration_is_refused_naming_the_field(stock_personalize, group, started, explore,
+                                                          field):
+    client = stock_personalize
+    solution, v1 = trained_today(client, group, "up")
+    with pytest.raises(ClientError) as e:
+        client.create_campaign(name="c", solutionVersionArn=v1,
+                               campaignConfig={"itemExplorationConfig": explore})
+    assert code(e) == "InvalidInputException" and field in message(e), message(e)
+    assert client.list_campaigns()["campaigns"] == []
+    arn = client.create_campaign(name="c", solutionVersionArn=v1)["campaignArn"]
+    deploy(arn)
+    n = len(started)
+    with pytest.raises(ClientError) as e:
+        client.update_campaign(campaignArn=arn, campaignConfig={"itemExplorationConfig": explore})
+    assert code(e) == "InvalidInputException" and field in message(e)
+    assert len(started) == n and "latestCampaignUpdate" not in \
+        client.describe_campaign(campaignArn=arn)["campaign"]
+
+
+def test_item_exploration_only_for_recipes_that_explore(stock_personalize, trained, started):
+    solution, version = trained      # aws-hrnn
+    with pytest.raises(ClientError) as e:
+        stock_personalize.create_campaign(name="c", solutionVersionArn=version,
+                                          campaignConfig={"itemExplorationConfig": EXPLORE})
+    assert code(e) == "InvalidInputException" and "itemExplorationConfig" in message(e)
+
+
+def test_synced_campaign_serves_the_latest_active_version(stock_personalize, trained, started):
+    """syncWithLatestSolutionVersion with SolutionArn/$LATEST: a new ACTIVE version is served
+    at once; the automatic update then records it on the campaign. A manual campaign stays."""
+    from chalicelib.service import campaigns
+    client = stock_personalize
+    solution, v1 = trained
+    synced = client.create_campaign(name="synced", solutionVersionArn=f"{solution}/$LATEST",
+                                    campaignConfig={"syncWithLatestSolutionVersion": True})["campaignArn"]
+    manual = client.create_campaign(name="manual", solutionVersionArn=v1)["campaignArn"]
+    deploy(synced)
+    deploy(manual)
+    v2 = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    assert campaigns.served_model(synced)["solutionVersionArn"] == v1     # v2 still training
+    finish_training(v2)
+    assert campaigns.served_model(synced)["solutionVersionArn"] == v2
+    assert campaigns.served_model(manual)["solutionVersionArn"] == v1
+    assert client.describe_campaign(campaignArn=synced)["campaign"]["solutionVersionArn"] == v1
+    assert campaigns.auto_update_campaigns(v2) == [synced]
+    deploy(synced)
+    described = client.describe_campaign(campaignArn=synced)["campaign"]
+    assert described["solutionVersionArn"] == v2
+    assert described["campaignConfig"] == {"syncWithLatestSolutionVersion": True}
+
+
+def test_latest_form_of_the_solution_version(stock_personalize, group, trained, started):
+    client = stock_personalize
+    solution, v1 = trained
+    arn = client.create_campaign(name="c", solutionVersionArn=v1)["campaignArn"]
+    deploy(arn)
+    v2 = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    finish_training(v2)
+    client.update_campaign(campaignArn=arn, solutionVersionArn=f"{solution}/$LATEST",
+                           campaignConfig={"syncWithLatestSolutionVersion": True})
+    campaign = client.describe_campaign(campaignArn=arn)["campaign"]
+    assert campaign["latestCampaignUpdate"]["solutionVersionArn"] == v2
+    assert campaign["latestCampaignUpdate"]["campaignConfig"] == {"syncWithLatestSolutionVersion": True}
+    deploy(arn)
+    other, _ = trained_today(client, group, "other", SIMS)
+    with pytest.raises(ClientError) as e:     # another solution's latest version
+        client.update_campaign(campaignArn=arn, solutionVersionArn=f"{other}/$LATEST")
+    assert code(e) == "InvalidInputException" and "not a version" in message(e)
+    with pytest.raises(ClientError) as e:     # sync without the $LATEST form
+        client.update_campaign(campaignArn=arn, solutionVersionArn=v1,
+                               campaignConfig={"syncWithLatestSolutionVersion": True})
+    assert code(e) == "InvalidInputException" and "$LATEST" in message(e)
+    with pytest.raises(ClientError) as e:
+        client.create_campaign(name="none", solutionVersionArn=solution[:-3] + "nope/$LATEST")
+    assert code(e) == "ResourceNotFoundException"
+    untrained = client.create_solution(name="untrained", datasetGroupArn=group,
+                                       recipeArn=HRNN)["solutionArn"]
+    with pytest.raises(ClientError) as e:
+        client.create_campaign(name="early", solutionVersionArn=f"{untrained}/$LATEST")
+    assert code(e) == "InvalidInputException" and "ACTIVE" in message(e)
 
 
 def test_create_campaign_errors(personalize, group, trained, started):

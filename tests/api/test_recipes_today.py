@@ -130,15 +130,14 @@ def test_user_personalization_honours_its_hyperparameters(personalize, s3):
     serving.reset_cache()
 
 
-def test_bad_exploration_setting_is_refused_at_request_time(personalize, s3, runtime):
+def test_bad_exploration_setting_is_refused_by_create_campaign(personalize, s3, runtime):
     from botocore.exceptions import ClientError
     group = movie_group(personalize, s3, name="bad-explore")
     _solution, version = train_today(personalize, group, "aws-user-personalization", "bad-explore",
                                      {"algorithmHyperParameters": {"hidden_dimension": "32"}})
-    arn = campaign(personalize, version, "bad-explore",
-                   {"itemExplorationConfig": {"explorationWeight": "1.5"}})
     with pytest.raises(ClientError) as e:
-        runtime.get_recommendations(campaignArn=arn, userId="u0")
+        campaign(personalize, version, "bad-explore",
+                 {"itemExplorationConfig": {"explorationWeight": "1.5"}})
     assert e.value.response["Error"]["Code"] == "InvalidInputException"
     assert "explorationWeight" in e.value.response["Error"]["Message"]
 
