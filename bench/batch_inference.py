@@ -92,8 +92,10 @@ def run(args):
 
     def call(user):
         body = json.dumps({"campaignArn": campaign, "userId": user, "numResults": 25}).encode()
-        resp = http.dispatch("personalize-runtime", "POST", "/recommendations",
-                             {"Content-Type": "application/json"}, {}, body)
+        from tests.support import access
+        headers = access.sign("POST", "https://bench.in-process/recommendations", body,
+                              {"Content-Type": "application/json"})   # as boto3 signs
+        resp = http.dispatch("personalize-runtime", "POST", "/recommendations", headers, {}, body)
         assert resp.status_code == 200, resp.body
         return json.loads(resp.body)
     first = call(sample[0])   # warm
@@ -152,6 +154,8 @@ def main(argv=None):
         import boto3
         from chalicelib.storage.tables import ensure_tables
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        from tests.support import access
+        access.seed_root(mp)  # the API is closed: a root principal for the test credentials
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         run(args)
 

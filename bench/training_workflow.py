@@ -51,6 +51,8 @@ def main(argv=None):
         from chalicelib.storage.tables import ensure_tables
         from tests.conftest import make_client
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        from tests.support import access
+        access.seed_root(mp)  # the API is closed: a root principal for the test credentials
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=ENV["DATA_BUCKET"])
         s3.create_bucket(Bucket="bench-input")

@@ -78,9 +78,9 @@ def _target(args):
         stack = cfn.describe_stacks(StackName=args.stack)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return outputs, None, region
-    if not os.path.exists(RECORD):
-        raise SystemExit("no .local/stack.json: run `make up` first (or pass --target aws)")
-    with open(RECORD) as f:
+    if not os.path.exists(args.record):
+        raise SystemExit(f"no {args.record}: run `make up` first (or pass --target aws)")
+    with open(args.record) as f:
         record = json.load(f)
     return record["outputs"], f"http://127.0.0.1:{record['port']}", record.get("region",
                                                                               "us-east-1")
@@ -92,6 +92,8 @@ def main(argv=None, out=print):
     parser.add_argument("--target", choices=["ministack", "aws"], default="ministack")
     parser.add_argument("--stack", default="personalize")
     parser.add_argument("--region")
+    parser.add_argument("--record", default=RECORD,
+                        help="the ministack deployment record (default .local/stack.json)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
     sub.add_parser("policies")

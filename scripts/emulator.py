@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 
 # The services the stack uses; a smaller set imports less and starts faster.
-SERVICES = "s3,dynamodb,lambda,iam,sts,stepfunctions,events,apigateway,cloudformation,logs"
+SERVICES = "s3,dynamodb,lambda,iam,sts,stepfunctions,events,apigateway,cloudformation,logs,kms"
 PID_FILE = "ministack.json"
 
 

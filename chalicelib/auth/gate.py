@@ -22,14 +22,16 @@ def signed_paths(route, context):
     """The forms of the path a client may have signed, most likely first: the path the
     gateway received (API Gateway: `/<stage>/<route>`), ministack's and LocalStack's
     `/restapis/<api id>/<stage>/_user_request_/<route>`, and the bare route (a custom
-    domain, or the app called directly)."""
+    domain, or the app called directly); each also without its trailing slash."""
     context = context or {}
     paths = [context.get("path") or route]
     stage, api = context.get("stage"), context.get("apiId")
     if stage and api:
         paths.append(f"/restapis/{api}/{stage}/_user_request_{route}")
     paths.append(route)
-    return paths
+    # an endpoint URL without a trailing slash: botocore signs `.../_user_request_` or
+    # `/api` for the control plane's route `/`
+    return paths + [p.rstrip("/") for p in paths if len(p) > 1 and p.endswith("/")]
 
 
 def authenticate(method, paths, query, headers, body, now=None):

@@ -163,3 +163,14 @@ def test_garbage_gets_typed_4xx_only(authorization, date):
     with pytest.raises(ServiceError) as e:
         _verify(headers)
     assert 400 <= e.value.status < 500 and e.value.code.endswith("Exception")
+
+
+def test_gate_offers_every_form_a_proxy_can_have_received():
+    from chalicelib.auth import gate
+    context = {"path": "/api/", "stage": "api", "apiId": "abc123"}
+    paths = gate.signed_paths("/", context)
+    # botocore with endpoint .../_user_request_ (no slash) signs the control plane's "/" so
+    for expected in ("/api/", "/restapis/abc123/api/_user_request_/",
+                     "/restapis/abc123/api/_user_request_", "/api", "/"):
+        assert expected in paths
+    assert gate.signed_paths("/events", {"path": "/events"}) == ["/events", "/events"]
