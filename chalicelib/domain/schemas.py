@@ -98,6 +98,41 @@ def matches(schema_type, dataset_type):
     return schema_type == dataset_type
 
 
+def replacement_problem(current_text, new_text, dataset_type, holds_data):
+    """Why the Avro schema `new_text` cannot replace `current_text` as the schema of a dataset
+    of `dataset_type`, naming the field; None when it can. Today's guide, "Replacing a
+    dataset's schema": "you must keep all fields from the previous schema" and "can't change
+    their data type or attributes" (type, null in the union, categorical, textual); "any new
+    fields must support null data", a rule for the records already in the dataset, so it applies
+    once the dataset `holds_data`."""
+    current, new = (dataset_schema.parse(t, dataset_type) for t in (current_text, new_text))
+    current_raw, new_raw = (_raw_fields(t) for t in (current_text, new_text))
+    replacing = {f.name.upper(): f for f in new.fields}
+    for field in current.fields:
+        other = replacing.pop(field.name.upper(), None)
+        if other is None:
+            return (f"schemaArn: the new schema has no field {field.name}; a replacement keeps "
+                    "every field of the current schema")
+        if (other.type, other.nullable) != (field.type, field.nullable):
+            return (f"schemaArn: field {field.name} is {other.type_label} in the new schema and "
+                    f"{field.type_label} now; a replacement keeps each field's type")
+        attributes = [a for a in ("categorical", "textual")
+                      if bool(new_raw[other.name].get(a)) != bool(current_raw[field.name].get(a))]
+        if attributes:
+            return (f"schemaArn: field {field.name} changes {' and '.join(attributes)}; a "
+                    "replacement keeps each field's attributes")
+    if holds_data:
+        for other in replacing.values():
+            if not other.nullable:
+                return (f"schemaArn: new field {other.name} must allow null (a union with "
+                        "\"null\"): the records already in the dataset have no value for it")
+    return None
+
+
+def _raw_fields(text):
+    return {f["name"]: f for f in json.loads(text)["fields"]}
+
+
 def event_interactions_schema_text():
     return json.dumps(EVENT_INTERACTIONS_SCHEMA)
 

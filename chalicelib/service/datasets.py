@@ -11,6 +11,14 @@ A dataset needs no work to create and is stored ACTIVE at once.
 `datasetType` is kept upper case (INTERACTIONS, ITEMS, USERS,
 EVENT_INTERACTIONS), as in the ARN and the seed's EVENT_INTERACTIONS example.
 
+UpdateDataset replaces the schema (seed: schemaArn optional, nothing changes without it;
+today's API requires it): the new schema keeps every field of the current one with its type
+and attributes, and once the dataset holds data its new fields allow null
+(`domain.schemas.replacement_problem`, today's guide "Replacing a dataset's schema"). The
+change is immediate: `latestDatasetUpdate` (today's DatasetUpdateSummary) records it ACTIVE.
+Today's guide also refuses Interactions datasets; the seed's UpdateDataset has no such rule and
+a request does not say which API it speaks, so they keep the seed's permission.
+
 Imports: a dataset holds `importRunArn` while an import run is writing to it
 (one run per dataset at a time) and `dataVersion` (+ `dataVersionRunArn`),
 the data the last successful run published; see `dataset_import_jobs`.
@@ -106,11 +114,22 @@ def update_dataset(params):
             f"Dataset {arn} holds recorded events; its schema is fixed (seed, Recording Events)")
     schema = schema_service.require_active(schema_arn)
     _check_schema_type(schema, dataset["datasetType"])
+    current = store().get(dataset["schemaArn"], arns.SCHEMA)
+    if current is not None:
+        problem = schemas.replacement_problem(current["schema"], schema["schema"],
+                                              dataset["datasetType"], _holds_data(dataset))
+        if problem:
+            raise InvalidInputException(problem)
+    stamp = now()
+    update = {"schemaArn": schema_arn, "status": lifecycle.ACTIVE,
+              "creationDateTime": stamp, "lastUpdatedDateTime": stamp}
     s = store()
     try:
         s.transact([
-            s.op_update(arn, {"schemaArn": schema_arn, "lastUpdatedDateTime": now()},
-                        expect_status=[lifecycle.ACTIVE], absent=[IMPORT_LOCK]),
+            s.op_update(arn, {"schemaArn": schema_arn, "latestDatasetUpdate": update,
+                              "lastUpdatedDateTime": stamp},
+                        expect_status=[lifecycle.ACTIVE], absent=[IMPORT_LOCK],
+                        equals={"schemaArn": dataset["schemaArn"]}),
             s.op_check(schema_arn, expect_status=[lifecycle.ACTIVE]),
         ])
     except TransactionFailed as e:
@@ -119,6 +138,11 @@ def update_dataset(params):
         current = store().require(arn, TYPE, "dataset")
         raise ResourceInUseException(_busy_message(current)) from None
     return {"datasetArn": arn}
+
+
+def _holds_data(dataset):
+    """Imported (a published data version) or put (PutItems / PutUsers) records."""
+    return bool(dataset.get("dataVersion")) or events.records_stamp(dataset["arn"]) is not None
 
 
 def _busy_message(dataset):

@@ -191,3 +191,65 @@ def _wait_import_done(personalize, job):
     sfn.wait_executions()
     run = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
     return run
+
+
+def items_schema(*extra, genre=None):
+    fields = [{"name": "ITEM_ID", "type": "string"},
+              genre or {"name": "GENRE", "type": "string", "categorical": True}, *extra]
+    return json.dumps({"type": "record", "name": "Items", "fields": fields, "version": "1.0"})
+
+
+def test_update_dataset_replaces_the_schema_as_today(stock_personalize):
+    """Today's UpdateDataset: the replacement keeps every field with its type and attributes;
+    DescribeDataset shows latestDatasetUpdate."""
+    client = stock_personalize
+    group = client.create_dataset_group(name="g")["datasetGroupArn"]
+    first = client.create_schema(name="items-1", schema=items_schema())["schemaArn"]
+    arn = client.create_dataset(name="items", datasetGroupArn=group, datasetType="Items",
+                                schemaArn=first)["datasetArn"]
+    assert "latestDatasetUpdate" not in client.describe_dataset(datasetArn=arn)["dataset"]
+    richer = client.create_schema(name="items-2", schema=items_schema(
+        {"name": "PRICE", "type": ["null", "float"]}))["schemaArn"]
+    assert client.update_dataset(datasetArn=arn, schemaArn=richer)["datasetArn"] == arn
+    d = client.describe_dataset(datasetArn=arn)["dataset"]
+    assert d["schemaArn"] == richer and d["status"] == "ACTIVE" and d["datasetType"] == "ITEMS"
+    update = d["latestDatasetUpdate"]
+    assert update["schemaArn"] == richer and update["status"] == "ACTIVE"
+    assert update["creationDateTime"] <= update["lastUpdatedDateTime"] <= d["lastUpdatedDateTime"]
+    assert set(d) >= {"name", "datasetArn", "datasetGroupArn", "datasetType", "schemaArn", "status",
+                      "creationDateTime", "lastUpdatedDateTime", "latestDatasetUpdate"}
+    refused = {
+        "GENRE": items_schema(genre={"name": "KIND", "type": "string", "categorical": True}),
+        "PRICE": items_schema({"name": "PRICE", "type": "float"}),          # null dropped
+        "textual": items_schema({"name": "PRICE", "type": ["null", "float"]},
+                                    genre={"name": "GENRE", "type": "string", "categorical": True,
+                                           "textual": True}),
+    }
+    for i, (field, text) in enumerate(refused.items()):
+        other = client.create_schema(name=f"bad-{i}", schema=text)["schemaArn"]
+        with pytest.raises(ClientError) as e:
+            client.update_dataset(datasetArn=arn, schemaArn=other)
+        assert code(e) == "InvalidInputException" and field in str(e.value), str(e.value)
+    assert client.describe_dataset(datasetArn=arn)["dataset"]["schemaArn"] == richer
+
+
+def test_new_fields_must_allow_null_once_the_dataset_holds_data(stock_personalize, s3):
+    client = stock_personalize
+    group = client.create_dataset_group(name="g")["datasetGroupArn"]
+    first = client.create_schema(name="items-1", schema=items_schema())["schemaArn"]
+    arn = client.create_dataset(name="items", datasetGroupArn=group, datasetType="Items",
+                                schemaArn=first)["datasetArn"]
+    s3.put_object(Bucket="personalize-data", Key="in/items.csv", Body=b"ITEM_ID,GENRE\ni1,drama\ni2,comedy\n")
+    job = client.create_dataset_import_job(
+        jobName="j", datasetArn=arn, dataSource={"dataLocation": "s3://personalize-data/in/items.csv"},
+        roleArn="arn:aws:iam::123456789012:role/r")["datasetImportJobArn"]
+    assert _wait_import_done(client, job)["status"] == "ACTIVE"
+    strict = client.create_schema(name="items-2", schema=items_schema(
+        {"name": "YEAR", "type": "int"}))["schemaArn"]
+    with pytest.raises(ClientError) as e:
+        client.update_dataset(datasetArn=arn, schemaArn=strict)
+    assert code(e) == "InvalidInputException" and "YEAR" in str(e.value) and "null" in str(e.value)
+    nullable = client.create_schema(name="items-3", schema=items_schema(
+        {"name": "YEAR", "type": ["null", "int"]}))["schemaArn"]
+    client.update_dataset(datasetArn=arn, schemaArn=nullable)
+    assert client.describe_dataset(datasetArn=arn)["dataset"]["latestDatasetUpdate"]["schemaArn"] == nullable
