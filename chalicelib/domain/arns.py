@@ -15,6 +15,7 @@ examples:
 - campaign          arn:aws:personalize:<region>:<acct>:campaign/<name>
 - batch inference   arn:aws:personalize:<region>:<acct>:batch-inference-job/<name>
 - batch segment     arn:aws:personalize:<region>:<acct>:batch-segment-job/<name>
+- filter            arn:aws:personalize:<region>:<acct>:filter/<name> (today's CreateFilter)
 - algorithm, recipe, feature transformation: same form with their type; the
   predefined ones have no region or account (arn:aws:personalize:::recipe/aws-sims).
 """
@@ -37,6 +38,7 @@ SOLUTION_VERSION = "solution-version"
 CAMPAIGN = "campaign"
 BATCH_INFERENCE_JOB = "batch-inference-job"
 BATCH_SEGMENT_JOB = "batch-segment-job"
+FILTER = "filter"
 DATASET_EXPORT_JOB = "dataset-export-job"     # today's API: arn:...:dataset-export-job/<name>
 DATA_DELETION_JOB = "data-deletion-job"       # today's API: arn:...:data-deletion-job/<name>
 ALGORITHM = "algorithm"
@@ -118,6 +120,11 @@ def data_deletion_job(name):
 def batch_job(resource_type, name):
     """A batch inference or batch segment job (`BATCH_INFERENCE_JOB` / `BATCH_SEGMENT_JOB`)."""
     return build(resource_type, name)
+
+
+def filter_arn(name):
+    """A recommendation filter (`filter` would shadow the builtin)."""
+    return build(FILTER, name)
 
 
 def name_of(arn):

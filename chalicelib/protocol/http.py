@@ -121,9 +121,11 @@ def _rest_operation(model, service, method, path):
     if not ops:
         raise errors.UnknownOperationException(f"No operation is served at {method} {path}")
     # Several operations may share a URI (stock GetPersonalizedRanking and the seed's
-    # PersonalizeRanking): prefer the one whose handler is registered, seed names first.
+    # PersonalizeRanking): prefer the one whose handler is registered, today's first: its
+    # input and output hold the seed's members too (models.py), so both clients parse, and
+    # today's members (filterArn, metadataColumns, recommendationId) are not dropped.
     served = [op for op in ops if handler_for(service, op.name)]
-    served.sort(key=lambda op: op.name.startswith("Get"))
+    served.sort(key=lambda op: not op.name.startswith("Get"))
     return (served or ops)[0]
 
 

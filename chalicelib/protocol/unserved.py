@@ -24,13 +24,9 @@ class Unserved(NamedTuple):
 
 
 _DOMAIN = Unserved("domain dataset groups (recommenders, domain recipes) are not served")
-_FILTERS = Unserved("filters are not served")
-_METADATA = Unserved("metadata in recommendations is not served")
-_CONTEXT = Unserved("no recipe of this deployment reads contextual metadata")
 _EVENTS_CONFIG = Unserved("event weights (eventsConfig) are not applied by the trainer")
 _INCREMENTAL = Unserved("incremental model updates are not served", allowed=(False,))
 _RANKING_INFLUENCE = Unserved("ranking influence is not served")
-_METADATA_CAMPAIGN = Unserved("metadata in recommendations is not served", allowed=(False,))
 
 NOT_SERVED = {
     "personalize": {
@@ -53,34 +49,18 @@ NOT_SERVED = {
             "performIncrementalUpdate": _INCREMENTAL,
             "solutionUpdateConfig.eventsConfig": _EVENTS_CONFIG,
         },
-        "CreateCampaign": {
-            "campaignConfig.enableMetadataWithRecommendations": _METADATA_CAMPAIGN,
-            "campaignConfig.rankingInfluence": _RANKING_INFLUENCE,
-        },
-        "UpdateCampaign": {
-            "campaignConfig.enableMetadataWithRecommendations": _METADATA_CAMPAIGN,
-            "campaignConfig.rankingInfluence": _RANKING_INFLUENCE,
-        },
+        "CreateCampaign": {"campaignConfig.rankingInfluence": _RANKING_INFLUENCE},
+        "UpdateCampaign": {"campaignConfig.rankingInfluence": _RANKING_INFLUENCE},
     },
     "personalize-runtime": {
         "GetRecommendations": {
             "recommenderArn": Unserved("recommenders are not served; use campaignArn"),
-            "filterArn": _FILTERS, "filterValues": _FILTERS,
-            "promotions": Unserved("promotions are not served"),
-            "metadataColumns": _METADATA, "context": _CONTEXT,
-        },
-        "GetPersonalizedRanking": {
-            "filterArn": _FILTERS, "filterValues": _FILTERS,
-            "metadataColumns": _METADATA, "context": _CONTEXT,
         },
     },
     "personalize-events": {
         "PutEvents": {
             "eventList.impression": Unserved(
                 "impressions are not read by any recipe of this deployment yet"),
-            "eventList.recommendationId": Unserved(
-                "impressions (explicit, or implied by recommendationId) are not read by any "
-                "recipe of this deployment yet"),
             "eventList.metricAttribution": Unserved("metric attributions are not served"),
         },
     },

@@ -57,6 +57,9 @@ class UserHistories:
     items: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     timestamps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     item_counts: Optional[np.ndarray] = None     # interactions per model item (popular fallback)
+    # EVENT_TYPE of each interaction (codes into `event_vocab`, -1: none), for event filters
+    event_codes: Optional[np.ndarray] = None
+    event_vocab: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U1"))
 
     def history(self, user_id: Optional[str]) -> History:
         row = self.user_row.get(user_id) if user_id is not None else None
@@ -65,12 +68,28 @@ class UserHistories:
         s, e = self.indptr[row], self.indptr[row + 1]
         return History(self.items[s:e], self.timestamps[s:e])
 
+    def events(self, user_id: Optional[str]):
+        """The user's imported interactions as (item indices, lower-case event types,
+        timestamps), oldest first ("" where the dataset has no EVENT_TYPE)."""
+        row = self.user_row.get(user_id) if user_id is not None else None
+        if row is None:
+            return np.zeros(0, np.int32), np.zeros(0, "<U1"), np.zeros(0, np.int64)
+        s, e = self.indptr[row], self.indptr[row + 1]
+        if self.event_codes is None or not self.event_vocab.size:
+            types = np.full(e - s, "", "<U1")
+        else:
+            codes = self.event_codes[s:e]
+            types = np.char.lower(self.event_vocab[np.maximum(codes, 0)])
+            types[codes < 0] = ""
+        return self.items[s:e], types, self.timestamps[s:e]
+
     @property
     def nbytes(self):
         # the dict costs roughly 100 bytes per user on CPython
         arrays = self.indptr.nbytes + self.items.nbytes + self.timestamps.nbytes
         counts = self.item_counts.nbytes if self.item_counts is not None else 0
-        return int(arrays + counts + 100 * len(self.user_row))
+        events = self.event_codes.nbytes if self.event_codes is not None else 0
+        return int(arrays + counts + events + 100 * len(self.user_row))
 
 
 def _current(dataset_group_arn, dataset_type):
@@ -79,20 +98,25 @@ def _current(dataset_group_arn, dataset_type):
 
 
 def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
-          n_items: int) -> UserHistories:
-    """Index interactions (user id strings, model item indices or -1, seconds) per user."""
+          n_items: int, event_codes: Optional[np.ndarray] = None,
+          event_vocab: Optional[np.ndarray] = None) -> UserHistories:
+    """Index interactions (user id strings, model item indices or -1, seconds; optionally
+    EVENT_TYPE codes into `event_vocab`) per user."""
     keep = item_idx >= 0
     users, items, ts = np.asarray(user_ids, dtype=str)[keep], item_idx[keep], timestamps[keep]
+    codes = event_codes[keep] if event_codes is not None else None
+    vocab = event_vocab if event_vocab is not None else np.zeros(0, "<U1")
     counts = np.bincount(items, minlength=n_items).astype(np.int64) if n_items else np.zeros(0, np.int64)
     if not users.size:
-        return UserHistories(item_counts=counts)
+        return UserHistories(item_counts=counts, event_vocab=vocab)
     uniq, codes = np.unique(users, return_inverse=True)
     order = np.lexsort((ts, codes))      # by user, then time (stable for equal times)
     codes = codes[order]
     indptr = np.zeros(uniq.shape[0] + 1, np.int64)
     indptr[1:] = np.cumsum(np.bincount(codes, minlength=uniq.shape[0]))
     return UserHistories({u: i for i, u in enumerate(uniq.tolist())}, indptr,
-                         items[order].astype(np.int32), ts[order].astype(np.int64), counts)
+                         items[order].astype(np.int32), ts[order].astype(np.int64), counts,
+                         codes[order].astype(np.int32) if codes is not None else None, vocab)
 
 
 def load_user_histories(dataset_group_arn: Optional[str], index: ItemIndex) -> UserHistories:
@@ -105,8 +129,10 @@ def load_user_histories(dataset_group_arn: Optional[str], index: ItemIndex) -> U
     dict_idx = np.append(index.lookup(item_dict), -1)
     codes = data.columns["ITEM_ID"]
     item_idx = dict_idx[np.where(codes < 0, len(item_dict), codes)]
+    typed = data.field_type("EVENT_TYPE") == "string"
     return build(data.strings("USER_ID"), item_idx, data.columns["TIMESTAMP"].astype(np.int64),
-                 index.size)
+                 index.size, data.columns["EVENT_TYPE"] if typed else None,
+                 data.dictionaries["EVENT_TYPE"] if typed else None)
 
 
 def merge(imported: History, events: List[dict], index: ItemIndex,

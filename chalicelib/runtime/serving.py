@@ -55,11 +55,20 @@ class ServedModel:
         return type(self.model).rank is not Model.rank
 
     # --- histories --------------------------------------------------------------------------
-    def history(self, user_id: Optional[str], with_events: bool = True) -> History:
+    def recorded_events(self, user_id: Optional[str]) -> List[dict]:
+        """The user's recorded events (newest first), [] without a user or a group: read once
+        per request when both the history and a filter need them."""
+        if not user_id or not self.dataset_group_arn:
+            return []
+        return recorded.user_events(self.dataset_group_arn, user_id)
+
+    def history(self, user_id: Optional[str], with_events: bool = True,
+                events: Optional[List[dict]] = None) -> History:
         imported = self.histories.history(user_id)
         if not with_events or not user_id or not self.dataset_group_arn:
             return imported
-        events = recorded.user_events(self.dataset_group_arn, user_id)
+        if events is None:
+            events = self.recorded_events(user_id)
         return histories.merge(imported, events, self.index)
 
     def user_index(self, user_id: Optional[str]) -> Optional[int]:
@@ -71,16 +80,21 @@ class ServedModel:
 
     # --- answers ----------------------------------------------------------------------------
     def _ids(self, idx: np.ndarray, scores: np.ndarray, n: int,
-             exclude: np.ndarray = None) -> List[Tuple[str, Optional[float]]]:
-        """Model output row -> up to n (item id, score) pairs, filled with popular items."""
+             exclude: np.ndarray = None, allowed: Optional[np.ndarray] = None
+             ) -> List[Tuple[str, Optional[float]]]:
+        """Model output row -> up to n (item id, score) pairs, filled with popular items;
+        `allowed` (a filter's mask over the items) drops the others, from both."""
         keep = idx >= 0
+        if allowed is not None:
+            keep[keep] = allowed[idx[keep]]
         idx, scores = idx[keep], scores[keep]
         out = [(int(i), float(s) if np.isfinite(s) else None) for i, s in zip(idx, scores)][:n]
         if len(out) < n:
             taken = set(i for i, _ in out)
             if exclude is not None:
                 taken.update(int(i) for i in exclude)
-            for i in self.popular[: n + len(taken)]:
+            popular = self.popular if allowed is None else self.popular[allowed[self.popular]]
+            for i in popular[: n + len(taken)]:
                 if len(out) >= n:
                     break
                 if int(i) not in taken:
@@ -88,30 +102,56 @@ class ServedModel:
         ids = self.model.item_ids
         return [(str(ids[i]), s) for i, s in out]
 
+    def _candidates(self, fetch: Callable[[int], Tuple[np.ndarray, np.ndarray]], n: int,
+                    allowed: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+        """`fetch(k)` (the model's top k, one row) for n answers. With a filter's `allowed`
+        mask the model is asked for more candidates than n, as many as the allowed share
+        suggests, and again for four times more while the filter leaves fewer than n and the
+        model had more to give (issue 14: the filter does not empty a list the catalogue fills)."""
+        if allowed is None:
+            return fetch(n)
+        size = self.index.size
+        share = max(float(allowed.mean()), 1.0 / max(size, 1))
+        k = min(size, int(n / share * 1.5) + n)
+        while True:
+            idx, scores = fetch(k)
+            found = idx >= 0
+            if found.sum() < k or k >= size or int(allowed[idx[found]].sum()) >= n:
+                return idx, scores
+            k = min(size, k * 4)
+
     def recommend(self, user_id: str, n: int, with_events: bool = True,
-                  campaign_config: Optional[dict] = None) -> List[Tuple[str, Optional[float]]]:
+                  campaign_config: Optional[dict] = None, allowed: Optional[np.ndarray] = None,
+                  events: Optional[List[dict]] = None) -> List[Tuple[str, Optional[float]]]:
         """USER_PERSONALIZATION: the user's top n (items in their history are not repeated).
         `campaign_config` is the campaign's today's `campaignConfig`; what a recipe reads of it
         (User-Personalization: itemExplorationConfig) comes from `Model.serving_options`
-        (ValueError for a bad setting)."""
+        (ValueError for a bad setting). `allowed`: a filter's mask over the model's items;
+        `events`: the user's recorded events when the caller read them already."""
         if n <= 0:
             return []
         options = self.model.serving_options(campaign_config)
-        history = self.history(user_id, with_events)
+        history = self.history(user_id, with_events, events)
         user = self.user_index(user_id)
-        idx, scores = self.model.recommend([history], n,
-                                           users=None if user is None else np.array([user]), **options)
-        return self._ids(idx[0], scores[0], n, exclude=history.items)
+        users = None if user is None else np.array([user])
 
-    def trending(self, n: int) -> List[Tuple[str, Optional[float]]]:
+        def fetch(k):
+            idx, scores = self.model.recommend([history], k, users=users, **options)
+            return idx[0], scores[0]
+        idx, scores = self._candidates(fetch, n, allowed)
+        return self._ids(idx, scores, n, exclude=history.items, allowed=allowed)
+
+    def trending(self, n: int, allowed_ids: Optional[Callable[[np.ndarray], np.ndarray]] = None
+                 ) -> List[Tuple[str, Optional[float]]]:
         """POPULAR_ITEMS models that read recent events (Trending-Now): the order recomputed now
         from the imported interactions plus the group's recorded events, over the model's items
         and any new item the events name (`trending.trend_order`); other models answer their
-        `recommend` for nobody."""
+        `recommend` for nobody. `allowed_ids(ids)`: a filter's mask over those item ids."""
         if n <= 0:
             return []
         if not getattr(self.model, "reads_recent_events", False):
-            return self.recommend(None, n)
+            allowed = allowed_ids(self.model.item_ids) if allowed_ids is not None else None
+            return self.recommend(None, n, allowed=allowed)
         from chalicelib.algorithms.trending import trend_order
         interval = self.model.interval
         imported_ts = self.histories.timestamps
@@ -126,15 +166,23 @@ class ServedModel:
         items = np.concatenate([self.histories.items.astype(np.int64), event_items])
         stamps = np.concatenate([imported_ts.astype(np.float64), recent["TIMESTAMP"].astype(np.float64)])
         order, trend = trend_order(items, stamps, ids.shape[0], interval)
+        if allowed_ids is not None:
+            order = order[allowed_ids(ids)[order]]
         return [(str(ids[i]), float(trend[i])) for i in order[:n]]
 
-    def related(self, item_id: str, n: int) -> List[Tuple[str, Optional[float]]]:
-        """RELATED_ITEMS: items like `item_id` (popular ones for an unknown item)."""
+    def related(self, item_id: str, n: int,
+                allowed: Optional[np.ndarray] = None) -> List[Tuple[str, Optional[float]]]:
+        """RELATED_ITEMS: items like `item_id` (popular ones for an unknown item); `allowed`
+        as in `recommend`."""
         if n <= 0:
             return []
         q = self.index.lookup([item_id])
-        idx, scores = self.model.similar_items(q, n)
-        return self._ids(idx[0], scores[0], n, exclude=q[q >= 0])
+
+        def fetch(k):
+            idx, scores = self.model.similar_items(q, k)
+            return idx[0], scores[0]
+        idx, scores = self._candidates(fetch, n, allowed)
+        return self._ids(idx, scores, n, exclude=q[q >= 0], allowed=allowed)
 
     # --- many at once (batch inference jobs) ---------------------------------------------------
     def recommend_many(self, user_ids: Sequence[str], n: int, events: Optional[dict] = None,
@@ -165,13 +213,14 @@ class ServedModel:
         return [self._ids(idx[r], scores[r], n, exclude=q[r:r + 1][q[r:r + 1] >= 0])
                 for r in range(len(item_ids))]
 
-    def scores_for(self, user_id: str, items: np.ndarray, with_events: bool = True) -> np.ndarray:
+    def scores_for(self, user_id: str, items: np.ndarray, with_events: bool = True,
+                   events: Optional[List[dict]] = None) -> np.ndarray:
         """Scores of item indices for the user (the model's rank); -inf where unknown."""
-        return np.asarray(self.model.rank(self.history(user_id, with_events), items,
+        return np.asarray(self.model.rank(self.history(user_id, with_events, events), items,
                                           user=self.user_index(user_id)), np.float64)
 
-    def rank(self, user_id: str, item_ids: Sequence[str],
-             with_events: bool = True) -> List[Tuple[str, Optional[float]]]:
+    def rank(self, user_id: str, item_ids: Sequence[str], with_events: bool = True,
+             events: Optional[List[dict]] = None) -> List[Tuple[str, Optional[float]]]:
         """Re-rank `item_ids` (distinct, in input order) for the user."""
         if not item_ids:
             return []
@@ -179,7 +228,7 @@ class ServedModel:
         scores = np.full(idx.shape[0], -np.inf)
         known = idx >= 0
         if known.any():
-            scores[known] = self.scores_for(user_id, idx[known], with_events)
+            scores[known] = self.scores_for(user_id, idx[known], with_events, events)
         scorable = np.isfinite(scores)
         # best first among scorable (stable: equal scores keep input order), then the rest
         order = np.concatenate([np.flatnonzero(scorable)[np.argsort(-scores[scorable], kind="stable")],
@@ -211,6 +260,7 @@ _cache: ModelCache = ModelCache()
 # campaign ARN -> (monotonic expiry, what the campaign serves): saves the campaign and version
 # reads on most requests; a change (update, delete) is seen within the TTL
 _campaigns: dict = {}
+_filters: dict = {}   # filter ARN -> (monotonic expiry, (record, parsed expression))
 
 
 def campaign_ttl() -> float:
@@ -220,20 +270,30 @@ def campaign_ttl() -> float:
         return 2.0
 
 
+def _remember(table: dict, key: str, resolve: Callable[[str], object]):
+    now = time.monotonic()
+    found = table.get(key)
+    if found is not None and found[0] > now:
+        return found[1]
+    value = resolve(key)
+    ttl = campaign_ttl()
+    if ttl > 0:
+        if len(table) > 10_000:
+            table.clear()
+        table[key] = (now + ttl, value)
+    return value
+
+
 def resolve_campaign(campaign_arn: str, resolve: Callable[[str], dict]) -> dict:
     """`resolve(campaign_arn)` (the control plane's lookup), remembered for the TTL; errors
     (unknown, not ACTIVE) are never remembered."""
-    now = time.monotonic()
-    found = _campaigns.get(campaign_arn)
-    if found is not None and found[0] > now:
-        return found[1]
-    value = resolve(campaign_arn)
-    ttl = campaign_ttl()
-    if ttl > 0:
-        if len(_campaigns) > 10_000:
-            _campaigns.clear()
-        _campaigns[campaign_arn] = (now + ttl, value)
-    return value
+    return _remember(_campaigns, campaign_arn, resolve)
+
+
+def resolve_filter(filter_arn: str, resolve: Callable[[str], object]):
+    """`resolve(filter_arn)` (an ACTIVE filter and its parsed expression), remembered for the
+    same TTL: a deleted filter stops applying within it."""
+    return _remember(_filters, filter_arn, resolve)
 
 
 def cache() -> ModelCache:
@@ -241,10 +301,12 @@ def cache() -> ModelCache:
 
 
 def reset_cache(max_models=None, max_bytes=None) -> ModelCache:
-    """A fresh cache, and no remembered campaigns (tests; a container's settings changed)."""
+    """A fresh cache, and no remembered campaigns or filters (tests; a container's settings
+    changed)."""
     global _cache
     _cache = ModelCache(max_models, max_bytes)
     _campaigns.clear()
+    _filters.clear()
     return _cache
 
 

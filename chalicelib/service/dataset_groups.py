@@ -13,11 +13,13 @@ the delete is refused:
 - datasets -> InvalidInputException listing them (seed, DeleteDatasetGroup:
   "an InvalidInputException occurs, which lists the datasets that need to be
   deleted");
-- event trackers, solutions, running feature export jobs -> ResourceInUseException.
+- event trackers, solutions, running feature export jobs, filters (asked of
+  `storage.references`) -> ResourceInUseException.
 """
 from chalicelib.domain import arns, lifecycle, records
 from chalicelib.protocol.errors import InvalidInputException, ResourceInUseException
 from chalicelib.service.registry import operation
+from chalicelib.storage import references
 from chalicelib.storage.resources import now, store
 
 TYPE = arns.DATASET_GROUP
@@ -71,6 +73,7 @@ def delete_dataset_group(params):
         in_use = store().children(arn, IN_USE_CHILDREN)
         in_use += [j["arn"] for j in store().iterate(arns.FEATURE_EXPORT_JOB, arn)
                    if j.get("status") in lifecycle.IN_FLIGHT]
+        in_use += references.users_of(arn, [arns.FILTER])
         if in_use:
             raise ResourceInUseException(
                 f"Dataset group {arn} is in use by {', '.join(in_use)}; delete them first")

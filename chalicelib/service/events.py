@@ -15,6 +15,9 @@ the only error the seed lists for PutEvents):
 - `eventId` "is custom to your application"; when a client omits it (today's API allows
   that) the id is derived from the event's content, so a retried request still stores each
   event once.
+- `recommendationId` (today's API: "The ID of the list of recommendations that contains the
+  item the user interacted with"): stored with the event, as GetRecommendations /
+  GetPersonalizedRanking handed it out; no recipe here reads it (impressions are not served).
 
 Events go to the group's EVENT_INTERACTIONS dataset in the events table
 (`chalicelib.storage.events`) under the session rule of `chalicelib.runtime.recorded`; nothing
@@ -97,7 +100,8 @@ def _event(raw, index, session_id, user_id):
         text = text.decode("utf-8", "replace")
     event = {"sessionId": session_id, "userId": user_id, "eventType": raw["eventType"],
              "sentAt": sent_at, "itemId": item, "eventValue": value,
-             "properties": text or None, "context": raw.get("context") or None}
+             "properties": text or None, "context": raw.get("context") or None,
+             "recommendationId": raw.get("recommendationId") or None}
     event_id = raw.get("eventId")
     if not event_id:
         digest = hashlib.sha256(json.dumps(

@@ -16,10 +16,16 @@ Rules:
   same way. A model that cannot (SIMS answers related items only) is an InvalidInputException
   saying so.
 - Unknown users rank by what the model knows without a history (popularity for HRNN).
+- `filterArn` / `filterValues` (today's API): the filter drops the input items it does not
+  let through, before ranking (items the model never saw are judged by their Items metadata
+  too); `metadataColumns` as in GetRecommendations, with at most 50 input items; `context` is
+  accepted and read by no recipe here; the answer carries a `recommendationId`.
 Errors as GetRecommendations: unknown or not ACTIVE campaign -> ResourceNotFoundException.
 """
 from chalicelib.protocol.errors import InvalidInputException
-from chalicelib.service.recommendations import SERVICE, campaign_model, predicted_items
+from chalicelib.service.recommendations import (SERVICE, campaign_model, metadata_columns,
+                                                new_recommendation_id, predicted_items,
+                                                request_gate, with_metadata)
 from chalicelib.service.registry import operation
 
 MAX_INPUT = 500
@@ -60,7 +66,16 @@ def personalize_ranking(params):
             f"Campaign {deployed.campaign_arn} deploys recipe {deployed.recipe_name} "
             f"({deployed.recipe_type}), whose model cannot score items for a user; deploy a "
             "SEARCH_PERSONALIZATION (or USER_PERSONALIZATION) solution to rank items")
+    columns = metadata_columns(params, deployed, len(items), "inputList")
     items = _distinct(items)
     if params.get("searchQuery"):
         items = search_filter(deployed.served, items, params["searchQuery"])
-    return {"personalizedRanking": predicted_items(deployed.served.rank(params["userId"], items))}
+    user_id, events = params["userId"], None
+    if params.get("filterArn"):
+        events = deployed.served.recorded_events(user_id)
+    gate = request_gate(params, deployed, user_id, events=events)
+    if gate.active and items:
+        items = [i for i, keep in zip(items, gate.for_ids(items).tolist()) if keep]
+    pairs = deployed.served.rank(user_id, items, events=events)
+    return {"personalizedRanking": predicted_items(pairs, with_metadata(deployed, pairs, columns)),
+            "recommendationId": new_recommendation_id()}

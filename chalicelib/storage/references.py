@@ -33,6 +33,7 @@ REFERENCES = (
     Reference(arns.SOLUTION, "recipeArn", arns.RECIPE),
     Reference(arns.SOLUTION, "solutionConfig.autoMLConfig.recipeList", arns.RECIPE),
     Reference(arns.CAMPAIGN, "solutionArn", arns.SOLUTION, by_parent=True),
+    Reference(arns.FILTER, "datasetGroupArn", arns.DATASET_GROUP, by_parent=True),
 )
 
 

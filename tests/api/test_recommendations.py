@@ -293,9 +293,10 @@ def test_num_results_limits(hrnn_campaign, runtime, raw):
 def test_unserved_members_are_refused(hrnn_campaign, runtime):
     _group, campaign = hrnn_campaign
     with pytest.raises(ClientError) as e:
-        runtime.get_recommendations(campaignArn=campaign, userId="u0",
-                                    filterArn="arn:aws:personalize:us-east-1:000000000000:filter/f")
-    assert code(e) == "InvalidInputException" and "filterArn" in message(e)
+        runtime.get_recommendations(
+            campaignArn=campaign, userId="u0",
+            recommenderArn="arn:aws:personalize:us-east-1:000000000000:recommender/r")
+    assert code(e) == "InvalidInputException" and "recommenderArn" in message(e)
 
 
 def test_model_is_loaded_once_per_container(hrnn_campaign, runtime):

@@ -45,8 +45,9 @@ def test_absent_empty_and_allowed_values_pass():
 
 def test_nested_and_listed_members_are_named_where_they_are():
     found = unserved.used("personalize", "CreateCampaign", {
-        "campaignConfig": {"enableMetadataWithRecommendations": True, "rankingInfluence": {}}})
-    assert [p for p, _ in found] == ["campaignConfig.enableMetadataWithRecommendations"]
+        "campaignConfig": {"enableMetadataWithRecommendations": True,
+                           "rankingInfluence": {"FRESHNESS": 0.5}}})
+    assert [p for p, _ in found] == ["campaignConfig.rankingInfluence"]
     found = unserved.used("personalize-events", "PutEvents", {"eventList": [
         {"eventType": "click"}, {"eventType": "click", "impression": ["a", "b"]}]})
     assert [p for p, _ in found] == ["eventList.2.impression"]
