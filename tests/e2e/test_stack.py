@@ -59,8 +59,11 @@ def test_unknown_route_answers_a_typed_error(stack):
     """A runtime client pointed at the stack but calling a path no route serves."""
     import urllib.error
     import urllib.request
-    req = urllib.request.Request(stack.personalize_endpoint + "/no-such-path", data=b"{}",
-                                 method="POST", headers={"Content-Type": "application/json"})
+    from tests.support.access import sign
+    url = stack.personalize_endpoint + "/no-such-path"
+    headers = sign("POST", url, b"{}", {"Content-Type": "application/json"}, key=stack.keys,
+                   token=None)   # signed: unsigned, any route is MissingAuthenticationToken
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code >= 400
