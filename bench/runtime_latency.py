@@ -17,7 +17,15 @@ Rows per recipe and operation:
 - handler   the whole request in process: SigV4 and policies, wire parse + validation, campaign lookup and the
             user's recorded events in DynamoDB, the model, serialization. DynamoDB and S3 are
             moto in process, so this row carries moto's cost (a few ms per call), not a real
-            network's.
+            network's;
+- runtime/items, handler/items   GetRecommendations with an item-metadata filter,
+            `INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)` (10 genres: the filter keeps 10% of
+            the catalogue, so the model is asked for more candidates), a random genre per request;
+- runtime/event, handler/event   with an event filter, `EXCLUDE ItemID WHERE
+            Interactions.EVENT_TYPE IN ("purchase")` (a fifth of the interactions are purchases).
+            Every filtered answer is checked to hold 25 items. The runtime rows evaluate the
+            filter over the loaded Items table (no storage); the handler rows add the filter
+            lookup and the Items put-records stamp read.
 With `--http-campaign ARN` (after `make up` and `source .local/stack.env`) the script instead
 times stock boto3 calls over HTTP to a deployed ACTIVE campaign (the embedded stack: API Gateway
 -> Lambda process -> the same handler), read-only: GetRecommendations for `--requests` users
@@ -120,6 +128,7 @@ def setup_campaign(name, model, data):
                           schemaArn=schema_arn)
     client.create_event_tracker(name=f"t-{name}", datasetGroupArn=group,
                                 roleArn="arn:aws:iam::000000000000:role/bench")
+    filters = setup_items_and_filters(client, group, name, data)
     solution = client.create_solution(name=f"sol-{name}", datasetGroupArn=group, performHPO=False,
                                       recipeArn=f"arn:aws:personalize:::recipe/{name}")["solutionArn"]
     latest = client.describe_solution(solutionArn=solution)["solution"].get("latestSolutionVersion")
@@ -139,7 +148,34 @@ def setup_campaign(name, model, data):
     campaign = client.create_campaign(name=f"c-{name}", solutionVersionArn=version)["campaignArn"]
     status = client.describe_campaign(campaignArn=campaign)["campaign"]
     assert status["status"] == "ACTIVE", status
-    return group, version, campaign, key
+    return group, version, campaign, key, filters
+
+
+GENRES = 10
+FILTERS = {"items": "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)",
+           "event": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'}
+
+
+def setup_items_and_filters(client, group, name, data):
+    """An Items dataset (GENRE g0..g9, item k in genre k mod 10) imported by the import
+    workflow, and the two filters of the filtered rows: {label: filter ARN}."""
+    from chalicelib.storage import objects
+    schema = json.dumps({"type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema",
+                         "fields": [{"name": "ITEM_ID", "type": "string"},
+                                    {"name": "GENRE", "type": "string", "categorical": True}],
+                         "version": "1.0"})
+    schema_arn = client.create_schema(name=f"si-{name}", schema=schema)["schemaArn"]
+    dataset = client.create_dataset(name=f"di-{name}", datasetGroupArn=group, datasetType="Items",
+                                    schemaArn=schema_arn)["datasetArn"]
+    rows = "".join(f"{item},g{k % GENRES}\n" for k, item in enumerate(data.item_ids.tolist()))
+    objects.put_bytes(f"s3://personalize-data/bench/items-{name}.csv", ("ITEM_ID,GENRE\n" + rows).encode())
+    job = client.create_dataset_import_job(
+        jobName=f"items-{name}", datasetArn=dataset, roleArn="arn:aws:iam::000000000000:role/bench",
+        dataSource={"dataLocation": f"s3://personalize-data/bench/items-{name}.csv"})["datasetImportJobArn"]
+    assert client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]["status"] == "ACTIVE"
+    return {label: client.create_filter(name=f"f-{label}-{name}", datasetGroupArn=group,
+                                        filterExpression=text)["filterArn"]
+            for label, text in FILTERS.items()}
 
 
 def served_with_all_histories(version, key, group, data):
@@ -153,7 +189,10 @@ def served_with_all_histories(version, key, group, data):
     index = histories.ItemIndex(model.item_ids)
     it = data.interactions
     item_idx = index.lookup(data.item_ids[it.item])
-    user_h = histories.build(data.user_ids[it.user], item_idx, it.timestamp, index.size)
+    # a fifth of the interactions are purchases, the rest clicks (what the event filter reads)
+    kinds = (np.random.default_rng(2).random(item_idx.shape[0]) < 0.2).astype(np.int32)
+    user_h = histories.build(data.user_ids[it.user], item_idx, it.timestamp, index.size,
+                             kinds, np.array(["click", "purchase"]))
     served = serving.ServedModel(version, model, group, user_histories=user_h)
     heap = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -201,7 +240,7 @@ def run(args):
     rows, memory = [], []
     for name in args.recipes.split(","):
         model, fit_s = fit(name, data, args.train_users)
-        group, version, campaign, key = setup_campaign(name, model, data)
+        group, version, campaign, key, filters = setup_campaign(name, model, data)
         served, heap = served_with_all_histories(version, key, group, data)
         memory.append((name, served, heap, fit_s))
         histories_ = [served.histories.history(u) for u in users]
@@ -245,15 +284,24 @@ def run(args):
             for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler),
                                    ("access", verify)):
                 rows.append((name, op, label, *percentiles(samples)))
+            if what == "recommend":
+                rows += filtered_rows(name, op, served, campaign, filters, users, call)
     print()
-    print(f"{'recipe':26} {'operation':20} {'path':8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}")
+    print(f"{'recipe':26} {'operation':20} {'path':14} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}")
     bare_p50 = {}
     for name, op, label, p50, p99 in rows:
         if label == "bare":
             bare_p50[(name, op)] = p50
         ratio = p50 / bare_p50[(name, op)] if bare_p50.get((name, op)) else float("nan")
-        print(f"{name:26} {op:20} {label:8} {p50:8.3f} {p99:8.3f} {ratio:7.1f}")
+        print(f"{name:26} {op:20} {label:14} {p50:8.3f} {p99:8.3f} {ratio:7.1f}")
     handler_p50 = {(n, o): p50 for n, o, label, p50, _ in rows if label == "handler"}
+    runtime_p50 = {(n, o): p50 for n, o, label, p50, _ in rows if label == "runtime"}
+    print()
+    print("filtered / unfiltered p50 (issue 14: a filtered GetRecommendations costs at most 2x)")
+    for name, op, label, p50, _p99 in rows:
+        if "/" in label:
+            base = (runtime_p50 if label.startswith("runtime") else handler_p50)[(name, op)]
+            print(f"{name:26} {op:20} {label:14} {p50 / base:5.2f}x")
     print()
     print("access = SigV4 verification + policy decision per request, warm key cache "
           "(chalicelib/auth; inside the handler row)")
@@ -268,6 +316,37 @@ def run(args):
         from chalicelib.runtime.artifacts import model_nbytes
         print(f"{name:26} {model_nbytes(served.model) / 1e6:9.2f} {served.histories.nbytes / 1e6:13.2f} "
               f"{served.index.nbytes / 1e6:14.2f} {heap / 1e6:8.1f} {fit_s:7.1f}")
+
+
+def filtered_rows(name, op, served, campaign, filters, users, call):
+    """The filtered GetRecommendations rows (see the module docstring); every answer full."""
+    from chalicelib.filters import evaluate, language
+    from chalicelib.runtime import filtering
+    from tests.support import access
+    table = filtering.item_table(served)     # loaded once, as a warm container holds it
+    genre = np.random.default_rng(3).integers(0, GENRES, len(users))
+    out = []
+    for label, text in FILTERS.items():
+        parsed = language.parse(text)
+        values = [{"GENRE": f'"g{g}"'} if label == "items" else {} for g in genre]
+
+        def runtime_call(u, v, parsed=parsed):
+            inputs = evaluate.Inputs(served.index.size, lambda d, n: table.column(n),
+                                     lambda types: filtering.interacted(served, u, [], types))
+            mask = evaluate.allowed(parsed, evaluate.bind(parsed, v), inputs)
+            answer = served.recommend(u, 25, with_events=False, allowed=mask)
+            assert len(answer) == 25 and mask[served.index.lookup([i for i, _ in answer])].all()
+        runtime_ = timed(runtime_call, list(zip(users, values)))
+        bodies = [json.dumps({"campaignArn": campaign, "userId": u, "numResults": 25,
+                              "filterArn": filters[label], "filterValues": v}).encode()
+                  for u, v in zip(users, values)]
+        signed = [(b, access.sign("POST", "https://bench.in-process/recommendations", b,
+                                  {"Content-Type": "application/json"})) for b in bodies]
+        call(*signed[0])
+        handler = timed(call, signed)
+        out += [(name, op, f"runtime/{label}", *percentiles(runtime_)),
+                (name, op, f"handler/{label}", *percentiles(handler))]
+    return out
 
 
 def http_rows(args):

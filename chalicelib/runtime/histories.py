@@ -104,7 +104,7 @@ def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
     EVENT_TYPE codes into `event_vocab`) per user."""
     keep = item_idx >= 0
     users, items, ts = np.asarray(user_ids, dtype=str)[keep], item_idx[keep], timestamps[keep]
-    codes = event_codes[keep] if event_codes is not None else None
+    kinds = event_codes[keep] if event_codes is not None else None
     vocab = event_vocab if event_vocab is not None else np.zeros(0, "<U1")
     counts = np.bincount(items, minlength=n_items).astype(np.int64) if n_items else np.zeros(0, np.int64)
     if not users.size:
@@ -116,7 +116,7 @@ def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
     indptr[1:] = np.cumsum(np.bincount(codes, minlength=uniq.shape[0]))
     return UserHistories({u: i for i, u in enumerate(uniq.tolist())}, indptr,
                          items[order].astype(np.int32), ts[order].astype(np.int64), counts,
-                         codes[order].astype(np.int32) if codes is not None else None, vocab)
+                         kinds[order].astype(np.int32) if kinds is not None else None, vocab)
 
 
 def load_user_histories(dataset_group_arn: Optional[str], index: ItemIndex) -> UserHistories:

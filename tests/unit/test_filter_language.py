@@ -172,3 +172,39 @@ def test_current_user_and_current_item():
     related = "INCLUDE ItemID WHERE Items.GENRE IN CurrentItem.GENRE AND Items.PRICE < CurrentItem.PRICE"
     assert allowed(related, item={"GENRE": frozenset({"Horror"}), "PRICE": 12.0}) == [0, 1, 0, 0, 0, 0]
     assert allowed(related) == [0] * 6                                # an item without metadata
+
+
+# ---- what the runtime hands the evaluator ------------------------------------------------------
+
+def test_histories_keep_event_types_and_the_filter_sees_the_latest_per_type():
+    from types import SimpleNamespace
+
+    from chalicelib.runtime import filtering, histories
+    users = np.array(["a", "b", "a", "a", "a"])
+    items = np.array([0, 1, 2, 3, 1])
+    stamps = np.array([10, 11, 12, 13, 14])
+    kinds = np.array([0, 1, 1, -1, 0])
+    h = histories.build(users, items, stamps, 4, kinds, np.array(["Click", "purchase"]))
+    got_items, got_types, got_ts = h.events("a")
+    assert got_items.tolist() == [0, 2, 3, 1] and got_types.tolist() == ["click", "purchase", "", "click"]
+    assert got_ts.tolist() == [10, 12, 13, 14] and h.events("nobody")[0].size == 0
+    served = SimpleNamespace(histories=h, index=histories.ItemIndex(np.array(["i0", "i1", "i2", "i3"])))
+    recorded = [{"itemId": "i3", "eventType": "PURCHASE", "sentAt": 20}]
+    assert filtering.interacted(served, "a", recorded, frozenset({"purchase"})).tolist() == [0, 0, 1, 1]
+    assert filtering.interacted(served, "a", recorded, None).tolist() == [1, 1, 1, 1]
+    # only the most recent `limit` of each event type count
+    assert filtering.interacted(served, "a", recorded, frozenset({"click"}), limit=1).tolist() == [0, 1, 0, 0]
+    assert filtering.interacted(served, "a", recorded, None, limit=1).tolist() == [0, 1, 0, 1]
+
+
+def test_promotion_places():
+    from chalicelib.runtime import filtering
+    assert [filtering.promoted_count(25, p) for p in (1, 10, 30, 100)] == [0, 3, 8, 25]
+    regular, promoted = [("r1", 3.0), ("r2", 2.0), ("r3", 1.0)], [("p1", 9.0), ("p2", 1.0)]
+    merged = filtering.promote(regular, promoted, "RID-1")
+    assert merged == filtering.promote(regular, promoted, "RID-1")          # one answer, one order
+    assert [pair for pair, is_p in merged if is_p] == promoted               # sorted among themselves
+    assert [pair for pair, is_p in merged if not is_p] == regular
+    places = {tuple(k for k, (_, is_p) in enumerate(filtering.promote(regular, promoted, f"RID-{s}"))
+                    if is_p) for s in range(40)}
+    assert len(places) > 3                                                  # random places
