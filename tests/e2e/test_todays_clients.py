@@ -150,6 +150,7 @@ def test_the_aws_cli_runs_the_seeds_getting_started_chapter_as_printed(stack, cl
     assert answers["describe-dataset-import-job"]["datasetImportJob"]["latestDatasetImportJobRun"][
         "status"] == "ACTIVE"
     assert answers["describe-solution"]["solution"]["latestSolutionVersion"]["status"] == "ACTIVE"
-    assert "coverage" in answers["get-metrics"]["metrics"]
+    (model, metrics), = answers["get-metrics"]["metrics"].items()   # the seed: keyed by model ARN
+    assert ":model/" in model and {"coverage", "mean_reciprocal_rank"} <= set(metrics)
     assert answers["describe-campaign"]["campaign"]["status"] == "ACTIVE"
     assert len(answers["get-recommendations"]["itemList"]) == 25
