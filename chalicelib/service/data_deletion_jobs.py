@@ -15,16 +15,13 @@ dataLocation` is an S3 location. A new data version without the users is publish
 if no import holds the dataset and its data is still the version the job read
 (`publish_version`); otherwise the workflow retries the step.
 """
-import logging
-
 from chalicelib.domain import arns, lifecycle, records
-from chalicelib.protocol.errors import InvalidInputException, ResourceAlreadyExistsException
+from chalicelib.protocol.errors import InvalidInputException
 from chalicelib.service import dataset_groups, datasets
+from chalicelib.service import jobs
 from chalicelib.service.registry import operation
 from chalicelib.storage import objects
-from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
-
-log = logging.getLogger(__name__)
+from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.DATA_DELETION_JOB
 WORKFLOW = "data-deletion"
@@ -46,26 +43,9 @@ def create_data_deletion_job(params):
     job = records.data_deletion_job(params["jobName"], group_arn, {"dataLocation": location},
                                     params["roleArn"], now())
     arn = job["arn"]
-    s = store()
-    try:
-        s.transact([s.op_put_new(job, TYPE, parent_arn=group_arn),
-                    s.op_check(group_arn, expect_status=[lifecycle.ACTIVE])])
-    except TransactionFailed as e:
-        if e.failed(0):
-            raise ResourceAlreadyExistsException(f"Data deletion job {arn} already exists") from None
-        dataset_groups.require_active(group_arn)
-        raise
-    try:
-        from chalicelib.workflows.starter import start_workflow
-        execution = start_workflow(WORKFLOW, {"dataDeletionJobArn": arn})
-    except Exception as e:
-        log.exception("could not start data deletion %s", arn)
-        mark_job(arn, lifecycle.FAILED, failure_reason=f"The deletion could not be started: {e}")
-    else:
-        try:
-            s.update(arn, {"executionArn": execution})
-        except ConditionFailed:
-            pass
+    jobs.put_under_active_parent(job, TYPE, group_arn, "Data deletion job",
+                                 lambda: dataset_groups.require_active(group_arn))
+    jobs.start(arn, WORKFLOW, {"dataDeletionJobArn": arn}, lifecycle.FAILED, "deletion")
     return {"dataDeletionJobArn": arn}
 
 

@@ -12,17 +12,13 @@ with `{"datasetExportJobArn"}`; its tasks move the job with `mark_job`. What the
 Rules the model cannot express: the dataset exists and is ACTIVE;
 `jobOutput.s3DataDestination.path` is an S3 location; `ingestionMode` defaults to PUT.
 """
-import logging
-
 from chalicelib.domain import arns, lifecycle, records
-from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
-                                        ResourceInUseException)
+from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException)
 from chalicelib.service import datasets
+from chalicelib.service import jobs
 from chalicelib.service.registry import operation
 from chalicelib.storage import objects
-from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
-
-log = logging.getLogger(__name__)
+from chalicelib.storage.resources import now, store
 
 TYPE = arns.DATASET_EXPORT_JOB
 WORKFLOW = "dataset-export"
@@ -48,25 +44,11 @@ def create_dataset_export_job(params):
                                      params.get("ingestionMode") or DEFAULT_INGESTION_MODE,
                                      params["roleArn"], params["jobOutput"], now())
     arn = job["arn"]
-    s = store()
-    try:
-        s.transact([s.op_put_new(job, TYPE, parent_arn=dataset_arn),
-                    s.op_check(dataset_arn, expect_status=[lifecycle.ACTIVE])])
-    except TransactionFailed as e:
-        if e.failed(0):
-            raise ResourceAlreadyExistsException(f"Dataset export job {arn} already exists") from None
-        raise ResourceInUseException(f"Dataset {dataset_arn} is no longer ACTIVE") from None
-    try:
-        from chalicelib.workflows.starter import start_workflow
-        execution = start_workflow(WORKFLOW, {"datasetExportJobArn": arn})
-    except Exception as e:
-        log.exception("could not start dataset export %s", arn)
-        mark_job(arn, lifecycle.CREATE_FAILED, failure_reason=f"The export could not be started: {e}")
-    else:
-        try:
-            s.update(arn, {"executionArn": execution})
-        except ConditionFailed:
-            pass
+
+    def dataset_refused():
+        raise ResourceInUseException(f"Dataset {dataset_arn} is no longer ACTIVE")
+    jobs.put_under_active_parent(job, TYPE, dataset_arn, "Dataset export job", dataset_refused)
+    jobs.start(arn, WORKFLOW, {"datasetExportJobArn": arn}, lifecycle.CREATE_FAILED, "export")
     return {"datasetExportJobArn": arn}
 
 

@@ -13,17 +13,13 @@ feature transformation exists (a predefined one from
 the overrides name parameters of that transformation with valid values;
 `dataDestination` is an S3 location.
 """
-import logging
-
 from chalicelib.domain import arns, lifecycle, recipes, records
-from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
-                                        ResourceNotFoundException)
+from chalicelib.protocol.errors import (InvalidInputException, ResourceNotFoundException)
 from chalicelib.service import dataset_groups
+from chalicelib.service import jobs
 from chalicelib.service.registry import operation
 from chalicelib.storage import objects
-from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
-
-log = logging.getLogger(__name__)
+from chalicelib.storage.resources import now, store
 
 TYPE = arns.FEATURE_EXPORT_JOB
 WORKFLOW = "feature-export"
@@ -64,26 +60,9 @@ def create_feature_export_job(params):
                                      params["featureTransformationArn"], overrides,
                                      params.get("roleArn"), now())
     arn = job["arn"]
-    s = store()
-    try:
-        s.transact([s.op_put_new(job, TYPE, parent_arn=group_arn),
-                    s.op_check(group_arn, expect_status=[lifecycle.ACTIVE])])
-    except TransactionFailed as e:
-        if e.failed(0):
-            raise ResourceAlreadyExistsException(f"Feature export job {arn} already exists") from None
-        dataset_groups.require_active(group_arn)
-        raise
-    try:
-        from chalicelib.workflows.starter import start_workflow
-        execution = start_workflow(WORKFLOW, {"featureExportJobArn": arn})
-    except Exception as e:
-        log.exception("could not start feature export %s", arn)
-        mark_job(arn, lifecycle.CREATE_FAILED, failure_reason=f"The export could not be started: {e}")
-    else:
-        try:
-            s.update(arn, {"executionArn": execution})
-        except ConditionFailed:
-            pass
+    jobs.put_under_active_parent(job, TYPE, group_arn, "Feature export job",
+                                 lambda: dataset_groups.require_active(group_arn))
+    jobs.start(arn, WORKFLOW, {"featureExportJobArn": arn}, lifecycle.CREATE_FAILED, "export")
     return {"featureExportJobArn": arn}
 
 

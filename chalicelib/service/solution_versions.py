@@ -106,12 +106,6 @@ def latest_active_version(solution_arn):
                  if v.get("status") == lifecycle.ACTIVE), None)
 
 
-def trained_recipe_arn(version):
-    """The recipe a trained version's model comes from (AutoML's winner, or the recipe)."""
-    return (version.get("autoMLResult") or {}).get("bestRecipeArn") \
-        or version.get("trainedRecipeArn") or version.get("recipeArn")
-
-
 def _check_updatable(solution_arn):
     previous = latest_active_version(solution_arn)
     if previous is None:
