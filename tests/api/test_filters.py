@@ -72,7 +72,12 @@ def test_filter_lifecycle(shop, stock_personalize):
     with pytest.raises(ClientError) as e:   # the group reports its filter
         stock_personalize.delete_dataset_group(datasetGroupArn=group)
     assert code(e)[0] in ("ResourceInUseException", "InvalidInputException")
-    stock_personalize.delete_filter(filterArn=arn)
+    tagged = stock_personalize.create_filter(name="tagged", datasetGroupArn=group, filterExpression=expression,
+                                             tags=[{"tagKey": "team", "tagValue": "shop"}])["filterArn"]
+    assert stock_personalize.list_tags_for_resource(resourceArn=tagged)["tags"] == \
+        [{"tagKey": "team", "tagValue": "shop"}]
+    for gone in (arn, tagged):
+        stock_personalize.delete_filter(filterArn=gone)
     assert stock_personalize.list_filters(datasetGroupArn=group)["Filters"] == []
     with pytest.raises(ClientError) as e:
         stock_personalize.describe_filter(filterArn=arn)
