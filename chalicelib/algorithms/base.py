@@ -161,11 +161,17 @@ class Recipe(abc.ABC):
     name: str = ""
     recipe_type: str = USER_PERSONALIZATION
     model_class: type = Model
+    # True when `fit` accepts `warm_start=previous_model` (today's trainingMode UPDATE,
+    # `chalicelib.algorithms.warm_start`): the previous version's parameters are carried over,
+    # new items placed and the model fine-tuned for a short schedule instead of trained anew.
+    supports_warm_start: bool = False
 
     @abc.abstractmethod
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *,
             seed: int = 0, log: Callable[[str], None] = lambda msg: None) -> Model:
-        """Train. Raise ValueError with a readable reason for bad hyperparameters or data."""
+        """Train. Raise ValueError with a readable reason for bad hyperparameters or data.
+        Recipes with `supports_warm_start` also take `warm_start` (a Model of the same recipe
+        or None)."""
 
     def default_overrides(self) -> Dict[str, str]:
         """Defaults this implementation uses instead of the seed table's (where the seed's

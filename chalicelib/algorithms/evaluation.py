@@ -223,18 +223,22 @@ def evaluate_model(model: Model, split: Split, *, allow_repeats: bool = False,
 
 def evaluate(recipe: Union[str, Recipe], data: TrainingData, hyperparameters: Optional[Dict[str, str]] = None,
              seed: int = 0, *, allow_repeats: bool = False, split: Optional[Split] = None,
-             log: Callable[[str], None] = lambda msg: None) -> Tuple[Dict[str, float], float, Model]:
+             log: Callable[[str], None] = lambda msg: None,
+             warm_start: Optional[Model] = None) -> Tuple[Dict[str, float], float, Model]:
     """Split `data` with `seed`, fit `recipe` on the training part, score the evaluation users.
 
     Returns `(metrics, fit_seconds, model)`; the model is the one trained on the training part
-    (not on all data). Pass `split` to reuse a split made with `split_interactions`.
+    (not on all data). Pass `split` to reuse a split made with `split_interactions`;
+    `warm_start` is passed to a recipe that `supports_warm_start` (trainingMode UPDATE; the
+    data must already be aligned to it, `warm_start.align`, so the split's indices hold).
     """
     if isinstance(recipe, str):
         from chalicelib.algorithms.registry import recipe_for
         recipe = recipe_for(recipe)
     split = split if split is not None else split_interactions(data, seed)
     t0 = time.perf_counter()
-    model = recipe.fit(split.train, dict(hyperparameters or {}), seed=seed, log=log)
+    extra = {} if warm_start is None else {"warm_start": warm_start}
+    model = recipe.fit(split.train, dict(hyperparameters or {}), seed=seed, log=log, **extra)
     fit_seconds = time.perf_counter() - t0
     log(f"{recipe.name}: fit in {fit_seconds:.2f}s on {len(split.train.interactions)} interactions; "
         f"scoring {split.users.size} evaluation users")

@@ -66,6 +66,17 @@ budget is spent, at least one batch; absent or 0 means no limit).
 layer; values above 0.95 act as 0.95 (dropping everything leaves nothing to
 learn from).
 
+Warm start (today's trainingMode UPDATE; `warm_start.py` says what today's API documents).
+`fit(data, hyperparameters, warm_start=previous_model)` re-indexes the data with the previous
+model's items and users first (`warm_start.align`), takes the previous network's structure
+(layers, hidden units, skip connection: any other value given is overridden), carries over its
+parameters (`_carry_over`: item rows by id, metadata weights by feature name, the GRUs as they
+are) in place of the spectral start, places the new items (metadata ridge map, else
+co-occurrence with carried items, else the carried mean) and fine-tunes for
+`warm_start.UPDATE_EPOCHS` epoch(s). The validation score of the carried parameters is the
+first "best": a fine-tuning that validates worse keeps them. `info["warm_start"]` records
+what was carried and placed.
+
 Inference. The user state is computed from the `History` each time
 (imported interactions plus PutEvents events), so new events change the
 recommendations without retraining. `recommend` scores a list of histories
@@ -92,6 +103,8 @@ from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, Hrnn
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import start_embeddings
+from chalicelib.algorithms.warm_start import (UPDATE_EPOCHS, align, carry_rows, cooccurrence_rows,
+                                              feature_rows, ridge_predict)
 from chalicelib.domain.recipes import parse_hyperparameters
 
 SESSION_GAP_SECONDS = 3600
@@ -239,6 +252,9 @@ class HrnnModel(Model):
         self.item_counts = np.asarray(item_counts, np.int64)
         self.user_ids = None if user_ids is None else np.asarray(user_ids, dtype=str)
         self.info = dict(info or {})
+        # metadata feature column names ({"items": [...], "users": [...]}): a warm start maps
+        # the metadata weights by name
+        self.feature_names = {}
         self._known, self._popularity = popularity_prior(self.item_counts)
         self._user_index = None
 
@@ -286,7 +302,8 @@ class HrnnModel(Model):
         n = self.net
         return {"num_layers": n.num_layers, "num_hidden": n.num_hidden,
                 "skip_connection": n.skip_connection, "tied": n.tied,
-                "session_gap_seconds": SESSION_GAP_SECONDS, "training": self.info}
+                "session_gap_seconds": SESSION_GAP_SECONDS, "training": self.info,
+                "features": self.feature_names}
 
     @classmethod
     def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
@@ -302,6 +319,7 @@ class HrnnModel(Model):
                       item_features=feats.get("fi"), user_features=feats.get("fu"))
         model = cls(item_ids, hyperparameters, net, arrays["item_counts"],
                     arrays.get("user_ids"), meta.get("training"))
+        model.feature_names = dict(meta.get("features") or {})
         model._load_extra(arrays, meta)
         return model
 
@@ -317,21 +335,28 @@ class Hrnn(Recipe):
     recipe_type = USER_PERSONALIZATION
     model_class = HrnnModel
     use_metadata = False
+    supports_warm_start = True
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None) -> Model:
-        hp = parse_hyperparameters(self.name, dict(self.default_overrides(), **(hyperparameters or {})))
+            log: Callable[[str], None] = lambda msg: None, warm_start: Optional[HrnnModel] = None) -> Model:
+        """Train (module docstring); `warm_start`: the previous version's model (trainingMode UPDATE)."""
+        given = dict(self.default_overrides(), **(hyperparameters or {}))
+        data, warm = prepare_warm_start(self.name, data, warm_start)
+        hp = parse_hyperparameters(self.name, dict(given, **warm_hyperparameters(warm_start)))
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         item_f = user_f = None
+        names = {}
         if self.use_metadata:
-            item_f, _ = metadata_features(data.items, data.n_items)
-            user_f, _ = metadata_features(data.users, data.n_users)
+            item_f, names["items"] = metadata_features(data.items, data.n_items)
+            user_f, names["users"] = metadata_features(data.users, data.n_users)
         with single_threaded_blas():
             net, counts, info = train_hrnn(data, hp, seed=seed, log=log,
-                                           item_features=item_f, user_features=user_f)
+                                           item_features=item_f, user_features=user_f,
+                                           warm_start=warm and dict(warm, feature_names=names))
         model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
                                  data.user_ids if user_f is not None else None, info)
+        model.feature_names = names
         self.finish(model, data)
         return model
 
@@ -342,13 +367,109 @@ class Hrnn(Recipe):
         return {"training.epochs": str(DEFAULT_MAX_EPOCHS)}
 
 
+def prepare_warm_start(recipe: str, data: TrainingData, previous):
+    """`(data, warm)` for a fit: with a previous model, the data re-indexed old ids first
+    (`warm_start.align`) and the facts `train_hrnn(warm_start=...)` needs; else `(data, None)`."""
+    if previous is None:
+        return data, None
+    if not isinstance(previous, HrnnModel):
+        raise ValueError(f"{recipe}: trainingMode UPDATE needs a previous model of the HRNN family, "
+                         f"not of {getattr(previous, 'recipe', None) or type(previous).__name__}")
+    data, item_rows, _ = align(data, previous.item_ids, previous.user_ids)
+    return data, {"previous": previous, "item_rows": item_rows}
+
+
+def warm_hyperparameters(previous) -> Dict[str, str]:
+    """What a warm start fixes: the previous network's structure and the short schedule."""
+    if previous is None:
+        return {}
+    n = previous.net
+    return {"model.num_layers": str(n.num_layers), "model.num_hidden": str(n.num_hidden),
+            "model.skip_connection": "true" if n.skip_connection else "false",
+            "training.epochs": str(UPDATE_EPOCHS)}
+
+
+ITEM_TABLES = ("E_in", "E_out")
+
+
+def _carry_over(net: HrnnNet, warm: dict, items, starts, ends, log) -> dict:
+    """Overwrite `net`'s fresh parameters with the previous model's (module docstring, "Warm
+    start") and place the new items; returns the facts for `info["warm_start"]`."""
+    previous = warm["previous"]
+    p, q, rows = net.params, previous.net.params, warm["item_rows"]
+    names, old_names = warm.get("feature_names") or {}, previous.feature_names or {}
+    for name, value in p.items():
+        if name in ITEM_TABLES + ("b_out",) + METADATA_PARAMS:
+            continue
+        if name not in q or q[name].shape != value.shape:
+            raise ValueError(f"trainingMode UPDATE: the previous model's parameter {name} does not "
+                             "fit this network; train a FULL version")
+        value[:] = q[name]
+    carried = None
+    for name in ITEM_TABLES + ("b_out",):
+        if name in p and name in q:
+            carried = carry_rows(p[name], q[name], rows)
+    features_carried = 0
+    for name, side in (("A_in", "items"), ("A_out", "items"), ("C", "users")):
+        if name in p:
+            p[name][:] = 0.0     # a feature the previous model did not have starts at zero
+            if name in q:
+                cols = feature_rows(old_names.get(side), names.get(side) or [], q[name].shape[0])
+                features_carried += int(carry_rows(p[name], q[name], cols).sum())
+    learnt = np.zeros(rows.shape[0], bool)   # carried items the previous model had trained on
+    learnt[carried] = previous.item_counts[rows[carried]] > 0
+    new = np.flatnonzero(~carried)
+    facts = {"previousItems": int(previous.item_ids.shape[0]), "carriedItems": int(carried.sum()),
+             "droppedItems": int(previous.item_ids.shape[0] - carried.sum()), "newItems": int(new.size),
+             "placedByMetadata": 0, "placedByCooccurrence": 0, "placedAtMean": 0,
+             "carriedFeatureRows": features_carried}
+    if new.size == 0 or not learnt.any():
+        return facts
+    tables = [t for t in ITEM_TABLES if t in p]
+    fi = net.item_features
+    left = np.ones(new.size, bool)
+    has_meta = np.zeros(rows.shape[0], bool) if fi is None else np.diff(fi.indptr) > 0
+    meta_new = has_meta[new]
+    if meta_new.any() and (learnt & has_meta).sum() >= 2:
+        # HRNN-coldstart's ridge map over the carried items' full representations
+        warm_idx, cold_idx = np.flatnonzero(learnt & has_meta), new[meta_new]
+        sides = ["in" if t == "E_in" else "out" for t in tables]
+        target = np.hstack([net.item_rep(s, warm_idx) for s in sides] + [p["b_out"][warm_idx][:, None]])
+        cold_mask = np.zeros(rows.shape[0], bool)
+        cold_mask[cold_idx] = True
+        pred = ridge_predict(fi, learnt & has_meta, cold_mask, target)
+        h = net.num_hidden
+        for k, (t, s) in enumerate(zip(tables, sides)):
+            own = fi[cold_idx] @ p["A_in" if s == "in" or net.tied else "A_out"]
+            p[t][cold_idx] = (pred[:, k * h:(k + 1) * h] - own).astype(p[t].dtype)
+        p["b_out"][cold_idx] = pred[:, -1].astype(p["b_out"].dtype)
+        left[meta_new] = False
+        facts["placedByMetadata"] = int(cold_idx.size)
+    stacked = np.hstack([p[t] for t in tables] + [p["b_out"][:, None]])
+    rest = new[left]
+    values, found = cooccurrence_rows(items, starts, ends, rows.shape[0], learnt, rest, stacked)
+    mean = stacked[learnt].mean(axis=0)
+    values[~found] = mean
+    h = net.num_hidden
+    for k, t in enumerate(tables):
+        p[t][rest] = values[:, k * h:(k + 1) * h].astype(p[t].dtype)
+    p["b_out"][rest] = values[:, -1].astype(p["b_out"].dtype)
+    facts["placedByCooccurrence"], facts["placedAtMean"] = int(found.sum()), int((~found).sum())
+    log(f"warm start: {facts['carriedItems']} items carried over, {facts['newItems']} new "
+        f"({facts['placedByMetadata']} from metadata, {facts['placedByCooccurrence']} from "
+        f"co-occurrence, {facts['placedAtMean']} at the mean)")
+    return facts
+
+
 def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                item_features=None, user_features=None, dtype=np.float32, bptt=BPTT_STEPS,
-               recency_half_life_share=None):
+               recency_half_life_share=None, warm_start: Optional[dict] = None):
     """Train the network on `data` with typed hyperparameters `hp` (the HRNN table's names).
     Returns `(net, item_counts, info)`; see the module docstring for the schedule.
     `bptt` is the truncated-backprop window; `recency_half_life_share` (User-Personalization's
-    recency_mask) weights each step's loss by `data.recency_weights` of its next item."""
+    recency_mask) weights each step's loss by `data.recency_weights` of its next item.
+    `warm_start` (from `prepare_warm_start`, `data` aligned by it) starts from the previous
+    model's parameters instead of the spectral start (module docstring, "Warm start")."""
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, stamps, bounds = user_sequences(data)
@@ -392,17 +513,28 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                          num_hidden=int(hp["model.num_hidden"]),
                          skip_connection=bool(hp["model.skip_connection"]), tied=TIED_EMBEDDINGS,
                          item_features=item_features, user_features=user_features, dtype=dtype)
-    if SPECTRAL_INIT:
-        start_embeddings(net.params, ["E_in"] + ([] if net.tied else ["E_out"]), items,
-                         [a for _, a, _ in spans], [b for _, _, b in spans], rng, INIT_ROW_NORM)
-    for name in METADATA_PARAMS:
-        if name in net.params:
-            net.params[name][:] = 0.0     # metadata starts as no change, then learns
+    warm_facts = None
+    if warm_start is not None:
+        warm_facts = _carry_over(net, warm_start, items, [a for _, a, _ in spans],
+                                 [b for _, _, b in spans], log)
+    else:
+        if SPECTRAL_INIT:
+            start_embeddings(net.params, ["E_in"] + ([] if net.tied else ["E_out"]), items,
+                             [a for _, a, _ in spans], [b for _, _, b in spans], rng, INIT_ROW_NORM)
+        for name in METADATA_PARAMS:
+            if name in net.params:
+                net.params[name][:] = 0.0     # metadata starts as no change, then learns
     known = counts > 0
     span_weights = TARGET_DECAY ** np.arange(TARGET_SPAN)
     opt = Adam(net.params, lr=LEARNING_RATE,
                lr_scale={k: METADATA_LR_SCALE for k in METADATA_PARAMS})
     best, best_score, bad, history = None, -1.0, 0, []
+    if warm_facts is not None and val_hist:
+        # the carried parameters are the first candidate: fine-tuning must validate better
+        best_score = _validate(net, val_hist, val_targets, known, eval_time)
+        best = {k: v.copy() for k, v in net.params.items()}
+        warm_facts["startValidation"] = best_score
+        log(f"warm start: validation NDCG@{VALIDATION_K} {best_score:.4f} before fine-tuning")
     stopped = "epochs"
     for epoch in range(1, max_epochs + 1):
         t0, c0_cpu = time.monotonic(), time.process_time()
@@ -460,6 +592,8 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
     info = {"epochs": len(history), "stopped_by": stopped, "history": history,
             "seconds": round(time.monotonic() - t_start, 3), "validation_users": len(val_hist),
             "best_validation": best_score if best is not None else None}
+    if warm_facts is not None:
+        info["warm_start"] = warm_facts
     log(f"trained {len(history)} epochs in {info['seconds']:.1f}s, stopped by {stopped}")
     return net, counts, info
 
@@ -589,14 +723,7 @@ def output_side_from_metadata(net: HrnnNet, features, warm: np.ndarray, cold: np
     ridge map (`RIDGE_LAMBDA`) fitted on the warm items' learned ones."""
     target = np.hstack([net.item_rep("out", np.flatnonzero(warm)),
                         net.params["b_out"][warm][:, None]]).astype(np.float64)
-
-    def design(mask):
-        ones = np.ones((int(mask.sum()), 1))
-        return sp.csr_matrix(ones) if features is None else sp.hstack([features[mask], ones]).tocsr()
-    xw = design(warm)
-    gram = (xw.T @ xw).toarray() + RIDGE_LAMBDA * np.eye(xw.shape[1])
-    coef = np.linalg.solve(gram, xw.T @ target)
-    return np.asarray(design(cold) @ coef)
+    return ridge_predict(features, warm, cold, target, RIDGE_LAMBDA)
 
 
 def cold_positions(n: int, share: float = COLD_SHARE) -> np.ndarray:

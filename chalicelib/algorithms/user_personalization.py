@@ -39,7 +39,7 @@ default costs here. With the default exploration (0.3) the same model scored 0.0
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -49,7 +49,8 @@ from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import history_length_filter
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn import (COLD_MAX_INTERACTIONS, DEFAULT_MAX_EPOCHS, HrnnModel, _interleave,
-                                        encode, output_side_from_metadata, train_hrnn)
+                                        encode, output_side_from_metadata, prepare_warm_start, train_hrnn,
+                                        warm_hyperparameters)
 from chalicelib.domain.recipes import item_exploration, parse_hyperparameters
 
 NAME = "aws-user-personalization"
@@ -150,25 +151,36 @@ class UserPersonalization(Recipe):
     name = NAME
     recipe_type = USER_PERSONALIZATION
     model_class = UserPersonalizationModel
+    supports_warm_start = True
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None) -> UserPersonalizationModel:
+            log: Callable[[str], None] = lambda msg: None,
+            warm_start: Optional[HrnnModel] = None) -> UserPersonalizationModel:
+        """Train; `warm_start` (today's trainingMode UPDATE: "update the model to consider new
+        items for recommendations", see `warm_start.py`) is the previous version's model: its
+        network is fine-tuned (`hrnn.py`, "Warm start") and the new items become exploration
+        candidates like any cold item."""
         hp = parse_hyperparameters(NAME, hyperparameters or {})
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
+        data, warm = prepare_warm_start(NAME, data, warm_start)
         train = history_length_filter(data, hp["min_user_history_length_percentile"],
                                       hp["max_user_history_length_percentile"])
-        net_hp = parse_hyperparameters("aws-hrnn", {"model.num_hidden": str(hp["hidden_dimension"]),
-                                                    "training.epochs": str(DEFAULT_MAX_EPOCHS)})
-        item_f, _ = metadata_features(data.items, data.n_items)
-        user_f, _ = metadata_features(data.users, data.n_users)
+        net_hp = parse_hyperparameters("aws-hrnn", dict(
+            {"model.num_hidden": str(hp["hidden_dimension"]), "training.epochs": str(DEFAULT_MAX_EPOCHS)},
+            **warm_hyperparameters(warm_start)))
+        item_f, item_names = metadata_features(data.items, data.n_items)
+        user_f, user_names = metadata_features(data.users, data.n_users)
+        names = {"items": item_names, "users": user_names}
         with single_threaded_blas():
             net, counts, info = train_hrnn(
                 train, net_hp, seed=seed, log=log, item_features=item_f, user_features=user_f,
                 bptt=int(hp["bptt"]),
-                recency_half_life_share=RECENCY_HALF_LIFE_SHARE if hp["recency_mask"] else None)
+                recency_half_life_share=RECENCY_HALF_LIFE_SHARE if hp["recency_mask"] else None,
+                warm_start=warm and dict(warm, feature_names=names))
         model = UserPersonalizationModel(data.item_ids, dict(hyperparameters or {}), net, counts,
                                          data.user_ids if user_f is not None else None, info)
+        model.feature_names = names
         model.fit_exploration(data, item_f)
         log(f"{NAME}: {int(model.cold.sum())} cold items can be explored")
         return model

@@ -28,7 +28,11 @@ Today's API adds (stock CreateSolutionVersion, StopSolutionVersionCreation, Solu
 - `trainingMode` UPDATE "can only be used when you already have an active solution version
   ... and the input solution was trained with the User-Personalization recipe or the legacy
   HRNN-Coldstart recipe": here the recipes of `UPDATABLE_RECIPES` (the HRNN family, which
-  User-Personalization extends); any other is InvalidInputException naming trainingMode;
+  User-Personalization extends, and whose implementations `supports_warm_start`); any other is
+  InvalidInputException naming trainingMode. An UPDATE is an incremental training: the trainer
+  gets the previous ACTIVE version's model as its `model` input channel, carries its parameters
+  over, places the items that are new and fine-tunes briefly (`chalicelib.workflows.training`,
+  `chalicelib.algorithms.warm_start`);
 - StopSolutionVersionCreation: CREATE PENDING -> CREATE STOPPED at once (nothing runs yet: the
   workflow, when it starts, finds it stopped); CREATE IN_PROGRESS -> CREATE STOPPING, then the
   trainer, which checks `stop_requested` between epochs and HPO trials, ends and the workflow
@@ -48,9 +52,9 @@ log = logging.getLogger(__name__)
 TYPE = arns.SOLUTION_VERSION
 TRAINING_LOCK = "trainingVersionArn"
 TRAINING_MODES = ("FULL", "UPDATE")
-# The recipes whose models an UPDATE may start from (see the module docstring).
-UPDATABLE_RECIPES = ("aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart",
-                     "aws-user-personalization", "aws-user-personalization-v2")
+# The recipes whose models an UPDATE may start from (see the module docstring); each one's
+# implementation warm-starts (a unit test keeps them in step).
+UPDATABLE_RECIPES = ("aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart", "aws-user-personalization")
 MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"   # trainingType
 SCHEDULE_TRIGGER = "retrainSchedule"
 # Members a version copies from its solution when it is created.

@@ -3,7 +3,9 @@
 
     /opt/ml/input/config/hyperparameters.json   every value a string
     /opt/ml/input/config/inputdataconfig.json   {"<channel>": {"TrainingInputMode": "File", ...}}
-    /opt/ml/input/data/<channel>/               the channel's files (ours: `train`)
+    /opt/ml/input/data/<channel>/               the channel's files (ours: `train`, and `model`
+                                                with the previous version's model.tar.gz for
+                                                trainingMode UPDATE)
     /opt/ml/model/                              artifacts (SageMaker tars them to model.tar.gz)
     /opt/ml/output/failure                      why training failed (then exit non-zero)
 
@@ -19,6 +21,9 @@ train as reserved keys starting with `_`, all strings:
     _perform_hpo              "true" | "false"
     _hpo_config               JSON of the solution's hpoConfig (ranges, objective, resources)
     _feature_transformation   JSON of the feature-transformation parameters (floats)
+    _training_mode            "FULL" (default) | "UPDATE": warm-start from the `model` channel's
+                              archive and fine-tune (today's CreateSolutionVersion.trainingMode;
+                              `chalicelib.algorithms.warm_start`)
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from dataclasses import dataclass
 RESERVED_PREFIX = "_"
 STOPPED_REASON = "Training was stopped (StopSolutionVersionCreation)"
 TRAIN_CHANNEL = "train"
+MODEL_CHANNEL = "model"       # the previous version's model archive (trainingMode UPDATE)
+TRAINING_MODES = ("FULL", "UPDATE")
 FAILURE_LIMIT = 1024   # SageMaker keeps the first 1024 characters of the failure file
 
 

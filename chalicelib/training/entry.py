@@ -18,6 +18,15 @@ What it does (seed: "Creating a Solution", "Evaluating Solutions"; ../shared/EVA
    allow_pickle=False), `metrics.json` (step 4) and `training.json` (what was chosen and why,
    timings).
 
+trainingMode UPDATE (`_training_mode`, today's CreateSolutionVersion): the `model` channel holds
+the previous ACTIVE version's model.tar.gz. The data is re-indexed with its ids first
+(`chalicelib.algorithms.warm_start.align`), and both fits of steps 4 and 5 warm-start from it
+(`fit(..., warm_start=previous)`, a short fine-tuning) instead of training anew; AutoML and HPO
+do not run. The metrics are computed as usual, with one caveat recorded in `training.json`
+(`warmStart.evaluation`): the previous model was trained on every user, the evaluation users
+included, so the evaluation fit starts from parameters that have seen their held-out
+interactions. `training.json` says `trainingMode` and what the warm start carried over and placed.
+
 A stop check (`run(..., should_stop=...)`, given by the trainer Lambda from the workflow; a
 SageMaker job is stopped by StopTrainingJob instead) is asked at every progress report: every
 recipe reports each epoch, AutoML each candidate and HPO each trial through the `log`
@@ -33,12 +42,15 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 
+from chalicelib.algorithms.base import load_model
 from chalicelib.algorithms.evaluation import evaluate, split_interactions
 from chalicelib.algorithms.registry import recipe_for
-from chalicelib.training import channel, contract, selection, transform
+from chalicelib.algorithms.warm_start import align
+from chalicelib.training import artifacts, channel, contract, selection, transform
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "training.json"
@@ -70,11 +82,37 @@ class Plan:
         self.perform_hpo = contract.flag(values, "_perform_hpo")
         self.hpo_config = contract.json_value(values, "_hpo_config")
         self.feature_transformation = contract.json_value(values, "_feature_transformation", {}) or {}
+        self.training_mode = (values.get("_training_mode") or "FULL").strip().upper()
+        if self.training_mode not in contract.TRAINING_MODES:
+            raise ValueError(f"hyperparameter _training_mode: {values['_training_mode']!r} is not one "
+                             f"of {', '.join(contract.TRAINING_MODES)}")
+        if self.training_mode == "UPDATE" and (self.perform_automl or self.perform_hpo or len(recipes) > 1):
+            raise ValueError("trainingMode UPDATE fine-tunes the previous version's recipe: it runs "
+                             "without AutoML and HPO")
 
 
-def train(plan: Plan, data, log=lambda m: None):
-    """(model trained on all data, held-out metrics, report). Raises ValueError with a reason."""
+def previous_model(layout: contract.Layout):
+    """The previous version's model from the `model` channel (its model.tar.gz, unpacked into a
+    temporary folder and loaded into memory); ValueError when the channel holds none."""
+    folder = layout.channel_dir(contract.MODEL_CHANNEL)
+    archive = os.path.join(folder, artifacts.ARCHIVE)
+    if not os.path.isfile(archive):
+        raise ValueError(f"trainingMode UPDATE: the {contract.MODEL_CHANNEL} channel has no "
+                         f"{artifacts.ARCHIVE} of the previous solution version")
+    with tempfile.TemporaryDirectory(prefix="previous-model-") as directory:
+        return load_model(artifacts.unpack(archive, directory))
+
+
+def train(plan: Plan, data, log=lambda m: None, previous=None):
+    """(model trained on all data, held-out metrics, report). Raises ValueError with a reason.
+    `previous`: the model an UPDATE warm-starts from (module docstring)."""
     started = time.perf_counter()
+    if previous is not None:
+        recipe = recipe_for(plan.candidates[0].recipe)
+        if not recipe.supports_warm_start:
+            raise ValueError(f"trainingMode UPDATE: recipe {recipe.name} cannot start from a previous "
+                             "model; use trainingMode FULL")
+        data, _, _ = align(data, previous.item_ids, getattr(previous, "user_ids", None))
     data = transform.filter_history_lengths(data, plan.feature_transformation)
     share = transform.evaluation_share(plan.feature_transformation)
     outer = split_interactions(data, plan.seed, user_fraction=share)
@@ -97,13 +135,20 @@ def train(plan: Plan, data, log=lambda m: None):
         else:
             report["hpo"] = {"skipped": "no tunable hyperparameters" if not settings.space
                              else "maxNumberOfTrainingJobs is 1"}
+    warm = {} if previous is None else {"warm_start": previous}
     metrics, fit_seconds, _ = evaluate(chosen.recipe, outer.train, hyperparameters, plan.seed,
-                                       split=outer, log=log)
+                                       split=outer, log=log, **warm)
     t0 = time.perf_counter()
-    model = recipe_for(chosen.recipe).fit(data, hyperparameters, seed=plan.seed, log=log)
+    model = recipe_for(chosen.recipe).fit(data, hyperparameters, seed=plan.seed, log=log, **warm)
     report.update(recipe=chosen.recipe, recipeArn=chosen.recipe_arn, hyperparameters=hyperparameters,
                   evaluationFitSeconds=fit_seconds, finalFitSeconds=time.perf_counter() - t0,
-                  trainingSeconds=time.perf_counter() - started)
+                  trainingSeconds=time.perf_counter() - started, trainingMode=plan.training_mode)
+    if previous is not None:
+        info = getattr(model, "info", None) or {}
+        report["warmStart"] = dict(
+            info.get("warm_start") or {}, previousRecipe=previous.recipe, epochs=info.get("epochs"),
+            evaluation="the evaluation fit warm-starts from a model trained on every user, the "
+                       "evaluation users included: the metrics may be optimistic")
     return model, metrics, report
 
 
@@ -135,9 +180,15 @@ def run(root: str = "/opt/ml", log=None, should_stop=None) -> int:
     try:
         plan = Plan(layout.read_hyperparameters())
         data = channel.read_channel(layout.channel_dir())
+        previous = None
+        if plan.training_mode == "UPDATE":
+            previous = previous_model(layout)
+            log(f"trainingMode UPDATE: warm start from the previous {previous.recipe} model "
+                f"({previous.item_ids.shape[0]} items)")
         log(f"training {', '.join(c.recipe for c in plan.candidates)} on {len(data.interactions)} "
-            f"interactions (seed {plan.seed}, AutoML {plan.perform_automl}, HPO {plan.perform_hpo})")
-        model, metrics, report = train(plan, data, log)
+            f"interactions (seed {plan.seed}, AutoML {plan.perform_automl}, HPO {plan.perform_hpo}, "
+            f"trainingMode {plan.training_mode})")
+        model, metrics, report = train(plan, data, log, previous)
         os.makedirs(layout.model_dir, exist_ok=True)
         model.save(layout.model_dir)
         contract.write_json(os.path.join(layout.model_dir, METRICS_FILE), metrics)

@@ -16,8 +16,13 @@ Execution input: `{"solutionVersionArn"}` (CreateSolution, CreateSolutionVersion
                         the contract's hyperparameters; name the training backend
                         (`config.training_backend()`: `lambda` or `sagemaker`). What cannot be
                         trained is an answer (`failureReason`), not an error, so it is not retried.
-                        trainingMode UPDATE (stock CreateSolutionVersion) retrains the previous
-                        ACTIVE version's recipe with its tuned hyperparameters, without AutoML/HPO.
+                        trainingMode UPDATE (stock CreateSolutionVersion) fine-tunes the previous
+                        ACTIVE version's model: its recipe and tuned hyperparameters, no AutoML/HPO,
+                        `_training_mode` UPDATE, and a second input channel `model` (the S3
+                        prefix of the previous model.tar.gz; on SageMaker one more
+                        InputDataConfig entry, on the trainer Lambda one more folder under
+                        /opt/ml/input/data/) that the trainer warm-starts from
+                        (`chalicelib.algorithms.warm_start`).
 3. train                the trainer Lambda (`chalicelib.training.lambda_trainer`) or a SageMaker
                         training job; both leave `<outputUri>/<job>/output/model.tar.gz`.
 4. `training.register`  metrics, training hours, model archive, AutoML winner and tuned
@@ -77,6 +82,26 @@ def channel_prefix(spec):
 def _channel_name():
     from chalicelib.training.contract import TRAIN_CHANNEL
     return TRAIN_CHANNEL
+
+
+def input_channels(spec, train_prefix):
+    """{channel: S3 prefix}: `train`, plus `model` (the folder of the previous ACTIVE version's
+    model.tar.gz) for an UPDATE. ValueError when the previous version has no model."""
+    from chalicelib.training.contract import MODEL_CHANNEL
+    channels = {_channel_name(): train_prefix}
+    if spec["trainingMode"] == "UPDATE" and spec.get("previousSolutionVersionArn"):
+        key = _versions().get(spec["previousSolutionVersionArn"]).get("modelKey")
+        if not key:
+            raise ValueError(f"trainingMode UPDATE: version {spec['previousSolutionVersionArn']} has no model")
+        channels[MODEL_CHANNEL] = key.rsplit("/", 1)[0] + "/"
+    return channels
+
+
+def input_data_config(channels):
+    """SageMaker's InputDataConfig for the channels (CreateTrainingJob, File mode)."""
+    return [{"ChannelName": name, "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+        for name, uri in channels.items()]
 
 
 def training_job_name(spec):
@@ -154,7 +179,8 @@ def _entries(candidates):
     return entries, skipped
 
 
-def contract_hyperparameters(entries, *, seed, automl, automl_metric, hpo, hpo_config):
+def contract_hyperparameters(entries, *, seed, automl, automl_metric, hpo, hpo_config,
+                             training_mode="FULL"):
     """The training job's HyperParameters (all strings; keys in `chalicelib.training.contract`)."""
     ft = entries[0].get("featureTransformationParameters") or {}
     listed = [{"recipe": e["recipe"], "recipeArn": e["recipeArn"]} for e in entries]
@@ -168,7 +194,8 @@ def contract_hyperparameters(entries, *, seed, automl, automl_metric, hpo, hpo_c
                 "_perform_automl": "true" if automl else "false",
                 "_automl_metric": automl_metric or DEFAULT_AUTOML_METRIC,
                 "_perform_hpo": "true" if hpo else "false",
-                "_feature_transformation": json.dumps(ft, separators=(",", ":"))})
+                "_feature_transformation": json.dumps(ft, separators=(",", ":")),
+                "_training_mode": training_mode})
     if hpo and hpo_config:
         out["_hpo_config"] = json.dumps(hpo_config, separators=(",", ":"))
     return out
@@ -188,6 +215,7 @@ def prepare(state):
     try:
         spec = sv.training_spec(arn)
         entries, automl, hpo, hpo_config, skipped = _plan(spec)
+        channels = input_channels(spec, channel_prefix(spec))
     except (ServiceError, ValueError) as e:
         return dict(answer, failureReason=f"The solution cannot be trained: {getattr(e, 'message', e)}")
     try:
@@ -208,14 +236,16 @@ def prepare(state):
             objects.put_file(prefix + path.rsplit("/", 1)[-1], path)
     hyperparameters = contract_hyperparameters(
         entries, seed=training_seed(spec["versionId"]), automl=automl,
-        automl_metric=spec.get("autoMLMetric"), hpo=hpo, hpo_config=hpo_config)
+        automl_metric=spec.get("autoMLMetric"), hpo=hpo, hpo_config=hpo_config,
+        training_mode="UPDATE" if len(channels) > 1 else "FULL")
     too_long = sorted(k for k, v in hyperparameters.items() if len(v) > MAX_HYPERPARAMETER_TEXT)
     if too_long and config.training_backend() == "sagemaker":
         return dict(answer, failureReason=(
             f"The training settings are too large for a SageMaker training job ({', '.join(too_long)} "
             f"longer than {MAX_HYPERPARAMETER_TEXT} characters); list fewer recipes or ranges"))
     return dict(answer, backend=config.training_backend(), trainingJobName=training_job_name(spec),
-                hyperparameters=hyperparameters, channels={_channel_name(): prefix},
+                hyperparameters=hyperparameters, channels=channels,
+                inputDataConfig=input_data_config(channels),
                 outputUri=objects.data_uri(f"{spec['modelPrefix']}output/"),
                 interactions=n, skippedRecipes=skipped)
 
