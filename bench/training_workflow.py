@@ -1,7 +1,7 @@
 """Training through the whole workflow on MovieLens ml-latest-small (seed: Getting Started).
 
     .venv/bin/python bench/training_workflow.py [--data ratings.csv] [--recipes aws-popularity-count aws-sims]
-        [--hpo-jobs N]
+        [--hpo-jobs N] [--update [--update-share 0.1]]
 
 In process, as the tests run it: boto3 clients wired to the Chalice app, DynamoDB and S3 under
 moto, tests/support/stepfunctions.py (the deployed ASL files run in process, the trainer Lambda's code runs
@@ -10,6 +10,13 @@ Started chapter prepares them (rating column dropped, header USER_ID,ITEM_ID,TIM
 one solution per recipe (performHPO false unless --hpo-jobs > 1), and prints, per recipe, the
 version's status, the held-out metrics GetMetrics returns and the wall time of each stage. One
 training seed per version (from its id), so figures vary from run to run by the split.
+
+With --update (today's trainingMode UPDATE, for recipes of UPDATABLE_RECIPES; default recipe
+aws-user-personalization): the first import holds the ratings before the newest
+`--update-share` of them (by timestamp), a FULL version trains on it, the newest ratings
+arrive by an INCREMENTAL import (new items among them), then an UPDATE version (warm start
+from the FULL one, `chalicelib/algorithms/warm_start.py`) and, for comparison, a FULL version
+train on all of it. Each row then also shows the warm start's epochs and new items.
 
 Too slow for the test suite (the SIMS fit alone takes about a minute here), hence a bench.
 """
@@ -36,7 +43,12 @@ def main(argv=None):
     ap.add_argument("--data", default=RATINGS)
     ap.add_argument("--recipes", nargs="+", default=["aws-popularity-count", "aws-sims"])
     ap.add_argument("--hpo-jobs", type=int, default=0, help="maxNumberOfTrainingJobs (HPO when > 1)")
+    ap.add_argument("--update", action="store_true",
+                    help="FULL on older ratings, INCREMENTAL import of the newest, UPDATE vs FULL")
+    ap.add_argument("--update-share", type=float, default=0.1, help="share of newest ratings for --update")
     args = ap.parse_args(argv)
+    if args.update and args.recipes == ap.get_default("recipes"):
+        args.recipes = ["aws-user-personalization"]
     os.environ.update(ENV)
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         del os.environ[name]
@@ -59,7 +71,11 @@ def main(argv=None):
         personalize = make_client("personalize")
 
         t0 = time.perf_counter()
-        s3.put_object(Bucket="bench-input", Key="ratings.csv", Body=getting_started_csv(args.data))
+        body, newest = getting_started_csv(args.data), None
+        if args.update:
+            body, newest = split_newest(body, args.update_share)
+            s3.put_object(Bucket="bench-input", Key="newest.csv", Body=newest)
+        s3.put_object(Bucket="bench-input", Key="ratings.csv", Body=body)
         group = personalize.create_dataset_group(name="movies")["datasetGroupArn"]
         schema = personalize.create_schema(name="movies", schema=(
             '{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",'
@@ -71,6 +87,18 @@ def main(argv=None):
                                               dataSource={"dataLocation": "s3://bench-input/ratings.csv"},
                                               roleArn="arn:aws:iam::000000000000:role/bench")
         print(f"{args.data}: imported in {time.perf_counter() - t0:.1f}s")
+
+        def row(label, arn, version_arn, wall):
+            detail = personalize.describe_solution_version(solutionVersionArn=version_arn)["solutionVersion"]
+            metrics, warm = {}, {}
+            if detail["status"] == "ACTIVE":
+                (metrics,) = personalize.get_metrics(solutionArn=arn, solutionVersionArn=version_arn)["metrics"].values()
+                from chalicelib.service import solution_versions
+                from chalicelib.training import artifacts
+                report = artifacts.training_outcome(solution_versions.get(version_arn)["modelKey"])["report"]
+                warm = dict(report.get("warmStart") or {}, mode=report.get("trainingMode"))
+            return (label, detail["status"], wall, detail.get("trainingHours", 0) * 3600, metrics,
+                    detail.get("failureReason", ""), warm)
 
         rows = []
         for recipe in args.recipes:
@@ -87,20 +115,44 @@ def main(argv=None):
             metrics = {}
             if version["status"] == "ACTIVE":
                 (metrics,) = personalize.get_metrics(solutionArn=arn)["metrics"].values()
-            detail = personalize.describe_solution_version(solutionVersionArn=version["solutionVersionArn"])
-            rows.append((recipe, version["status"], wall, detail["solutionVersion"].get("trainingHours", 0) * 3600,
-                         metrics, detail["solutionVersion"].get("failureReason", "")))
+            rows.append(row(recipe, arn, version["solutionVersionArn"], wall))
+            if not args.update or version["status"] != "ACTIVE":
+                continue
+            if len(rows) == 1:   # the newest ratings arrive once, after the first FULL version
+                job = personalize.create_dataset_import_job(
+                    jobName="newest", datasetArn=dataset, importMode="INCREMENTAL",
+                    dataSource={"dataLocation": "s3://bench-input/newest.csv"},
+                    roleArn="arn:aws:iam::000000000000:role/bench")["datasetImportJobArn"]
+                status = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]["status"]
+                print(f"incremental import of the newest {args.update_share:.0%}: {status}")
+            for mode in ("UPDATE", "FULL"):
+                t0 = time.perf_counter()
+                v = personalize.create_solution_version(solutionArn=arn, trainingMode=mode)["solutionVersionArn"]
+                rows.append(row(f"{recipe} {mode}", arn, v, time.perf_counter() - t0))
 
     head = ["recipe", "status", "wall s", "trainer s"] + [
         k.replace("normalized_discounted_cumulative_gain_at_", "NDCG@").replace("precision_at_", "P@")
          .replace("mean_reciprocal_rank_at_25", "MRR@25").replace("_num_evaluation_users", "eval users")
         for k in SHOWN]
+    if args.update:
+        head += ["mode", "epochs", "new items"]
     print(" | ".join(f"{h:>12}" for h in head))
-    for recipe, status, wall, trainer_s, metrics, reason in rows:
+    for recipe, status, wall, trainer_s, metrics, reason, warm in rows:
         cells = [recipe, status, f"{wall:.1f}", f"{trainer_s:.1f}"] + [
             f"{metrics[k]:.4f}" if k in metrics else "-" for k in SHOWN]
+        if args.update:
+            cells += [warm.get("mode") or "-", str(warm.get("epochs", "-")), str(warm.get("newItems", "-"))]
         print(" | ".join(f"{c:>12}" for c in cells) + (f"  ({reason})" if reason else ""))
     return 0
+
+
+def split_newest(body: bytes, share: float):
+    """(CSV of the older ratings, CSV of the newest `share` by TIMESTAMP), both with the header."""
+    header, *lines = body.splitlines(keepends=True)
+    column = header.decode().strip().split(",").index("TIMESTAMP")
+    lines.sort(key=lambda line: int(line.split(b",")[column]))
+    cut = len(lines) - int(round(share * len(lines)))
+    return header + b"".join(lines[:cut]), header + b"".join(lines[cut:])
 
 
 if __name__ == "__main__":

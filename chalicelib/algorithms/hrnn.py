@@ -73,9 +73,10 @@ model's items and users first (`warm_start.align`), takes the previous network's
 parameters (`_carry_over`: item rows by id, metadata weights by feature name, the GRUs as they
 are) in place of the spectral start, places the new items (metadata ridge map, else
 co-occurrence with carried items, else the carried mean) and fine-tunes for
-`warm_start.UPDATE_EPOCHS` epoch(s). The validation score of the carried parameters is the
-first "best": a fine-tuning that validates worse keeps them. `info["warm_start"]` records
-what was carried and placed.
+`warm_start.UPDATE_EPOCHS` epoch(s). The validation score of the carried parameters is
+recorded but does not compete with the fine-tuned epochs (the previous model may have trained
+on the validation users' held-out interactions). `info["warm_start"]` records what was carried
+and placed.
 
 Inference. The user state is computed from the `History` each time
 (imported interactions plus PutEvents events), so new events change the
@@ -530,11 +531,11 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                lr_scale={k: METADATA_LR_SCALE for k in METADATA_PARAMS})
     best, best_score, bad, history = None, -1.0, 0, []
     if warm_facts is not None and val_hist:
-        # the carried parameters are the first candidate: fine-tuning must validate better
-        best_score = _validate(net, val_hist, val_targets, known, eval_time)
-        best = {k: v.copy() for k, v in net.params.items()}
-        warm_facts["startValidation"] = best_score
-        log(f"warm start: validation NDCG@{VALIDATION_K} {best_score:.4f} before fine-tuning")
+        # recorded, not competing with the fine-tuned epochs: the previous model may have been
+        # trained on the validation users' held-out interactions, so this score flatters it
+        warm_facts["startValidation"] = _validate(net, val_hist, val_targets, known, eval_time)
+        log(f"warm start: validation NDCG@{VALIDATION_K} {warm_facts['startValidation']:.4f} before "
+            "fine-tuning")
     stopped = "epochs"
     for epoch in range(1, max_epochs + 1):
         t0, c0_cpu = time.monotonic(), time.process_time()
