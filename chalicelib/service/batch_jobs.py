@@ -28,7 +28,10 @@ Rules the model cannot express:
   have: InvalidInputException rather than a job without themes;
 - `batchInferenceJobConfig.itemExplorationConfig` is checked against the recipe's exploration
   settings (`recipes.item_exploration`) and applied when the model takes them;
-- `filterArn`: applied through the filters package when it is there (see `filter_hook`).
+- `filterArn`: an ACTIVE ItemID filter of the version's dataset group, checked as
+  GetRecommendations checks it; every line is answered through the same filter gate as a
+  single request (`runtime.filtering.Gate`), with the line's own `filterValues`
+  ({"userId": "5", "filterValues": {"GENRE": "\\"Comedy\\""}}, today's guide).
 """
 import logging
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException)
-from chalicelib.service import recipes, solution_versions
+from chalicelib.service import recipes, recommendations, solution_versions
 from chalicelib.service.registry import operation
 from chalicelib.storage import objects
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
@@ -71,13 +74,18 @@ SEGMENT = Kind("segment", arns.BATCH_SEGMENT_JOB, "batch segment job",
 KINDS = {k.name: k for k in (INFERENCE, SEGMENT)}
 
 
-def filter_hook():
-    """The filters package's batch entry point, or None while it does not exist."""
-    try:
-        from chalicelib.filters import batch as filters_batch   # noqa: WPS433 (optional package)
-    except ImportError:
-        return None
-    return filters_batch
+def _check_filter(kind, params, version, recipe):
+    """filterArn ("Filtering batch recommendations"): an ACTIVE ItemID filter of the version's
+    dataset group, checked as GetRecommendations checks it (`recommendations.item_filter`);
+    the workflow applies it to every line with the line's own `filterValues`."""
+    arn = params.get("filterArn")
+    if not arn:
+        return
+    if kind is SEGMENT:   # a segment job's filter would select users (UserID filters)
+        raise InvalidInputException(
+            "filterArn: UserID filters on batch segment jobs are not served by this deployment yet")
+    recommendations.item_filter(arn, version.get("datasetGroupArn"), recipe["recipeType"],
+                                f"solution version {version['solutionVersionArn']}")
 
 
 def _s3_location(member, path):
@@ -129,8 +137,7 @@ def _create(kind, params):
     source = _s3_location("jobInput.s3DataSource.path", params["jobInput"]["s3DataSource"]["path"])
     _s3_location("jobOutput.s3DataDestination.path",
                  params["jobOutput"]["s3DataDestination"]["path"])
-    if params.get("filterArn") and filter_hook() is None:
-        raise InvalidInputException("filterArn: filters are not served by this deployment yet")
+    _check_filter(kind, params, version, recipe)
     record = {"jobName": params["jobName"], "solutionVersionArn": version_arn,
               "filterArn": params.get("filterArn"), "numResults": n,
               "jobInput": params["jobInput"], "jobOutput": params["jobOutput"],

@@ -103,6 +103,27 @@ def new_recommendation_id():
     return f"RID-{uuid.uuid4()}"
 
 
+def item_filter(arn, group, recipe_type, owner, arn_member="filterArn"):
+    """The parsed expression of an ACTIVE ItemID filter that `owner` (a campaign, a batch job,
+    a recommender: its dataset group and recipe type) can apply; InvalidInputException names
+    `arn_member` and the rule otherwise."""
+    from chalicelib.filters import language
+    record, parsed = filters.active_filter(arn, arn_member)
+    if group and record["datasetGroupArn"] != group:
+        raise InvalidInputException(
+            f"{arn_member}: filter {arn} belongs to dataset group {record['datasetGroupArn']}, "
+            f"{owner} to {group}")
+    if parsed.target != language.ITEM_ID:
+        raise InvalidInputException(
+            f"{arn_member}: filter {arn} filters UserID (user segments); recommendations "
+            "take ItemID filters")
+    if parsed.uses_current_item and recipe_type != RELATED_ITEMS:
+        raise InvalidInputException(
+            f"{arn_member}: filter {arn} uses CurrentItem, which only related-items "
+            f"recommendations have; {owner} is {recipe_type}")
+    return parsed
+
+
 def request_gate(params, deployed, user_id=None, item_id=None, events=None, where=""):
     """The filter of `params` (the request, or a promotion: `where` "promotions[0].") as a
     `runtime.filtering.Gate` (one that lets everything through without a filter).
@@ -115,20 +136,8 @@ def request_gate(params, deployed, user_id=None, item_id=None, events=None, wher
         if params.get("filterValues"):
             raise InvalidInputException(f"{values_member}: given without {arn_member}")
         return filtering.Gate(deployed.served, events=events)
-    record, parsed = filters.active_filter(arn, arn_member)
-    group = deployed.served.dataset_group_arn
-    if group and record["datasetGroupArn"] != group:
-        raise InvalidInputException(
-            f"{arn_member}: filter {arn} belongs to dataset group {record['datasetGroupArn']}, "
-            f"campaign {deployed.campaign_arn} to {group}")
-    if parsed.target != language.ITEM_ID:
-        raise InvalidInputException(
-            f"{arn_member}: filter {arn} filters UserID (user segments); recommendations "
-            "take ItemID filters")
-    if parsed.uses_current_item and deployed.recipe_type != RELATED_ITEMS:
-        raise InvalidInputException(
-            f"{arn_member}: filter {arn} uses CurrentItem, which only related-items "
-            f"recommendations have; campaign {deployed.campaign_arn} is {deployed.recipe_type}")
+    parsed = item_filter(arn, deployed.served.dataset_group_arn, deployed.recipe_type,
+                         f"campaign {deployed.campaign_arn}", arn_member)
     try:
         bound = evaluate.bind(parsed, params.get("filterValues"), values_member)
     except language.FilterError as e:

@@ -188,6 +188,8 @@ class Scorer:
         """One (output, error) per object."""
         if self.kind == "segment":
             return self._segments(objs)
+        if self.job.get("filterArn"):
+            return self._filtered(objs)
         if self.recipe_type == catalog.RELATED_ITEMS:
             return self._batched(objs, "itemId", self.served.related_many)
         if self.recipe_type in catalog.RANKING_TYPES:
@@ -228,6 +230,47 @@ class Scorer:
             raise LineError("itemList: required, a non-empty list of item IDs")
         return self._items(self.served.rank(user, list(dict.fromkeys(items))))
 
+    def _filtered(self, objs):
+        """Lines of a job with a filter: each one through the single request's path and filter
+        gate (`service.recommendations.request_gate`, `runtime.filtering.Gate`) with the line's
+        own `filterValues`, so a line's answer equals GetRecommendations' with that filter."""
+        from chalicelib.protocol.errors import InvalidInputException
+        from chalicelib.service import recommendations
+        deployed = recommendations.CampaignModel(
+            "the batch job", self.job["solutionVersionArn"],
+            self.recipe_name, self.recipe_type, self.served, self.job.get("batchInferenceJobConfig"))
+        related = self.recipe_type == catalog.RELATED_ITEMS
+        ranking = self.recipe_type in catalog.RANKING_TYPES
+        key = "itemId" if related else "userId"
+        events = self._events([o.get("userId") for o in objs if isinstance(o.get("userId"), str)])
+
+        def one(obj):
+            subject = _member(obj, key)
+            user_id = obj.get("userId") if isinstance(obj.get("userId"), str) else None
+            item_id = subject if related else None
+            values = obj.get("filterValues")
+            if values is not None and not (isinstance(values, dict) and all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in values.items())):
+                raise LineError("filterValues: a map of parameter names to value strings")
+            mine = events.get(user_id) or [] if user_id else []
+            try:
+                gate = recommendations.request_gate(
+                    {"filterArn": self.job["filterArn"], "filterValues": values}, deployed,
+                    user_id, item_id, mine)
+                if related:
+                    return self._items(self.served.related(subject, self.n, allowed=gate.mask()))
+                if ranking:
+                    items = _member(obj, "itemList", list)
+                    items = [i for i, keep in zip(items, gate.for_ids(items).tolist()) if keep]
+                    return self._items(self.served.rank(subject, list(dict.fromkeys(items)),
+                                                        events=mine))
+                return self._items(self.served.recommend(
+                    subject, self.n, campaign_config=deployed.campaign_config,
+                    allowed=gate.mask(), events=mine))
+            except InvalidInputException as e:   # a line's values, or the filter is gone
+                raise LineError(e.message) from None
+        return [self._guard(lambda o=o: one(o)) for o in objs]
+
     def _events(self, user_ids) -> Dict[str, list]:
         """Recorded events of this chunk's users, newest first (one read of the group's events
         per chunk instead of one query per user)."""
@@ -238,10 +281,10 @@ class Scorer:
         columns = recorded.dataset_group_events(group)
         wanted = set(user_ids)
         found: Dict[str, list] = {}
-        for user, item, sent in zip(columns["USER_ID"].tolist(), columns["ITEM_ID"].tolist(),
-                                    columns["TIMESTAMP"].tolist()):
-            if user in wanted:
-                found.setdefault(user, []).append({"itemId": item, "sentAt": sent})
+        for user, item, sent, kind in zip(columns["USER_ID"].tolist(), columns["ITEM_ID"].tolist(),
+                                          columns["TIMESTAMP"].tolist(), columns["EVENT_TYPE"].tolist()):
+            if user in wanted:   # eventType: for Interactions.EVENT_TYPE filters
+                found.setdefault(user, []).append({"itemId": item, "sentAt": sent, "eventType": kind})
         for user, events in found.items():
             events.sort(key=lambda e: -e["sentAt"])
             del events[recorded.MAX_EVENTS_PER_USER:]

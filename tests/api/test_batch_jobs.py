@@ -241,3 +241,79 @@ def test_a_chunk_that_keeps_failing_fails_the_job_and_leaves_nothing(stock_perso
     assert "(after 8 of 12 input lines)" in job["failureReason"]   # chunks 1 and 2 of 3 were done
     assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="batch-jobs/").get("Contents")
     assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="out/broken/").get("Contents")
+
+
+def test_filters_apply_to_every_line_as_to_a_single_request(stock_personalize, stock_runtime, s3):
+    """filterArn on a batch job ("Filtering batch recommendations"): each line is answered
+    through the same filter as GetRecommendations, with the line's own filterValues; a line
+    without the values its filter needs gets an error, the others go on."""
+    import datetime
+
+    from tests.api.test_filters import GENRES, new_filter
+    from tests.conftest import make_client
+    group = movie_group(stock_personalize, s3, name="batch-filters", with_items=True)
+    tracking = stock_personalize.create_event_tracker(name="batch-tracker",
+                                                      datasetGroupArn=group)["trackingId"]
+    version = trained(stock_personalize, group, HRNN, "batch-filter-hrnn",
+                      {"model.num_hidden": "32", "training.epochs": "2"})
+    campaign = stock_personalize.create_campaign(name="batch-filter-campaign",
+                                                 solutionVersionArn=version)["campaignArn"]
+    bought = new_filter(stock_personalize, group, "not-bought",
+                        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
+    genre = new_filter(stock_personalize, group, "by-genre",
+                       "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)")
+    ask = dict(campaignArn=campaign, userId="u4", numResults=10)
+    first = [i["itemId"] for i in stock_runtime.get_recommendations(**ask)["itemList"]][0]
+    make_client("personalize-events", shipped_models=False).put_events(
+        trackingId=tracking, userId="u4", sessionId="s-u4",
+        eventList=[{"eventType": "purchase", "itemId": first, "sentAt": datetime.datetime.now()}])
+
+    users = ["u4", "u1", "u7", "stranger"]
+    source = put_lines(s3, "in/filtered.json", [{"userId": u} for u in users])
+    arn = inference_job(stock_personalize, "not-bought", version, source, numResults=10,
+                        filterArn=bought)
+    job = stock_personalize.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert job["filterArn"] == bought
+    out = read_lines(s3, "out/not-bought/filtered.json.out")
+    assert [o["input"]["userId"] for o in out] == users and not any(o["error"] for o in out)
+    assert first not in out[0]["output"]["recommendedItems"]
+    for line in out:
+        single = stock_runtime.get_recommendations(**dict(ask, userId=line["input"]["userId"],
+                                                          filterArn=bought))["itemList"]
+        assert line["output"]["recommendedItems"] == [i["itemId"] for i in single]
+
+    lines = [{"userId": "u1", "filterValues": {"GENRE": '"Horror"'}},
+             {"userId": "u2", "filterValues": {"GENRE": '"Drama","Sci-Fi"'}},
+             {"userId": "u3"},                                     # $GENRE unbound
+             {"userId": "u5", "filterValues": {"GENRE": 3}}]
+    source = put_lines(s3, "in/genres.json", lines)
+    arn = inference_job(stock_personalize, "genres", version, source, numResults=8, filterArn=genre)
+    job = stock_personalize.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    horror, mixed, unbound, bad = read_lines(s3, "out/genres/genres.json.out")
+    assert len(horror["output"]["recommendedItems"]) == 8
+    assert {GENRES[i] for i in horror["output"]["recommendedItems"]} == {"Horror"}
+    assert {GENRES[i] for i in mixed["output"]["recommendedItems"]} <= {"Comedy|Drama", "Sci-Fi"}
+    single = stock_runtime.get_recommendations(campaignArn=campaign, userId="u1", numResults=8,
+                                               filterArn=genre, filterValues={"GENRE": '"Horror"'})
+    assert horror["output"]["recommendedItems"] == [i["itemId"] for i in single["itemList"]]
+    assert unbound["output"] is None and "$GENRE" in unbound["error"]
+    assert bad["output"] is None and "filterValues" in bad["error"]
+
+
+def test_batch_filter_rules(stock_personalize, s3, hrnn):
+    from tests.api.test_filters import new_filter
+    group, version = hrnn
+    source = put_lines(s3, "in/one.json", [{"userId": "u1"}])
+    other = movie_group(stock_personalize, s3, name="other-group")
+    foreign = new_filter(stock_personalize, other, "foreign",
+                         'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')
+    users = new_filter(stock_personalize, group, "users",
+                       'EXCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("click")')
+    for arn, text in ((foreign, "belongs to dataset group"), (users, "UserID"),
+                      (foreign + "x", "does not exist")):
+        with pytest.raises(ClientError) as e:
+            inference_job(stock_personalize, "bad-filter", version, source, filterArn=arn)
+        assert text in message(e) and "filterArn" in message(e) or code(e) == "ResourceNotFoundException", \
+            message(e)
