@@ -6,9 +6,13 @@ Lambda as a long-lived subprocess of *its own* interpreter (the project venv)
 with the unpacked deployment zip first on `sys.path`, so the functions see the
 pinned requirements of `.venv` without bundling binary wheels.
 
-State survives a restart when `persist=True`: ministack writes each service's
-state to `STATE_DIR` (and S3 objects to `S3_DATA_DIR`) during a graceful
-shutdown, which is why `stop` sends SIGINT and waits instead of killing.
+State survives a restart when `persist=True`: each service's state goes to
+`STATE_DIR` and S3 objects to `S3_DATA_DIR`. With `durable=True` (the default)
+ministack runs under scripts/ministack_durable.py, which makes every
+acknowledged write durable before its response leaves, so even a SIGKILL loses
+nothing acknowledged; with `durable=False` it is plain `python -m ministack`,
+which saves only during a graceful shutdown. `stop` sends SIGINT and waits
+either way, so the final save runs.
 """
 import json
 import os
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 # The services the stack uses; a smaller set imports less and starts faster.
 SERVICES = "s3,dynamodb,lambda,iam,sts,stepfunctions,events,apigateway,cloudformation,logs,kms"
 PID_FILE = "ministack.json"
+DURABLE_LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ministack_durable.py")
 
 
 class EmulatorError(RuntimeError):
@@ -134,10 +139,11 @@ def _environment(port, home, region, persist):
     return env
 
 
-def start(home, port=None, region="us-east-1", persist=True, timeout=90.0):
+def start(home, port=None, region="us-east-1", persist=True, timeout=90.0, durable=True):
     """Start ministack in the background and wait until it answers.
 
-    `home` holds the PID file, the log and (with `persist`) the state. Returns
+    `home` holds the PID file, the log and (with `persist`) the state; `durable`
+    (with `persist`) saves each acknowledged write at once, not at shutdown. Returns
     an Emulator; raises EmulatorError with the reason when it cannot start.
     """
     os.makedirs(home, exist_ok=True)
@@ -148,9 +154,12 @@ def start(home, port=None, region="us-east-1", persist=True, timeout=90.0):
             f"stop it or choose another port (MINISTACK_PORT=<port>).")
     check_installed()
     emu_log = os.path.join(home, "ministack.log")
+    # Both command lines name ministack: `_is_ministack` checks that before signalling.
+    command = [sys.executable, DURABLE_LAUNCHER] if persist and durable else \
+        [sys.executable, "-m", "ministack"]
     with open(emu_log, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ministack"],
+            command,
             env=_environment(port, home, region, persist), cwd=home,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C in the terminal must not kill it
