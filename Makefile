@@ -18,12 +18,13 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 models: venv
 	$(PY) -m chalicelib.protocol.models --out build/models
 
-# The whole suite: unit, API (boto3 against the app), workflows, end to end.
-test: venv models
-	$(PY) -m pytest -q tests
+# The whole suite: unit, API (boto3 against the app), workflows (on both cores), then the
+# end-to-end tests, which share one deployed stack and so run in one process.
+test: test-fast
+	$(PY) -m pytest -q tests -m e2e
 
 test-fast: venv models
-	$(PY) -m pytest -q tests -m "not e2e"
+	$(PY) -m pytest -q tests -m "not e2e" -n 2
 
 # The embedded stack: ministack on 127.0.0.1:$(MINISTACK_PORT), state under .local/.
 # `up` reuses a running emulator and skips the deploy when nothing changed;

@@ -90,3 +90,12 @@ def stack(tmp_path_factory):
                             skipped_workflows=record["skipped_workflows"], keys=root)
     finally:
         emulator.stop(home)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/e2e is an end-to-end test (`make test-fast` leaves it out), marked
+    or not."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.fspath).startswith(here + os.sep):
+            item.add_marker(pytest.mark.e2e)
