@@ -193,6 +193,7 @@ class Durable:
         self.lock = asyncio.Lock()  # orders DynamoDB writes, journal appends and compactions
         self.digests = {}           # service -> sha256 of the snapshot on disk
         self.changes = 0            # mutating requests since the last checkpoint
+        self.tables = set()         # DynamoDB tables in the snapshot on disk
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -222,7 +223,10 @@ class Durable:
                     await self._journal(op, _header_dict(scope), body, _response(held))
             if _status(held) < 300:
                 await asyncio.get_running_loop().run_in_executor(None, self.journal.sync)
-                if self.journal.entries >= JOURNAL_LIMIT:
+                # A table made without a request of ours (CloudFormation) must be in the
+                # snapshot, or the replay of its items would find no table.
+                if self.journal.entries >= JOURNAL_LIMIT or not self.tables.issuperset(
+                        _tables_named(op, body)):
                     await self.compact()
         else:
             await self.app(scope, _replay(body, first, receive), hold)
@@ -341,6 +345,8 @@ class Durable:
         async with self.lock:
             covered = self.journal.rotate()
             states = self._states({"dynamodb"})
+            if "dynamodb" in states:
+                self.tables = {key[2] for key, _ in states["dynamodb"]["tables"].all_items()}
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._write_changed, states)
         await loop.run_in_executor(None, self.journal.drop, covered)
@@ -389,6 +395,16 @@ def _replay(body, first, receive):
     async def again():
         return pending.pop(0) if pending else await receive()
     return again
+
+
+def _tables_named(op, body):
+    request = json.loads(body or b"{}")
+    if op == "BatchWriteItem":
+        return set(request.get("RequestItems", {}))
+    if op == "TransactWriteItems":
+        return {a[k]["TableName"] for a in request.get("TransactItems", []) for k in a
+                if isinstance(a[k], dict) and "TableName" in a[k]}
+    return {request.get("TableName")}
 
 
 def _status(held):
