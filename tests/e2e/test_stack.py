@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from scripts import stack as stack_cli
+from tests.e2e import flows
 
 pytestmark = pytest.mark.e2e
 
@@ -168,7 +169,8 @@ def test_walkthrough_runs_getting_started_as_far_as_served(stack, tmp_path, monk
     outcomes = []
     try:
         walkthrough.run(str(ratings), recipe="aws-popularity-count", timeout=240,
-                        work_dir=str(tmp_path / "work"), outcomes=outcomes)
+                        work_dir=str(tmp_path / "work"), outcomes=outcomes,
+                        suffix=flows.name("-served"))  # the chapter's own names are the CLI test's
     except (walkthrough.NotServed, walkthrough.StepFailed) as stopped:
         assert str(stopped)  # the reason the walk stopped is printed to the user
     done = [title for title, state in outcomes if state == "done"]

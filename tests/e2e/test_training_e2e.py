@@ -232,8 +232,8 @@ def test_percentiles_that_keep_no_user_end_the_trainer_run_create_failed(stack):
         rows += [b"u%d,i%d,%d" % (u, (u + k) % 100, 1_500_000_000 + u * 10_000 + k)
                  for k in range(40 + u % 2)]
     group, _ = flows.import_interactions(stack, personalize, b"\n".join(rows) + b"\n", "halves")
-    solution, version = flows.train(
-        personalize, group, "aws-hrnn", "halves", performHPO=False,
+    solution, version = flows.train(   # the preview's shape: the solution follows its version
+        personalize, group, "aws-hrnn", "halves", performHPO=False, minProvisionedTPS=1,
         solutionConfig={"featureTransformationParameters": {
             "min_hist_length_percentile": "0.5", "max_hist_length_percentile": "0.5"}})
     assert version["status"] == "CREATE FAILED"
