@@ -9,13 +9,16 @@ application's own loggers (`chalicelib.*`) write during the invocation carry
 the same keys when running in Lambda, so one request id or ARN finds all of
 them in CloudWatch Logs (on ministack too: `python -m scripts.stack logs`).
 """
-import json
 import logging
 import os
 import sys
 import time
+import uuid
 
 from aws_lambda_powertools import Logger
+
+from chalicelib.protocol.errors import ServiceError
+from chalicelib.protocol.jsontext import load_json
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "personalize"))
 
@@ -43,10 +46,28 @@ def _http_fields(request):
     target = (request.headers or {}).get("x-amz-target", "")
     operation = target.rsplit(".", 1)[-1] if target else f"{request.method} {request.path}"
     try:
-        body = json.loads(request.raw_body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = load_json(request.raw_body or b"{}")
+    except ServiceError:   # the dispatcher answers it; the log line names no ARN
         body = None
     return operation, resource_arn(body)
+
+
+def request_id(request):
+    """The one id of an API request: API Gateway's (`requestContext.requestId`, which the
+    gateway itself returns as x-amzn-RequestId), else the Lambda invocation's, else a new
+    one. The response header, the audit line and the invocation's log lines all carry it."""
+    known = getattr(request, "_api_request_id", None)
+    if known:
+        return known
+    context = getattr(request, "context", None) or {}
+    lambda_context = getattr(request, "lambda_context", None)
+    found = context.get("requestId") or getattr(lambda_context, "aws_request_id", None) \
+        or str(uuid.uuid4())
+    try:
+        request._api_request_id = found   # the middleware and the dispatcher ask both
+    except AttributeError:
+        pass
+    return found
 
 
 def _share_keys_with_application_loggers():
@@ -74,13 +95,15 @@ def register(app):
         if hasattr(event, "method"):  # an HTTP request
             context = getattr(event, "lambda_context", None)
             operation, arn = _http_fields(event)
+            invocation_id = request_id(event)
         else:  # a pure Lambda function: {"task": ..., "input": {...}} from a state machine
             context = getattr(event, "context", None)
             payload = event.to_dict() if hasattr(event, "to_dict") else {}
             payload = payload if isinstance(payload, dict) else {}
             operation = payload.get("task") or getattr(context, "function_name", None)
             arn = resource_arn(payload.get("input")) or resource_arn(payload)
-        logger.append_keys(request_id=getattr(context, "aws_request_id", None),
+            invocation_id = getattr(context, "aws_request_id", None)
+        logger.append_keys(request_id=invocation_id,
                            operation=operation, resource_arn=arn)
         started = time.perf_counter()
         try:

@@ -168,7 +168,10 @@ class Sims(Recipe):
         popular = np.lexsort((np.arange(n_items), -counts, -popularity)).astype(np.int32)
 
         # co-purchase partners of position s: s+1 .. right[s]-1 (same user, within delta)
-        delta = int(p["copurchase_delta"]) * 86400
+        # a window wider than the data's time span pairs the same interactions as the span
+        # itself: capping it keeps any copurchase_delta (no upper bound in the seed) in int64
+        span = int(t.max() - t.min()) if t.size else 0
+        delta = min(int(p["copurchase_delta"]) * 86400, span + 1)
         right = self._partner_end(user, t, delta)
         partners = right - np.arange(t.size) - 1
         log(f"{NAME}: {int(partners.sum())} co-purchases within {p['copurchase_delta']} days")

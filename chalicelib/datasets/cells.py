@@ -3,7 +3,8 @@
 Seed: "Datasets and Schemas" (Avro schemas; optional fields) and "Formatting
 your Input Data" (TIMESTAMP is the Unix time). Rules:
 
-- `string`: any text; `int` / `long`: a base-10 integer within 32 / 64 bits;
+- `string`: any text, but no NUL character in an id field (USER_ID, ITEM_ID,
+  ACTION_ID); `int` / `long`: a base-10 integer within 32 / 64 bits;
   `float` / `double`: a finite number; `boolean`: true/false (or 1/0).
 - An empty cell is null, allowed only when the type is a union with "null".
 - TIMESTAMP holds Unix time in *seconds*: not negative, and below 10^10
@@ -26,6 +27,11 @@ INT32 = (-(1 << 31), (1 << 31) - 1)
 INT64 = (-(1 << 63), (1 << 63) - 1)
 MAX_TIMESTAMP = 10 ** 10
 TRUE, FALSE = ("true", "1"), ("false", "0")
+
+# Record ids are what users, recommendations and filters name: a NUL in one is a broken
+# file (or a binary one), not an id; no client can send it back. Other characters, quoted
+# line breaks included, are the file's own business.
+ID_FIELDS = frozenset({"USER_ID", "ITEM_ID", "ACTION_ID"})
 
 NUMERIC_DTYPES = {"int": np.int64, "long": np.int64, "float": np.float64, "double": np.float64}
 
@@ -76,6 +82,11 @@ def cell_problem(value: str, spec: FieldSpec) -> Optional[str]:
         if value.strip().lower() in TRUE + FALSE:
             return None
         return f"{_show(value)} is not a boolean (true or false)"
+    if spec.name in ID_FIELDS:
+        at = value.find("\x00")
+        if at >= 0:
+            return (f"{_show(value)} holds a NUL character (U+0000) at position "
+                    f"{at + 1}; an id is text without NUL")
     return None  # string: any text
 
 
@@ -103,6 +114,8 @@ def convert(values: Sequence[str], spec: FieldSpec) -> Tuple[object, Optional[np
     if has_empty:
         mask = np.fromiter((v == "" for v in values), dtype=bool, count=len(values))
     if spec.type == "string":
+        if spec.name in ID_FIELDS and any("\x00" in v for v in values):
+            raise CellProblems(explain(values, spec))
         return values, mask
     if mask is not None:
         values = ["0" if m else v for v, m in zip(values, mask)]

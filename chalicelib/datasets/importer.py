@@ -7,8 +7,9 @@ Data": a full refresh), DataSource (`dataLocation`), DatasetImportJobRun
 
 Decisions the seed leaves open, taken here:
 
-- `dataLocation` names one object, or - when no object has that key - a
-  prefix: every `.csv` object under it is imported (each with its own header).
+- `dataLocation` names one object, or a folder ending in '/' (today's DataSource):
+  every `.csv` object under it is imported (each with its own header). A bare
+  bucket, or a prefix without its '/', is refused: it would take other uploads too.
 - Header names are matched to schema fields ignoring surrounding spaces and
   case (the Getting Started header is written "USER_ID, ITEM_ID, TIMESTAMP").
 - A column that is not a schema field fails the run: the seed says the
@@ -104,6 +105,12 @@ def resolve_sources(data_location: str) -> Tuple[str, List[str]]:
     if not listed:
         raise ImportFailed(f"Cannot read {data_location}: no object has that key and "
                            "no object starts with that prefix")
+    if not key.endswith("/"):
+        # today's DataSource: a folder is named with its trailing '/'; a bare prefix
+        # would also take s3://b/ratings-old.csv for s3://b/ratings
+        raise ImportFailed(f"Cannot read {data_location}: no object has that key; to import "
+                           f"every .csv file of a folder, end the location with '/' "
+                           f"({len(listed)} object(s) start with it)")
     if not csvs:
         raise ImportFailed(f"No .csv file under {data_location} "
                            f"({len(listed)} other object(s) found)")

@@ -46,6 +46,11 @@ def parse_location(location: str) -> Tuple[str, str]:
     bucket, _, key = location[len("s3://"):].partition("/")
     if not bucket:
         raise ValueError(f"dataLocation {location!r} names no bucket")
+    if not key:
+        # a whole bucket would import every upload in it, other dataset groups' too
+        raise ValueError(f"dataLocation {location!r} names a bucket but no file or folder: "
+                         "give s3://bucket/file.csv, or s3://bucket/folder/ for every .csv "
+                         "file in a folder")
     return bucket, key
 
 

@@ -55,6 +55,7 @@ def handle(request):
         body=request.raw_body,
         signed_paths=gate.signed_paths(path or "/", context),
         source_ip=(context.get("identity") or {}).get("sourceIp"),
+        request_id=observability.request_id(request),
     )
 
 
@@ -67,14 +68,16 @@ def _request_path(request):
     return path
 
 
-def dispatch(service, method, path, headers, query, body, signed_paths=None, source_ip=None):
+def dispatch(service, method, path, headers, query, body, signed_paths=None, source_ip=None,
+             request_id=None):
     """Protocol-independent core, also used directly by in-process callers.
 
     Access control happens here, once, before any handler (chalicelib/auth): the SigV4
     signature first (over `signed_paths`, the forms of the path the client may have
     signed; default `path`), then the caller's policies for the operation and the ARNs
-    its request names. Every call, served or refused, writes one audit line."""
-    request_id = str(uuid.uuid4())
+    its request names. Every call, served or refused, writes one audit line. `request_id`
+    is the request's one id (`observability.request_id`; a new one for in-process callers)."""
+    request_id = request_id or str(uuid.uuid4())
     protocol = "json"
     model = None
     audit = {"principal": None, "access_key": None, "action": None, "resources": None}

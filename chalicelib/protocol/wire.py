@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 
 from chalicelib.protocol import errors, unserved
+from chalicelib.protocol.jsontext import load_json
 from chalicelib.protocol.validate import parse_timestamp, validate
 
 JSON_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
@@ -54,11 +55,7 @@ def decode_body(raw, content_type):
             f"use {JSON_TYPES[0]} or application/json")
     if not raw:
         return {}
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-        body = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise errors.SerializationException(f"Request body is not valid JSON: {e}") from None
+    body = load_json(raw)
     if not isinstance(body, dict):
         raise errors.SerializationException("Request body must be a JSON object")
     return body

@@ -35,6 +35,7 @@ version and activates the run in one transaction), `fail_run`, the generic
 """
 import logging
 
+from chalicelib.datasets import objects as source_objects
 from chalicelib.domain import arns, lifecycle, limits, schedules as schedule_rules
 from chalicelib.domain import records, schemas
 from chalicelib.protocol.errors import (InvalidInputException, LimitExceededException,
@@ -69,6 +70,10 @@ def _data_source(source):
     if not bucket:
         raise InvalidInputException(
             f"dataSource.dataLocation {location!r} must be an S3 location, s3://bucket/key")
+    try:
+        source_objects.parse_location(location)   # the importer's own rule: a file or a folder/
+    except ValueError as e:
+        raise InvalidInputException(f"dataSource.dataLocation: {e}") from None
     try:
         size = objects.total_size(location)
     except Exception:  # unreadable now: the run reports it as its failureReason

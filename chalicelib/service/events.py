@@ -31,7 +31,8 @@ import hashlib
 import json
 import math
 
-from chalicelib.protocol.errors import InvalidInputException
+from chalicelib.protocol.errors import InvalidInputException, SerializationException
+from chalicelib.protocol.jsontext import JsonTooDeep, load_json
 from chalicelib.runtime import recorded
 from chalicelib.service import event_trackers
 from chalicelib.service.registry import operation
@@ -39,26 +40,48 @@ from chalicelib.storage.codec import to_epoch
 
 SERVICE = "personalize-events"
 MAX_ITEM_ID = 256
+MAX_PROPERTIES = 1024   # today's EventPropertiesJSON: "max": 1024
 
 
 def _properties(text, where):
-    """The JSON object in `properties` (JSON text or its base64 encoding)."""
+    """The JSON object in `properties` (JSON text or its base64 encoding), at most
+    MAX_PROPERTIES characters of JSON text (today's EventPropertiesJSON limit)."""
     if text is None or text == "":
         return {}
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    try:
-        doc = json.loads(text)
-    except ValueError:
+    doc = _json(text, where)
+    if doc is _NOT_JSON:
         try:
-            doc = json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
+            doc = _json(base64.b64decode(text, validate=True).decode("utf-8"), where)
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise InvalidInputException(
-                f"{where}.properties: must be a JSON object, such as {{\"id\": \"item1\", "
-                "\"value\": \"4\"}") from None
+            doc = _NOT_JSON
+    if doc is _NOT_JSON:
+        raise InvalidInputException(
+            f"{where}.properties: must be a JSON object, such as {{\"id\": \"item1\", "
+            "\"value\": \"4\"}")
     if not isinstance(doc, dict):
         raise InvalidInputException(f"{where}.properties: must be a JSON object, not "
                                     f"{type(doc).__name__}")
+    return doc
+
+
+_NOT_JSON = object()
+
+
+def _json(text, where):
+    """The JSON value of `text`, or _NOT_JSON; InvalidInputException naming the member for
+    JSON that is too long, too deep or not valid Unicode (`protocol.jsontext`)."""
+    try:
+        doc = load_json(text, what=f"{where}.properties")
+    except JsonTooDeep as e:
+        raise InvalidInputException(e.message) from None
+    except SerializationException:
+        return _NOT_JSON
+    if len(text) > MAX_PROPERTIES:
+        raise InvalidInputException(
+            f"{where}.properties: {len(text)} characters of JSON; at most {MAX_PROPERTIES} are "
+            "allowed (EventPropertiesJSON)")
     return doc
 
 

@@ -22,12 +22,12 @@ them over the bulk version for the next training and for the runtime).
 """
 from __future__ import annotations
 
-import json
 import re
 
 from chalicelib.datasets.schema import REQUIRED_FIELDS
 from chalicelib.domain import lifecycle, schemas
 from chalicelib.protocol.errors import InvalidInputException, ResourceInUseException
+from chalicelib.protocol.jsontext import member_json
 from chalicelib.service import datasets
 from chalicelib.service.registry import operation
 from chalicelib.storage import events as store
@@ -75,10 +75,7 @@ def parse_properties(text, schema, id_field, where):
     """{field name: cell text} of one record (empty cells left out); InvalidInputException
     naming `where.properties[.key]` and the rule."""
     from chalicelib.datasets import cells
-    try:
-        doc = json.loads(text) if text not in (None, "") else {}
-    except ValueError as e:
-        raise InvalidInputException(f"{where}.properties: not a JSON object ({e})") from None
+    doc = member_json(text, f"{where}.properties") if text not in (None, "") else {}
     if not isinstance(doc, dict):
         raise InvalidInputException(f"{where}.properties: must be a JSON object, not "
                                     f"{type(doc).__name__}")

@@ -7,10 +7,14 @@ serves is kept with the record so CreateDataset/UpdateDataset can match it.
 A schema needs no work to create and is stored ACTIVE at once (the API shows
 no status for schemas; the store keeps one so deletes can be guarded).
 DeleteSchema refuses with ResourceInUseException while a dataset uses it.
+Today's `domain`: the schema must carry the domain's required fields (`domain.use_cases`
+REQUIRED_FIELDS; InvalidInputException naming the field), and only a domain schema of the same
+domain serves a dataset of a Domain dataset group (`datasets.py`).
 """
-from chalicelib.domain import arns, lifecycle, records, schemas
+from chalicelib.domain import arns, lifecycle, records, schemas, use_cases
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException)
+from chalicelib.protocol.jsontext import member_json
 from chalicelib.service.registry import operation
 from chalicelib.storage import references
 from chalicelib.storage.resources import now, store
@@ -31,11 +35,19 @@ def create_schema(params):
     if name == schemas.EVENT_INTERACTIONS_SCHEMA_NAME:
         raise InvalidInputException(
             f"The schema name {name} is reserved for the schema CreateEventTracker creates")
+    member_json(params["schema"], "schema")   # depth and Unicode limits first
     try:
         dataset_type = schemas.dataset_type_of(params["schema"])
     except schemas.InvalidSchema as e:
         raise InvalidInputException(str(e)) from None
+    domain = params.get("domain")
+    if domain:
+        problem = use_cases.schema_problem(domain, dataset_type, schemas.field_types(params["schema"]))
+        if problem:
+            raise InvalidInputException(problem)
     record = records.schema(name, params["schema"], dataset_type, now())
+    if domain:
+        record["domain"] = domain
     store().put_new(record, TYPE, exists_message=f"Schema {record['arn']} already exists")
     return {"schemaArn": record["arn"]}
 
