@@ -8,7 +8,7 @@ request URI of today's stock models and the seed's.
 """
 from chalice import Chalice
 
-from chalicelib import observability
+from chalicelib import console, observability
 from chalicelib.protocol import http
 
 app = Chalice(app_name="personalize")
@@ -60,6 +60,17 @@ def put_actions():
 @app.route("/action-interactions", methods=["POST"], content_types=ANY)
 def put_action_interactions():
     return http.handle(app.current_request)
+
+
+@app.route("/console", methods=["GET"])
+def console_index():
+    """The web console's page (chalicelib/console): public assets; its calls are signed."""
+    return console.serve()
+
+
+@app.route("/console/{name}", methods=["GET"])
+def console_asset(name):
+    return console.serve(name)
 
 
 @app.route("/{proxy+}", methods=["GET", "POST", "PUT", "DELETE"], content_types=ANY)

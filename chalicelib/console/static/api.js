@@ -1,0 +1,62 @@
+// The public API as every client calls it: JSON 1.1 `POST /` with X-Amz-Target for the
+// control plane, rest-json POSTs for the runtime and events; every request signed.
+"use strict";
+const Api = (() => {
+  // the API's base: the page is served at <endpoint>/console/...
+  const base = location.origin + location.pathname.replace(/\/console(\/.*)?$/, "");
+  let settings = { region: "us-east-1" };
+  const creds = () => JSON.parse(sessionStorage.getItem("personalize-console-keys") || "null");
+
+  class ApiError extends Error {
+    constructor(code, message, status) { super(`${code}: ${message}`); this.code = code; this.status = status; }
+  }
+
+  async function send(path, headers, payload) {
+    const keys = creds();
+    if (!keys) throw new ApiError("NotSignedIn", "enter an access key first", 0);
+    const body = new TextEncoder().encode(JSON.stringify(payload || {}));
+    const url = base + path;
+    const signed = await SigV4.sign({ method: "POST", url, headers, body, accessKey: keys.accessKey,
+                                      secret: keys.secret, region: keys.region || settings.region,
+                                      service: "personalize" });
+    const response = await fetch(url, { method: "POST", headers: signed, body });
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : {};
+    if (!response.ok) {
+      const code = String(data.__type || response.headers.get("x-amzn-ErrorType") || response.status).split("#").pop();
+      throw new ApiError(code, data.message || data.Message || text, response.status);
+    }
+    return data;
+  }
+
+  const control = (op, params) => send("/", {
+    "content-type": "application/x-amz-json-1.1", "x-amz-target": `AmazonPersonalize.${op}` }, params);
+  const rest = (path, params) => send(path, { "content-type": "application/json" }, params);
+
+  /** Every page of a List* operation (`key` names the list member). */
+  async function listAll(op, params, key) {
+    let out = [], token;
+    do {
+      const page = await control(op, { ...params, ...(token ? { nextToken: token } : {}), maxResults: 100 });
+      out = out.concat(page[key] || []);
+      token = page.nextToken;
+    } while (token);
+    return out;
+  }
+
+  async function loadSettings() {
+    try { settings = await (await fetch(base + "/console/settings.json")).json(); } catch (e) { /* default */ }
+    return settings;
+  }
+
+  return {
+    base, ApiError, control, listAll, loadSettings, creds,
+    settings: () => settings,
+    signIn: (accessKey, secret, region) => sessionStorage.setItem("personalize-console-keys",
+      JSON.stringify({ accessKey, secret, region })),
+    signOut: () => sessionStorage.removeItem("personalize-console-keys"),
+    recommendations: (p) => rest("/recommendations", p),
+    ranking: (p) => rest("/personalize-ranking", p),
+    putEvents: (p) => rest("/events", p),
+  };
+})();
