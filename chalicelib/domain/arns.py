@@ -39,6 +39,7 @@ CAMPAIGN = "campaign"
 BATCH_INFERENCE_JOB = "batch-inference-job"
 BATCH_SEGMENT_JOB = "batch-segment-job"
 FILTER = "filter"
+RECOMMENDER = "recommender"                   # today's API: arn:...:recommender/<name>
 DATASET_EXPORT_JOB = "dataset-export-job"     # today's API: arn:...:dataset-export-job/<name>
 DATA_DELETION_JOB = "data-deletion-job"       # today's API: arn:...:data-deletion-job/<name>
 ALGORITHM = "algorithm"
@@ -125,6 +126,10 @@ def batch_job(resource_type, name):
 def filter_arn(name):
     """A recommendation filter (`filter` would shadow the builtin)."""
     return build(FILTER, name)
+
+
+def recommender(name):
+    return build(RECOMMENDER, name)
 
 
 def name_of(arn):

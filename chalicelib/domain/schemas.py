@@ -91,6 +91,13 @@ def dataset_type_of(schema_text):
     return dtype
 
 
+def field_types(schema_text):
+    """{FIELD (upper case): Avro type} of a schema `dataset_type_of` accepted."""
+    doc = json.loads(schema_text)
+    parsed = dataset_schema.parse(doc, RECORD_NAMES[str(doc["name"]).lower()])
+    return {f.name.upper(): f.type for f in parsed.fields}
+
+
 def matches(schema_type, dataset_type):
     """Whether a schema of `schema_type` may describe a dataset of `dataset_type`."""
     if dataset_type == EVENT_INTERACTIONS:

@@ -23,16 +23,15 @@ class Unserved(NamedTuple):
     allowed: tuple = ()
 
 
-_DOMAIN = Unserved("domain dataset groups (recommenders, domain recipes) are not served")
+_COLUMNS = Unserved("column selection (trainingDataConfig) is not applied by the trainer")
 _EVENTS_CONFIG = Unserved("event weights (eventsConfig) are not applied by the trainer")
 _INCREMENTAL = Unserved("incremental model updates are not served", allowed=(False,))
 _RANKING_INFLUENCE = Unserved("ranking influence is not served")
 
 NOT_SERVED = {
     "personalize": {
-        "CreateDatasetGroup": {"domain": _DOMAIN},
-        "CreateSchema": {"domain": _DOMAIN},
-        "ListRecipes": {"domain": _DOMAIN},
+        "CreateRecommender": {"recommenderConfig.trainingDataConfig": _COLUMNS},
+        "UpdateRecommender": {"recommenderConfig.trainingDataConfig": _COLUMNS},
         "CreateDatasetImportJob": {
             "publishAttributionMetricsToS3": Unserved("metric attributions are not served",
                                                       allowed=(False,)),
@@ -42,8 +41,7 @@ NOT_SERVED = {
             "solutionConfig.eventsConfig": _EVENTS_CONFIG,
             "solutionConfig.optimizationObjective": Unserved(
                 "optimization objectives are not applied by the trainer"),
-            "solutionConfig.trainingDataConfig": Unserved(
-                "column selection (trainingDataConfig) is not applied by the trainer"),
+            "solutionConfig.trainingDataConfig": _COLUMNS,
         },
         "UpdateSolution": {
             "performIncrementalUpdate": _INCREMENTAL,
@@ -51,11 +49,6 @@ NOT_SERVED = {
         },
         "CreateCampaign": {"campaignConfig.rankingInfluence": _RANKING_INFLUENCE},
         "UpdateCampaign": {"campaignConfig.rankingInfluence": _RANKING_INFLUENCE},
-    },
-    "personalize-runtime": {
-        "GetRecommendations": {
-            "recommenderArn": Unserved("recommenders are not served; use campaignArn"),
-        },
     },
     "personalize-events": {
         "PutEvents": {

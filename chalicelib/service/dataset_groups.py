@@ -13,8 +13,11 @@ the delete is refused:
 - datasets -> InvalidInputException listing them (seed, DeleteDatasetGroup:
   "an InvalidInputException occurs, which lists the datasets that need to be
   deleted");
-- event trackers, solutions, running feature export jobs, filters (asked of
+- event trackers, solutions, running feature export jobs, filters and recommenders (asked of
   `storage.references`) -> ResourceInUseException.
+
+Today's `domain` (VIDEO_ON_DEMAND, ECOMMERCE) makes a Domain dataset group: kept on the record;
+its datasets take schemas of that domain and its models are recommenders (`recommenders.py`).
 """
 from chalicelib.domain import arns, lifecycle, records
 from chalicelib.protocol.errors import InvalidInputException, ResourceInUseException
@@ -46,6 +49,8 @@ def create_dataset_group(params):
     if kms and not role:
         raise InvalidInputException("kmsKeyArn requires a roleArn with permission to use the key")
     record = records.dataset_group(params["name"], now(), role_arn=role, kms_key_arn=kms)
+    if params.get("domain"):   # a Domain dataset group: recommenders instead of campaigns
+        record["domain"] = params["domain"]
     store().put_new(record, TYPE, exists_message=f"Dataset group {record['arn']} already exists")
     return {"datasetGroupArn": record["arn"]}
 
@@ -73,7 +78,7 @@ def delete_dataset_group(params):
         in_use = store().children(arn, IN_USE_CHILDREN)
         in_use += [j["arn"] for j in store().iterate(arns.FEATURE_EXPORT_JOB, arn)
                    if j.get("status") in lifecycle.IN_FLIGHT]
-        in_use += references.users_of(arn, [arns.FILTER])
+        in_use += references.users_of(arn, [arns.FILTER, arns.RECOMMENDER])
         if in_use:
             raise ResourceInUseException(
                 f"Dataset group {arn} is in use by {', '.join(in_use)}; delete them first")

@@ -72,9 +72,15 @@ def create_dataset(params):
         # EVENT_INTERACTIONS is refused too: CreateEventTracker makes that one.
         raise InvalidInputException(str(e)) from None
     group_arn, schema_arn = params["datasetGroupArn"], params["schemaArn"]
-    dataset_groups.require_active(group_arn)
+    group = dataset_groups.require_active(group_arn)
     schema = schema_service.require_active(schema_arn)
     _check_schema_type(schema, dataset_type)
+    if group.get("domain") and schema.get("domain") != group["domain"]:
+        # CreateSchema's domain: "specify the domain you chose when you created the Domain
+        # dataset group"; that is where the domain's required fields were checked
+        raise InvalidInputException(
+            f"schemaArn: dataset group {group_arn} is a {group['domain']} Domain dataset group; "
+            f"its datasets need a schema created with domain {group['domain']}")
     # The seed's CLI chapter calls create-dataset without --name (its API Reference
     # requires one): a group holds one dataset per type, so the type names it uniquely.
     name = params.get("name") or dataset_type.lower().replace("_", "-")

@@ -16,6 +16,7 @@ Rules the service model cannot express:
   (ResourceInUseException).
 - ListRecipes: recipeProvider Service | BYOR | All (default; "BYORs listed first"); the stock
   enum's SERVICE is read as Service. Its nextToken is our own (the list merges two sources).
+  `domain` lists only that domain's use cases (`domain.use_cases`), which DescribeRecipe knows too.
 
 `training_parameters` turns a solution's overrides into what training needs, with the errors a
 caller sees (InvalidInputException naming the hyperparameter and the rule). Hyperparameters that
@@ -27,7 +28,7 @@ import base64
 import binascii
 import json
 
-from chalicelib.domain import arns, lifecycle
+from chalicelib.domain import arns, lifecycle, use_cases
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, InvalidNextTokenException,
                                         ResourceInUseException, ResourceNotFoundException)
@@ -58,12 +59,24 @@ def _builtin_record(recipe):
             "lastUpdatedDateTime": catalog.BUILTIN_CREATED, "builtin": True}
 
 
+def _use_case_record(case):
+    """A Domain dataset group use case as a Recipe: the type of the recipe that serves it."""
+    backing = catalog.BUILTIN_RECIPES[case.recipe]
+    return {"name": case.name, "recipeArn": case.arn, "recipeType": backing.recipe_type,
+            "description": case.description, "domain": case.domain, "status": lifecycle.ACTIVE,
+            "creationDateTime": catalog.BUILTIN_CREATED,
+            "lastUpdatedDateTime": catalog.BUILTIN_CREATED, "builtin": True}
+
+
 def get(arn):
-    """The Recipe (wire shape, plus `builtin`) for a predefined or custom ARN, else
+    """The Recipe (wire shape, plus `builtin`) for a predefined, use case or custom ARN, else
     ResourceNotFoundException."""
     recipe = builtin_of(arn)
     if recipe is not None:
         return _builtin_record(recipe)
+    case = use_cases.use_case(arn)
+    if case is not None:
+        return _use_case_record(case)
     return store().require(arn, TYPE, "recipe")
 
 
@@ -177,7 +190,7 @@ def delete_recipe(params):
 
 def _summary(record):
     return {k: record.get(k) for k in ("name", "recipeArn", "status", "creationDateTime",
-                                        "lastUpdatedDateTime")}
+                                        "lastUpdatedDateTime", "domain") if k in record}
 
 
 def _encode_token(provider, offset):
@@ -203,11 +216,12 @@ def list_recipes(params):
     provider = "Service" if provider.upper() == "SERVICE" else provider
     limit = params.get("maxResults") or PAGE
     offset = _decode_token(params["nextToken"], provider) if params.get("nextToken") else 0
-    # `domain` (domain recipes) is refused before this runs: chalicelib.protocol.unserved
     entries = []
-    if provider in ("BYOR", "All"):
+    if params.get("domain"):   # "Only recipes (Domain dataset group use cases) for this domain"
+        entries = [_summary(_use_case_record(u)) for u in use_cases.of_domain(params["domain"])]
+    elif provider in ("BYOR", "All"):
         entries += [_summary(r) for r in store().iterate(TYPE)]
-    if provider in ("Service", "All"):
+    if provider in ("Service", "All") and not params.get("domain"):
         entries += [_summary(_builtin_record(r)) for r in catalog.BUILTIN_RECIPES.values()]
     if offset > len(entries):
         raise InvalidNextTokenException("The nextToken is not valid for this request")

@@ -19,7 +19,10 @@ larger values (today's clients may send them) return at most 100 items (50 with
 metadataColumns: "If you are including metadata in recommendations, the maximum is 50").
 Unknown users and items get popular items, not errors. A campaign that does not exist or is
 not ACTIVE answers ResourceNotFoundException (HTTP 404, as the runtime model says).
-`recommenderArn` is refused by name before the handler runs (`chalicelib.protocol.unserved`).
+`recommenderArn` (today's Domain dataset groups) asks an ACTIVE recommender
+(`service.recommenders`): its use case says whether userId or itemId is needed, filters,
+promotions and metadataColumns (with recommenderConfig.enableMetadataWithRecommendations) apply
+as for campaigns; a stopped (INACTIVE) recommender is an InvalidInputException.
 
 Today's request members (the runtime model's documentation):
 - `filterArn` / `filterValues`: an ACTIVE filter of the campaign's dataset group
@@ -46,7 +49,7 @@ model of its solution version (`chalicelib.runtime.serving`, cached per containe
 import uuid
 
 from chalicelib.protocol.errors import InvalidInputException
-from chalicelib.service import campaigns, filters
+from chalicelib.service import campaigns, filters, recommenders
 from chalicelib.service.registry import operation
 
 SERVICE = "personalize-runtime"
@@ -78,10 +81,11 @@ class CampaignModel:
         self.campaign_config = campaign_config or {}
 
 
-def campaign_model(campaign_arn):
-    """The ACTIVE campaign's model (ResourceNotFoundException otherwise; see campaigns)."""
+def campaign_model(campaign_arn, resolve=campaigns.served_model):
+    """The ACTIVE campaign's model (ResourceNotFoundException otherwise; see campaigns), or a
+    recommender's with `resolve=recommenders.served_model` (remembered for the same TTL)."""
     from chalicelib.runtime import serving
-    found = serving.resolve_campaign(campaign_arn, campaigns.served_model)
+    found = serving.resolve_campaign(campaign_arn, resolve)
     version_arn = found["solutionVersionArn"]
     served = serving.cache().get(version_arn, lambda: serving.load(
         version_arn, found["modelKey"], found.get("datasetGroupArn")))
@@ -185,13 +189,14 @@ def with_metadata(deployed, pairs, columns):
 
 @operation("GetRecommendations", service=SERVICE)
 def get_recommendations(params):
-    if not params.get("campaignArn"):
-        raise InvalidInputException("campaignArn: required (recommenderArn is not served)")
+    if bool(params.get("campaignArn")) == bool(params.get("recommenderArn")):
+        raise InvalidInputException("campaignArn or recommenderArn: give exactly one")
     n = params.get("numResults")
     n = _default_num_results() if n is None else min(int(n), MAX_RESULTS)
     if n < 0:
         raise InvalidInputException(f"numResults: {n} is below the minimum 0")
-    deployed = campaign_model(params["campaignArn"])
+    deployed = campaign_model(params["campaignArn"]) if params.get("campaignArn") else \
+        campaign_model(params["recommenderArn"], recommenders.served_model)
     kind = deployed.recipe_type
     if kind in RANKING_TYPES:
         raise InvalidInputException(

@@ -339,6 +339,8 @@ def describe_solution(params):
 @operation("ListSolutions")
 def list_solutions(params):
     records, token = store().list_page(TYPE, params, params.get("datasetGroupArn"))
+    # a recommender's own solution (stored under the recommender) is not the user's
+    records = [r for r in records if not r.get("recommenderArn")]
     return {"solutions": records, "nextToken": token}
 
 

@@ -34,6 +34,7 @@ REFERENCES = (
     Reference(arns.SOLUTION, "solutionConfig.autoMLConfig.recipeList", arns.RECIPE),
     Reference(arns.CAMPAIGN, "solutionArn", arns.SOLUTION, by_parent=True),
     Reference(arns.FILTER, "datasetGroupArn", arns.DATASET_GROUP, by_parent=True),
+    Reference(arns.RECOMMENDER, "datasetGroupArn", arns.DATASET_GROUP, by_parent=True),
 )
 
 

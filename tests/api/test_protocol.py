@@ -136,8 +136,12 @@ def test_unknown_path_is_not_a_5xx(raw):
 def test_a_member_not_served_yet_is_refused_by_name(stock_personalize):
     """Issue 12, item 5: a member that would change the answer is never silently dropped
     (the table in chalicelib/protocol/unserved.py)."""
+    group = stock_personalize.create_dataset_group(name="domain-group", domain="ECOMMERCE")
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        stock_personalize.create_dataset_group(name="domain-group", domain="ECOMMERCE")
+        stock_personalize.create_recommender(
+            name="columns", datasetGroupArn=group["datasetGroupArn"],
+            recipeArn="arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you",
+            recommenderConfig={"trainingDataConfig": {"excludedDatasetColumns": {"ITEMS": ["PRICE"]}}})
     assert e.value.response["Error"]["Code"] == "InvalidInputException"
-    assert e.value.response["Error"]["Message"].startswith("domain: not served")
-    assert stock_personalize.list_dataset_groups()["datasetGroups"] == []
+    assert e.value.response["Error"]["Message"].startswith("recommenderConfig.trainingDataConfig: not served")
+    assert stock_personalize.list_recommenders()["recommenders"] == []
