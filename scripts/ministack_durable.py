@@ -17,8 +17,10 @@ makes a write durable *before* its response leaves:
 - S3 object bodies and their metadata are written by ministack itself at once
   (S3_PERSIST=1); reads, execute-api calls (the Lambda's own writes are requests
   of their own) and Lambda invocations pass straight through.
+- CloudFormation provisions in worker threads, so each of its answers (a
+  DescribeStacks saying CREATE_COMPLETE) leaves only after a checkpoint.
 - A background checkpoint every CHECKPOINT_SECONDS saves what changed without
-  a request (Step Functions executions, CloudFormation provisioning, log events).
+  a request (Step Functions executions, log events).
 
 At start-up ministack loads the snapshots; the wrapper then replays the journal
 before the start-up completes (nothing is served earlier) and compacts it: a new
@@ -46,6 +48,9 @@ CHECKPOINT_SECONDS = float(os.environ.get("MINISTACK_CHECKPOINT_SECONDS", "5"))
 JOURNAL_LIMIT = int(os.environ.get("MINISTACK_JOURNAL_LIMIT", "5000"))
 JOURNALED = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Query", "Scan", "TransactGet")
+# Change no state: KMS data-key and crypto calls (the API's key checks make them per request).
+STATELESS = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+             "GenerateDataKeyWithoutPlaintext", "Sign", "Verify", "GenerateMac", "VerifyMac"}
 # Not worth a snapshot per call: log lines and metrics (the background checkpoint keeps them).
 UNSAVED = {"PutLogEvents", "CreateLogStream", "PutMetricData"}
 
@@ -194,6 +199,7 @@ class Durable:
         self.digests = {}           # service -> sha256 of the snapshot on disk
         self.changes = 0            # mutating requests since the last checkpoint
         self.tables = set()         # DynamoDB tables in the snapshot on disk
+        self.task = None            # the background checkpoint
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -248,7 +254,11 @@ class Durable:
             return ("pass" if "/" in path.strip("/") else "snapshot"), op
         if service == "lambda" and path.endswith("/invocations"):
             return "pass", op
-        if op.startswith(READ_PREFIXES) or op in UNSAVED:
+        if service == "cloudformation":
+            # Stacks are provisioned by worker threads: the answer that says a stack is
+            # complete leaves only once what it provisioned (tables included) is saved.
+            return "dynamodb", op
+        if op.startswith(READ_PREFIXES) or op in STATELESS or op in UNSAVED:
             return "pass", op
         if service == "dynamodb":
             return ("journal" if op in JOURNALED else "dynamodb"), op
@@ -380,7 +390,8 @@ class Durable:
                 self.task = asyncio.create_task(self._background())
             elif message["type"] == "lifespan.shutdown.complete":
                 # ministack's save_all has just run (no fsync); make it final.
-                self.task.cancel()
+                if self.task is not None:
+                    self.task.cancel()
                 await self.checkpoint(dynamodb=True)
             await send(message)
         return wrapped
