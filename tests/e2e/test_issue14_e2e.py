@@ -13,7 +13,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.flows import ROLE, RECIPE, campaign, item_ids, name, train, upload, wait
+from tests.e2e.flows import ROLE, RECIPE, item_ids, name, train, upload, wait
 
 GENRES = ("Comedy", "Drama", "Horror", "Sci-Fi")
 N_USERS, N_ITEMS, PER_USER = 200, 60, 25
