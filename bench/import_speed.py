@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-       "DATA_BUCKET": "personalize-data"}
+       "DATA_BUCKET": "personalize-data",
+       "INTERNAL_BUCKET": "personalize-internal"}
 ARN = "arn:aws:personalize:us-east-1:000000000000:dataset/bench/INTERACTIONS"
 
 
@@ -118,6 +119,7 @@ def main():
             s3 = boto3.client("s3")
             s3.create_bucket(Bucket="src")
             s3.create_bucket(Bucket=ENV["DATA_BUCKET"])
+            s3.create_bucket(Bucket=ENV["INTERNAL_BUCKET"])
             s3.upload_file(paths["interactions"], "src", "interactions.csv")
 
             def full():

@@ -53,7 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
        "RESOURCES_TABLE": "personalize-resources", "EVENTS_TABLE": "personalize-events",
-       "DATA_BUCKET": "personalize-data"}
+       "DATA_BUCKET": "personalize-data", "INTERNAL_BUCKET": "personalize-internal"}
 RECIPES = {"aws-popularity-count": "recommend", "aws-hrnn": "recommend",
            "aws-personalized-ranking": "rank", "aws-deepfm": "recommend", "aws-ffnn": "recommend"}
 # short fits: serving cost depends on the catalogue and the network size, not on training quality
@@ -222,7 +222,8 @@ def main(argv=None):
         import boto3
         from chalicelib.storage.tables import ensure_tables
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="personalize-data")
+        for bucket in ("personalize-data", "personalize-internal"):
+            boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
         from tests.support import access
         access.seed_root(mp)  # the API is closed: a root principal whose key the requests sign with
         run(args)

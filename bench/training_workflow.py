@@ -33,7 +33,8 @@ sys.path.insert(0, ROOT)
 RATINGS = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "ml-latest-small", "ratings.csv")
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
        "AWS_REGION": "us-east-1", "RESOURCES_TABLE": "personalize-resources",
-       "EVENTS_TABLE": "personalize-events", "DATA_BUCKET": "personalize-data"}
+       "EVENTS_TABLE": "personalize-events", "DATA_BUCKET": "personalize-data",
+       "INTERNAL_BUCKET": "personalize-internal"}
 SHOWN = ("precision_at_25", "normalized_discounted_cumulative_gain_at_10", "mean_reciprocal_rank_at_25",
          "coverage", "_num_evaluation_users")
 
@@ -67,6 +68,7 @@ def main(argv=None):
         access.seed_root(mp)  # the API is closed: a root principal for the test credentials
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=ENV["DATA_BUCKET"])
+        s3.create_bucket(Bucket=ENV["INTERNAL_BUCKET"])
         s3.create_bucket(Bucket="bench-input")
         personalize = make_client("personalize")
 

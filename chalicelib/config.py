@@ -31,8 +31,25 @@ def events_table():
 
 
 def data_bucket():
-    """S3 bucket for data versions, model artifacts, exports."""
+    """The stack's user-facing S3 bucket: uploads to import, exports (template.yaml DataBucket)."""
     return _env("DATA_BUCKET", "personalize-data")
+
+
+def internal_bucket():
+    """The stack's own S3 bucket for what only the service writes - data versions, training
+    channels and models, batch job parts (template.yaml InternalBucket) - so that no upload
+    overwrites them (issue 16). Garbage-collected by `workflows.collect`."""
+    return _env("INTERNAL_BUCKET", "personalize-internal")
+
+
+def collect_grace_seconds():
+    """How long an internal object that no record references is kept before the garbage
+    collector deletes it: env `COLLECT_GRACE_SECONDS`, default 3600 (a reader that picked it
+    up just before it was superseded has that long to finish)."""
+    try:
+        return max(0.0, float(_env("COLLECT_GRACE_SECONDS", "3600")))
+    except ValueError:
+        return 3600.0
 
 
 def state_machine_arn(workflow):

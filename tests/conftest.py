@@ -33,6 +33,7 @@ _BASE_ENV = {
     "RESOURCES_TABLE": "personalize-resources",
     "EVENTS_TABLE": "personalize-events",
     "DATA_BUCKET": "personalize-data",
+    "INTERNAL_BUCKET": "personalize-internal",
 }
 
 
@@ -129,6 +130,7 @@ def moto_world():
             from chalicelib.storage.tables import ensure_tables
             ensure_tables(_aws_client("dynamodb"))
             _aws_client("s3").create_bucket(Bucket=_BASE_ENV["DATA_BUCKET"])
+            _aws_client("s3").create_bucket(Bucket=_BASE_ENV["INTERNAL_BUCKET"])
             from tests.support import access
             access.seed_root(mp)  # the root principal's key = the credentials clients sign with
             yield

@@ -1,4 +1,4 @@
-"""Immutable data versions of a dataset, in the data bucket.
+"""Immutable data versions of a dataset, in the internal bucket.
 
 Seed: "Importing your Data" - "Imports in Amazon Personalize are a full
 refresh of the data"; CreateDatasetImportJob - "The dataset import job
@@ -6,9 +6,10 @@ replaces any previous data in the dataset". So every successful import run
 writes a complete new version, and only after it is whole does the dataset's
 record switch to it (a conditional write, see
 `chalicelib.service.dataset_import_jobs`). A failed run leaves the previous
-version current; superseded versions are deleted afterwards.
+version current; superseded versions are deleted later by the garbage collector
+(`chalicelib.workflows.collect`), once no record has pointed at them for a grace period.
 
-Layout (`s3://<DATA_BUCKET>/data-versions/<dataset path>/<version id>/`):
+Layout (`s3://<INTERNAL_BUCKET>/data-versions/<dataset path>/<version id>/`):
 
 - `part-00000.npz`, ... columnar parts, one `.npy` per schema field: string
   fields as int32 codes into the version's dictionary (-1 = null), `int` as
@@ -79,7 +80,7 @@ class VersionWriter:
         self.dataset_arn = dataset_arn
         self.schema = schema
         self.version_id = version_id or new_version_id()
-        self.bucket = bucket or config.data_bucket()
+        self.bucket = bucket or config.internal_bucket()
         self.prefix = version_prefix(dataset_arn, self.version_id)
         self.part_rows = part_rows
         self.rows = 0
@@ -262,7 +263,7 @@ def batches(data: VersionData, schema: DatasetSchema, keep: Optional[np.ndarray]
 
 
 def read_manifest(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> dict:
-    bucket = bucket or config.data_bucket()
+    bucket = bucket or config.internal_bucket()
     key = f"{version_prefix(dataset_arn, version_id)}manifest.json"
     return json.loads(objects.get_bytes(bucket, key))
 
@@ -274,7 +275,7 @@ def _load_npz(bucket, key) -> Dict[str, np.ndarray]:
 
 def load(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> VersionData:
     """Load a whole version (all parts concatenated)."""
-    bucket = bucket or config.data_bucket()
+    bucket = bucket or config.internal_bucket()
     manifest = read_manifest(dataset_arn, version_id, bucket)
     parts = [_load_npz(bucket, p["key"]) for p in manifest["parts"]]
     columns, nulls = {}, {}
@@ -291,13 +292,13 @@ def load(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> Ver
 
 
 def delete_version(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> int:
-    return objects.delete_prefix(bucket or config.data_bucket(),
+    return objects.delete_prefix(bucket or config.internal_bucket(),
                                  version_prefix(dataset_arn, version_id))
 
 
 def list_versions(dataset_arn: str, bucket: Optional[str] = None) -> List[str]:
     """Version ids with any object stored (complete or not), oldest first."""
-    bucket = bucket or config.data_bucket()
+    bucket = bucket or config.internal_bucket()
     root = f"{ROOT}{dataset_path(dataset_arn)}/"
     ids = {key[len(root):].split("/", 1)[0] for key, _ in objects.list_objects(bucket, root)}
     return sorted(ids)
@@ -314,5 +315,5 @@ def delete_older_versions(dataset_arn: str, current: str, bucket: Optional[str] 
 
 def delete_all_versions(dataset_arn: str, bucket: Optional[str] = None) -> int:
     """Delete every version of a dataset (for DeleteDataset); returns objects deleted."""
-    return objects.delete_prefix(bucket or config.data_bucket(),
+    return objects.delete_prefix(bucket or config.internal_bucket(),
                                  f"{ROOT}{dataset_path(dataset_arn)}/")

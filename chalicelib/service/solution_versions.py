@@ -218,18 +218,20 @@ def model_prefix(version_arn):
 
 
 def remove(version):
-    """Delete a version record and its objects: the model and the training prefix (DeleteSolution)."""
+    """Delete a version record, then its objects: the model and the training prefix
+    (DeleteSolution). The record goes first, so no record ever points at a deleted model;
+    objects left behind by a crash in between are the garbage collector's."""
     from chalicelib.storage import objects
-    try:
-        objects.delete_prefix(objects.data_uri(model_prefix(version["arn"])))
-        if version.get("modelKey"):
-            objects.delete(version["modelKey"])
-    except Exception:  # noqa: BLE001 - a missing object must not keep the record alive
-        log.warning("could not delete the objects of %s", version["arn"], exc_info=True)
     try:
         store().delete(version["arn"])
     except ConditionFailed:
         pass  # already gone
+    try:
+        objects.delete_prefix(objects.internal_uri(model_prefix(version["arn"])))
+        if version.get("modelKey"):
+            objects.delete(version["modelKey"])
+    except Exception:  # noqa: BLE001 - left for the garbage collector
+        log.warning("could not delete the objects of %s", version["arn"], exc_info=True)
 
 
 # ---- for the training workflow ------------------------------------------------------------

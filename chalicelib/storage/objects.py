@@ -27,6 +27,11 @@ def data_uri(key):
     return uri(config.data_bucket(), key)
 
 
+def internal_uri(key):
+    """The URI of `key` in the deployment's internal bucket (`config.internal_bucket`)."""
+    return uri(config.internal_bucket(), key)
+
+
 def put_bytes(location, data, content_type=None):
     bucket, key = split(location)
     extra = {"ContentType": content_type} if content_type else {}
@@ -81,13 +86,14 @@ def head(location):
 
 
 def list_prefix(location):
-    """[{"key", "size", "location"}] of every object under a prefix, in key order."""
+    """[{"key", "size", "location", "lastModified"}] of every object under a prefix, in key order."""
     bucket, prefix = split(location)
     s3 = client("s3")
     found = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            found.append({"key": obj["Key"], "size": obj["Size"], "location": uri(bucket, obj["Key"])})
+            found.append({"key": obj["Key"], "size": obj["Size"], "location": uri(bucket, obj["Key"]),
+                          "lastModified": obj.get("LastModified")})
     return found
 
 

@@ -84,10 +84,12 @@ def output_location(destination: str, source: str) -> str:
     return objects.uri(bucket, key)
 
 
+WORK_ROOT = "batch-jobs/"
+
 def work_prefix(job_arn: str) -> str:
-    """Where one job's parts go while it runs: the data bucket, under the job's type and name."""
+    """Where one job's parts go while it runs: the internal bucket, under the job's type and name."""
     kind, name = job_arn.rsplit(":", 1)[-1].split("/", 1)
-    return objects.data_uri(f"batch-jobs/{kind}/{name}/")
+    return objects.internal_uri(f"{WORK_ROOT}{kind}/{name}/")
 
 
 def part_location(job_arn: str, file_index: int, chunk: int) -> str:

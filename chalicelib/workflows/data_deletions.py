@@ -94,7 +94,7 @@ def delete(state):
             except Exception:
                 versions.delete_version(dataset_arn, new_version)
                 raise
-            versions.delete_older_versions(dataset_arn, new_version)
+            # the superseded version is the garbage collector's (workflows/collect.py)
         removed[kind] = rows
     users_dataset = arns.dataset(group, USERS)
     removed["putUsers"] = event_store.delete_records(users_dataset, users)

@@ -20,8 +20,8 @@ job's schedule (DatasetImportJobConfig.importJobSchedule). The steps:
                     that does not fit is an *answer* (`failureReason`), not an
                     exception, so the state machine does not retry it.
 3. `import.activate` switch the dataset to the new version (conditional on
-                    the version it had at start) and the run -> ACTIVE, then
-                    delete superseded versions.
+                    the version it had at start) and the run -> ACTIVE; the
+                    superseded version is left to the garbage collector.
 4. `import.fail`    (Choice on a failureReason, or Catch on any step) the run
                     -> CREATE FAILED with the reason; the new version's objects
                     are deleted; the dataset keeps its previous version.
@@ -125,12 +125,11 @@ def activate(state):
     run, parsed = state["run"], state["parse"]
     _jobs().complete_run(_run_arn(state), parsed["versionId"], dataset_arn=run["datasetArn"],
                          previous_version=run.get("previousVersion"))
-    try:
-        removed = versions.delete_older_versions(run["datasetArn"], parsed["versionId"])
-    except Exception:  # superseded versions are harmless; the next run removes them
-        log.exception("could not delete superseded data versions of %s", run["datasetArn"])
-        removed = []
-    return {"dataVersion": parsed["versionId"], "rows": parsed["rows"], "removedVersions": removed}
+    # The superseded version is not deleted here: a training or export may still be reading
+    # it, and the switch may not be durable yet (issue 16). The garbage collector
+    # (workflows/collect.py) removes it once no record has pointed at it for a grace period.
+    return {"dataVersion": parsed["versionId"], "rows": parsed["rows"],
+            "supersededVersion": run.get("previousVersion")}
 
 
 def failure_reason(state) -> str:

@@ -76,7 +76,7 @@ def _version_arn(state):
 
 
 def channel_prefix(spec):
-    return objects.data_uri(f"{spec['modelPrefix']}input/{_channel_name()}/")
+    return objects.internal_uri(f"{spec['modelPrefix']}input/{_channel_name()}/")
 
 
 def _channel_name():
@@ -246,7 +246,7 @@ def prepare(state):
     return dict(answer, backend=config.training_backend(), trainingJobName=training_job_name(spec),
                 hyperparameters=hyperparameters, channels=channels,
                 inputDataConfig=input_data_config(channels),
-                outputUri=objects.data_uri(f"{spec['modelPrefix']}output/"),
+                outputUri=objects.internal_uri(f"{spec['modelPrefix']}output/"),
                 interactions=n, skippedRecipes=skipped)
 
 

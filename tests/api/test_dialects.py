@@ -188,7 +188,7 @@ def test_stop_a_pending_version(stock_personalize, group, monkeypatch):
     described = client.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
     assert described["status"] == "CREATE STOPPED" and "trainingHours" not in described
     from chalicelib.storage import objects
-    assert objects.list_prefix(objects.data_uri("models/pop/")) == []
+    assert objects.list_prefix(objects.internal_uri("models/pop/")) == []
 
 
 # ---- automatic training --------------------------------------------------------------------

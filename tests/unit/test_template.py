@@ -24,7 +24,7 @@ ROOT = package.ROOT
 ASL_DIR = os.path.join(ROOT, "infrastructure", "statemachines")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 FUNCTIONS = ("APIHandler", "Tasks", "Trainer")
-SETTINGS = ("RESOURCES_TABLE", "EVENTS_TABLE", "DATA_BUCKET",
+SETTINGS = ("RESOURCES_TABLE", "EVENTS_TABLE", "DATA_BUCKET", "INTERNAL_BUCKET",
             "EVENTS_ROLE_ARN", "TRAINING_BACKEND", "PERSONALIZE_ACCOUNT_ID")
 
 

@@ -117,7 +117,13 @@ def test_full_refresh_replaces_data_and_removes_old_version(personalize, s3, gro
     _, run = latest_run(personalize, job_arn)
     assert run["status"] == "ACTIVE"
     new = records.current_version(records.dataset(group["dataset"]))
-    assert new != old and versions.list_versions(group["dataset"]) == [new]
+    # the superseded version stays until the garbage collector's grace period has passed
+    assert new != old and versions.list_versions(group["dataset"]) == [old, new]
+    from chalicelib.workflows import collect
+    collect.collect()
+    assert versions.list_versions(group["dataset"]) == [old, new]
+    collect.collect(grace_seconds=0)
+    assert versions.list_versions(group["dataset"]) == [new]
     data = load_training_data(group["group"])
     assert data.user_ids.tolist() == ["7", "8"] and data.item_ids.tolist() == ["x", "y"]
 

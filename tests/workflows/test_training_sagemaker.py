@@ -115,12 +115,12 @@ def test_the_trainer_lambda_answers_like_a_training_job(s3, tmp_path):
     from chalicelib.training import channel
     paths = channel.write_channel(tiny_data(), str(tmp_path))
     for p in paths:
-        objects.put_file(objects.data_uri(f"models/s/v/input/train/{os.path.basename(p)}"), p)
-    event = {"trainingJobName": "s-v", "channels": {"train": objects.data_uri("models/s/v/input/train/")},
-             "outputUri": objects.data_uri("models/s/v/output/"),
+        objects.put_file(objects.internal_uri(f"models/s/v/input/train/{os.path.basename(p)}"), p)
+    event = {"trainingJobName": "s-v", "channels": {"train": objects.internal_uri("models/s/v/input/train/")},
+             "outputUri": objects.internal_uri("models/s/v/output/"),
              "hyperparameters": {"_recipes": json.dumps([{"recipe": "aws-popularity-count", "recipeArn": "p"}])}}
     answer = lambda_trainer.handle(event)
-    assert answer["modelArtifacts"] == objects.data_uri("models/s/v/output/s-v/output/model.tar.gz")
+    assert answer["modelArtifacts"] == objects.internal_uri("models/s/v/output/s-v/output/model.tar.gz")
     outcome = artifacts.training_outcome(answer["modelArtifacts"])
     assert outcome["report"]["recipe"] == "aws-popularity-count" and outcome["metrics"]["coverage"] > 0
     model = artifacts.load_model(answer["modelArtifacts"], str(tmp_path / "served"))
@@ -130,6 +130,6 @@ def test_the_trainer_lambda_answers_like_a_training_job(s3, tmp_path):
     assert lambda_trainer.handle(event) == {"failureReason": "alpha: not a hyperparameter of "
                                             "aws-popularity-count (allowed: none)"}
     # an empty channel is an error of the shim (retried by the state machine)
-    event["channels"] = {"train": objects.data_uri("models/none/")}
+    event["channels"] = {"train": objects.internal_uri("models/none/")}
     with pytest.raises(RuntimeError, match="nothing at"):
         lambda_trainer.handle(event)

@@ -180,7 +180,7 @@ def test_internal_errors_are_retried_then_fail_the_version(personalize, group, m
     assert "the data bucket is unreachable" in version["failureReason"]
     # the training channel does not outlive the failure
     from chalicelib.storage import objects
-    assert objects.list_prefix(objects.data_uri("models/unlucky/")) == []
+    assert objects.list_prefix(objects.internal_uri("models/unlucky/")) == []
 
 
 @pytest.fixture
