@@ -26,17 +26,19 @@ import tempfile
 import time
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts import access, emulator, package, stack as stack_cli  # noqa: E402
+from scripts import access, emulator, package
+from scripts import stack as stack_cli
 
 REGION = "us-east-1"
 TABLE = "bench-events"
 
 
 def _clients(emu, keys, endpoint):
-    kw = dict(region_name=REGION)
+    kw = {"region_name": REGION}
     ddb = boto3.client("dynamodb", endpoint_url=emu.endpoint, aws_access_key_id="test",
                        aws_secret_access_key="test", **kw)
     personalize = boto3.client("personalize", endpoint_url=endpoint, aws_access_key_id=keys[0],
@@ -118,7 +120,7 @@ def _count_groups(personalize, arns):
     try:
         found = {g["datasetGroupArn"] for page in personalize.get_paginator(
             "list_dataset_groups").paginate() for g in page["datasetGroups"]}
-    except Exception:  # the API itself is gone (plain mode loses the deployment)
+    except (ClientError, BotoCoreError):  # the API itself is gone (plain mode loses the deployment)
         return 0
     return len(found & set(arns))
 

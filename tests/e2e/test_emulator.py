@@ -8,7 +8,8 @@ import sys
 import boto3
 import pytest
 
-from scripts import access, emulator, package, stack as stack_cli
+from scripts import access, emulator, package
+from scripts import stack as stack_cli
 
 
 def test_port_taken_is_a_clear_error(tmp_path):
@@ -55,8 +56,8 @@ def test_state_survives_a_restart(tmp_path):
 
 
 def _clients(emu):
-    kw = dict(endpoint_url=emu.endpoint, region_name="us-east-1",
-              aws_access_key_id="test", aws_secret_access_key="test")
+    kw = {"endpoint_url": emu.endpoint, "region_name": "us-east-1",
+          "aws_access_key_id": "test", "aws_secret_access_key": "test"}
     return boto3.client("dynamodb", **kw), boto3.client("s3", **kw)
 
 
@@ -158,7 +159,7 @@ def test_save_killed_half_way_leaves_the_previous_state(tmp_path, point):
         before = f.read()
     env = {**os.environ, "PERSIST_STATE": "1", "STATE_DIR": state_dir}
     killed = subprocess.run([sys.executable, "-c", _KILLED_SAVE.format(
-        root=emulator.DURABLE_LAUNCHER.rsplit("/scripts/", 1)[0], point=point)], env=env)
+        root=emulator.DURABLE_LAUNCHER.rsplit("/scripts/", 1)[0], point=point)], env=env, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert [n for n in os.listdir(state_dir) if n.endswith(".durable-tmp")]  # the torn save
     with open(os.path.join(state_dir, "dynamodb.json"), "rb") as f:
