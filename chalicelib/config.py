@@ -42,6 +42,16 @@ def internal_bucket():
     return _env("INTERNAL_BUCKET", "personalize-internal")
 
 
+def reconcile_grace_seconds():
+    """How long a resource in flight with no execution ARN (not started yet, or started by a
+    schedule) may stay unchanged before the reconciler counts its workflow as dead: env
+    `RECONCILE_GRACE_SECONDS`, default 900."""
+    try:
+        return max(0.0, float(_env("RECONCILE_GRACE_SECONDS", "900")))
+    except ValueError:
+        return 900.0
+
+
 def collect_grace_seconds():
     """How long an internal object that no record references is kept before the garbage
     collector deletes it: env `COLLECT_GRACE_SECONDS`, default 3600 (a reader that picked it

@@ -122,6 +122,27 @@ def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=Fal
     return record, True
 
 
+def start_maintenance(endpoint, region, stack_name=STACK_NAME, progress=print):
+    """Start the stack's maintenance workflow once (issue 16): the reconciler moves what a
+    stopped stack left in flight to a final state, then the garbage collector runs. Returns
+    the execution ARN, or None (reported, not raised: the stack is up either way)."""
+    try:
+        sfn = deploy.session(endpoint)("stepfunctions") if endpoint else \
+            boto3.client("stepfunctions", region_name=region)
+        name = f"{stack_name}-maintenance"
+        machines = [m["stateMachineArn"] for page in sfn.get_paginator("list_state_machines").paginate()
+                    for m in page["stateMachines"] if m["name"] == name]
+        if not machines:
+            progress(f"no state machine {name}: nothing reconciled")
+            return None
+        arn = sfn.start_execution(stateMachineArn=machines[0], input="{}")["executionArn"]
+    except (ClientError, BotoCoreError) as e:
+        progress(f"could not start the maintenance workflow: {e}")
+        return None
+    progress(f"maintenance workflow started (reconciler, garbage collector): {arn}")
+    return arn
+
+
 def up(port=None, persist=True, force=False, region="us-east-1", progress=print):
     """Start or reuse the emulator, deploy if needed, write .local/stack.env."""
     os.makedirs(LOCAL, exist_ok=True)
@@ -143,6 +164,7 @@ def up(port=None, persist=True, force=False, region="us-east-1", progress=print)
     env = client_environment(record["personalize_endpoint"], emu.endpoint, region, keys=root)
     write_env(env_path, env,
               {"PERSONALIZE_DATA_BUCKET": record["outputs"].get("DataBucketName", "")})
+    start_maintenance(emu.endpoint, region, record.get("stack_name") or STACK_NAME, progress)
     return env
 
 
@@ -198,6 +220,7 @@ def deploy_remote(target, stack_name=STACK_NAME, region=None, training_backend=N
              "PERSONALIZE_ACCESS_KEY_ID": root[0], "PERSONALIZE_SECRET_ACCESS_KEY": root[1]}
     write_env(path, env, extra)
     progress(f"deployed in {dep.seconds:.1f}s; environment in {os.path.relpath(path, ROOT)}")
+    start_maintenance(endpoint, region, stack_name, progress)
     return env
 
 

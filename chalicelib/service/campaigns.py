@@ -158,12 +158,17 @@ def _config_following(config, mode):
 def _start_deployment(arn):
     from chalicelib.workflows import starter
     try:
-        return starter.start_workflow("campaign", {"campaignArn": arn})
+        execution = starter.start_workflow("campaign", {"campaignArn": arn})
     except Exception as e:  # noqa: BLE001 - the reason is shown to the user
         log.exception("could not start the deployment of %s", arn)
         mark_campaign(arn, lifecycle.CREATE_FAILED,
                       failure_reason=f"Deployment could not be started: {e}")
         return None
+    try:   # the deployment's execution, for the reconciler (workflows/reconcile.py)
+        store().update(arn, {"executionArn": execution})
+    except ConditionFailed:
+        pass
+    return execution
 
 
 # ---- operations ----------------------------------------------------------------------------

@@ -96,12 +96,22 @@ def start_training(version_arn):
     CREATE PENDING for ever."""
     from chalicelib.workflows import starter
     try:
-        return starter.start_workflow("training", {"solutionVersionArn": version_arn})
+        execution = starter.start_workflow("training", {"solutionVersionArn": version_arn})
     except Exception as e:  # noqa: BLE001 - the reason is shown to the user
         log.exception("could not start training for %s", version_arn)
         mark_solution_version(version_arn, lifecycle.CREATE_FAILED,
                               failure_reason=f"Training could not be started: {e}")
         return None
+    _remember_execution(version_arn, execution)
+    return execution
+
+
+def _remember_execution(arn, execution):
+    """The execution that moves the record, for the reconciler (workflows/reconcile.py)."""
+    try:
+        store().update(arn, {"executionArn": execution})
+    except ConditionFailed:
+        pass   # deleted meanwhile
 
 
 def latest_active_version(solution_arn):

@@ -471,7 +471,7 @@ def test_delete_solution(personalize, group, started, s3):
     key = f"models/{v1[-8:]}/model.npz"          # the modelKey finish_training recorded
     s3.put_object(Bucket="personalize-data", Key=key, Body=b"model")
     channel = f"models/sol/{v1[-8:]}/input/train/part-0"
-    s3.put_object(Bucket="personalize-data", Key=channel, Body=b"data")
+    s3.put_object(Bucket="personalize-internal", Key=channel, Body=b"data")
     personalize.delete_solution(solutionArn=arn)
     with pytest.raises(ClientError) as e:
         personalize.describe_solution(solutionArn=arn)
@@ -480,7 +480,7 @@ def test_delete_solution(personalize, group, started, s3):
         personalize.describe_solution_version(solutionVersionArn=v1)
     assert code(e) == "ResourceNotFoundException"
     assert s3.list_objects_v2(Bucket="personalize-data", Prefix=key).get("KeyCount") == 0
-    assert s3.list_objects_v2(Bucket="personalize-data", Prefix="models/sol/").get("KeyCount") == 0
+    assert s3.list_objects_v2(Bucket="personalize-internal", Prefix="models/sol/").get("KeyCount") == 0
     with pytest.raises(ClientError) as e:
         personalize.delete_solution(solutionArn=arn)
     assert code(e) == "ResourceNotFoundException"
