@@ -18,7 +18,7 @@ import urllib.request
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1200,900"]
+         "--disable-dev-shm-usage", "--window-size=1100,1300"]
 PACKAGES = ("chromium", "chromium-driver")
 
 
@@ -114,7 +114,8 @@ class Browser:
                 return value
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what or expression}; page: "
-                                     f"{self.text('main')[:1500]}")
+                                     f"{self.text('body')[:2000]}; last error: "
+                                     f"{self.js('return document.body.dataset.lastError')}")
             time.sleep(0.25)
 
     def find(self, css):

@@ -41,6 +41,7 @@ function table(columns, rows, empty) {
     h("tbody", {}, rows.map((r) => h("tr", {}, columns.map(([, cell, cls]) => h("td", { class: cls }, cell(r)))))));
 }
 function toast(message, error) {
+  if (error) document.body.dataset.lastError = message;  // for tests and the curious: the last failure
   const box = document.getElementById("toast");
   const item = h("div", { class: error ? "error" : "" }, message);
   box.append(item);
@@ -358,9 +359,9 @@ async function solutionPage(solutionArn) {
       ["Elapsed", elapsed, "num elapsed"], ["Training mode", (v) => v.trainingMode || ""],
       ["Failure reason", (v) => h("span", { class: "reason" }, v.failureReason || "")]], versions), train),
     h("section", { id: "metrics" }, h("h2", {}, "Metrics"),
-      active.length ? [table([["Metric", ([, label]) => label],
+      active.length ? [Chart.bars(series, shown), table([["Metric", ([, label]) => label],
         ...active.map((v, k) => [v.label, ([key]) => (key in metrics[k] ? Number(metrics[k][key]).toFixed(4) : "—"), "num"])],
-        shown), Chart.bars(series, shown)] : h("p", { class: "muted" }, "Metrics appear when a version is ACTIVE.")));
+        shown)] : h("p", { class: "muted" }, "Metrics appear when a version is ACTIVE.")));
   if (versions.some((v) => !terminal(v.status))) later(() => solutionPage(solutionArn), 2000);
 }
 
@@ -480,7 +481,8 @@ async function campaignPage(campaignArn) {
   const go = h("button", { class: "primary", id: "get-recommendations", onclick: (e) => act(e.target, async () => { note.textContent = ""; await ask(); }) },
     ranking ? "Get personalized ranking" : "Get recommendations");
   paint(gen, ...head, h("section", { id: "test-campaign" }, h("h2", {}, "Test campaign results"),
-    h("p", { class: "muted" }, `Recipe ${shortArn(recipeArn)} (${recipeType}).`),
+    h("p", { class: "muted" }, `Recipe ${shortArn(recipeArn)} (${recipeType}) · `,
+      link(`#/group/${enc(groupArn)}`, "Dataset group dashboard")),
     field("User ID", user, "A user id from the Interactions dataset."),
     related ? field("Item ID", item) : null, ranking ? field("Items to rank", list) : null,
     field("Filter", filter), go, note, results));

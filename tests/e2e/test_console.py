@@ -1,0 +1,172 @@
+"""The web console (issue 17) in a real headless Chromium on the deployed stack.
+
+Seed, "Getting Started (Console)" steps 1-4 and "Test campaign results", from an empty
+dataset group: schema (prefilled with the seed's, validated before submit), a failed
+import showing its reason, an import from S3, a solution of a fast recipe
+(aws-popularity-count) trained twice, its metrics as a table and a chart side by side,
+a campaign, recommended items for user 1, and a recorded click changing the next answer.
+Every call the page makes is signed in the browser with the root principal's keys.
+The screenshots in docs/ (README, "Console") are taken here.
+"""
+import os
+import random
+
+import pytest
+
+from tests.e2e import flows
+from tests.support.browser import Browser, ensure_chromium
+
+pytestmark = pytest.mark.e2e
+
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "docs")
+N_USERS, PER_USER, N_ITEMS = 40, 30, 60
+
+
+def interactions_csv():
+    """USER_ID,ITEM_ID,TIMESTAMP above the training minimums, items drawn with Zipf-like
+    popularity (each user's own draw), so popularity-count's metrics are not all zero."""
+    rng = random.Random(17)
+    weights = [1 / (i + 1) for i in range(N_ITEMS)]
+    lines = ["USER_ID,ITEM_ID,TIMESTAMP"]
+    for u in range(1, N_USERS + 1):
+        seen = set()
+        while len(seen) < PER_USER:
+            seen.add(rng.choices(range(N_ITEMS), weights)[0])
+        for k, item in enumerate(sorted(seen, key=lambda i: rng.random())):
+            lines.append(f"{u},i{item},{1_500_000_000 + u * 1000 + k}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    found, reason = ensure_chromium()
+    if found is None:
+        pytest.skip(f"no headless Chromium: {reason}")
+    with Browser(*found, timeout=30) as b:
+        yield b
+
+
+def js_str(value):
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def has_text(css, text):
+    return (f"(document.querySelector({js_str(css)}) || {{innerText: ''}}).innerText"
+            f".includes({js_str(text)})")
+
+
+def test_console_from_empty_group_to_test_campaign_results(stack, browser):
+    good = flows.upload(stack, f"console/{flows.name('ratings')}.csv", interactions_csv())
+    bad = flows.upload(stack, f"console/{flows.name('bad')}.csv", b"USER_ID,ITEM_ID\n1,i2\n")
+    url = stack.personalize_endpoint + "/console/"
+    group = flows.name("console")
+    b = browser
+    b.get(url)
+    b.wait("document.getElementById('access-key')")
+    b.type("#access-key", stack.keys[0])
+    b.type("#secret-key", stack.keys[1])
+    b.click("#sign-in")
+
+    # dataset groups: create one, it turns ACTIVE in the list
+    b.wait("document.getElementById('group-name')")
+    b.type("#group-name", group)
+    b.click("#create-group")
+    b.wait(f"Array.from(document.querySelectorAll('#groups tr')).some(tr => "
+           f"tr.innerText.includes({js_str(group)}) && tr.innerText.includes('ACTIVE'))",
+           what="the new group ACTIVE")
+    b.js(f"Array.from(document.querySelectorAll('#groups a')).find(a => a.innerText === "
+         f"{js_str(group)}).click()")
+    b.wait(has_text("main h1", group))
+
+    # schema: the seed's example is prefilled; a broken one is refused before any call
+    b.js("location.hash += '/dataset'")
+    b.wait("document.getElementById('schema-definition')")
+    prefilled = b.js("return JSON.parse(document.getElementById('schema-definition').value)")
+    assert [f["name"] for f in prefilled["fields"]] == ["USER_ID", "ITEM_ID", "TIMESTAMP"]
+    b.set_value("#schema-definition", '{"type": "record", "name": "Interactions", '
+                                      '"fields": [{"name": "USER_ID", "type": "text"}]}')
+    b.click("#validate-schema")
+    problems = b.text("#schema-problems")
+    assert "USER_ID" in problems and "ITEM_ID" in problems and "TIMESTAMP" in problems, problems
+    b.set_value("#dataset-type", "Interactions")  # refills the seed's schema
+    b.click("#validate-schema")
+    assert b.text("#schema-problems") == "Schema is valid."
+    b.type("#schema-name", flows.name("console-schema"))
+    b.click("#create-dataset")
+    b.wait("document.querySelectorAll('#datasets tbody tr').length === 1", what="the dataset")
+
+    # import: a file without the schema's columns fails and says why; then the good one
+    # (one import at a time per dataset)
+    for rows, (location, outcome) in enumerate(((bad, "CREATE FAILED"), (good, "ACTIVE")), 1):
+        b.js("location.hash += '/import'")
+        b.wait("document.getElementById('data-location')")
+        b.type("#data-location", location)
+        b.type("#job-name", flows.name("import"))
+        b.click("#start-import")
+        b.wait(f"document.querySelectorAll('#import-jobs tbody tr').length === {rows} && "
+               "!/IN_PROGRESS|PENDING/.test(document.querySelector('#import-jobs').innerText) && "
+               + has_text("#import-jobs", outcome), timeout=120, what=f"an import {outcome}")
+    b.wait("document.querySelectorAll('#import-jobs tbody tr').length === 2")
+    jobs = b.text("#import-jobs")
+    assert "CREATE FAILED" in jobs and "ACTIVE" in jobs, jobs
+    reason = b.js("return Array.from(document.querySelectorAll('#import-jobs .reason'))"
+                  ".map(e => e.innerText).filter(Boolean)")
+    assert len(reason) == 1 and "TIMESTAMP" in reason[0], reason
+
+    # solution: recipes from ListRecipes, hyperparameters with their ranges for aws-hrnn
+    b.js("location.hash += '/solution'")
+    b.wait("document.querySelectorAll('#recipe option').length > 3")
+    hrnn = b.js("return Array.from(document.querySelectorAll('#recipe option'))"
+                ".find(o => o.innerText === 'aws-hrnn').value")
+    b.set_value("#recipe", hrnn)
+    b.wait(has_text("#hyperparameters", "model.num_layers"), what="aws-hrnn's hyperparameters")
+    assert "integer" in b.text("#hyperparameters")
+    popularity = b.js("return Array.from(document.querySelectorAll('#recipe option'))"
+                      ".find(o => o.innerText === 'aws-popularity-count').value")
+    b.set_value("#recipe", popularity)
+    b.wait(f"!{has_text('#hyperparameters', 'model.num_layers')}")
+    b.type("#solution-name", flows.name("console-solution"))
+    b.click("#create-solution")
+    # versions: live status, then a second version to compare side by side
+    b.wait(has_text("#versions", "ACTIVE"), timeout=120, what="the first version ACTIVE")
+    b.click("#train-version")
+    b.wait("document.querySelectorAll('#versions tbody tr').length === 2 && "
+           "document.querySelector('#versions').innerText.split('ACTIVE').length === 3",
+           timeout=120, what="two ACTIVE versions")
+    b.wait("document.querySelectorAll('#metrics svg rect.bar').length > 0")
+    metrics = b.text("#metrics table")
+    assert "P@25" in metrics and "NDCG@10" in metrics and "coverage" in metrics, metrics
+    bars = b.js("return Array.from(document.querySelectorAll('#metrics svg rect.bar'))"
+                ".map(r => r.getAttribute('data-metric'))")
+    assert len(bars) == 2 * len(set(bars)) and "coverage" in bars
+    b.screenshot("#metrics", os.path.join(DOCS, "console-metrics.png"))
+
+    # campaign, then Test campaign results for user 1
+    b.js("Array.from(document.querySelectorAll('a')).find(a => a.innerText === "
+         "'Create campaign').click()")
+    b.wait("document.querySelectorAll('#solution-version option').length === 2")
+    b.type("#campaign-name", flows.name("console-campaign"))
+    b.click("#create-campaign")
+    b.wait("document.getElementById('user-id')", timeout=120, what="the campaign ACTIVE")
+    b.type("#user-id", "1")
+    b.click("#get-recommendations")
+    b.wait("document.querySelectorAll('#results .item-id').length === 10")
+    first = b.js("return Array.from(document.querySelectorAll('#results .item-id'), e => e.innerText)")
+    scores = b.js("return Array.from(document.querySelectorAll('#results td.num'), e => e.innerText)")
+    assert all(scores) and len(set(first)) == 10
+    b.screenshot("main", os.path.join(DOCS, "console-test-campaign.png"))
+
+    # a click on the top item (needs an event tracker: the page creates one) changes the answer
+    b.click("#results button.click")
+    b.wait(has_text("#answer-note", "recorded"), timeout=90, what="the click recorded")
+    assert "changed" in b.text("#answer-note"), b.text("#answer-note")
+    after = b.js("return Array.from(document.querySelectorAll('#results .item-id'), e => e.innerText)")
+    assert after != first and first[0] not in after
+
+    # the dashboard: every resource of the flow, the tracker with its tracking id
+    b.js("location.hash = Array.from(document.querySelectorAll('a')).find(a => "
+         "a.innerText === 'Dataset group dashboard').getAttribute('href')")
+    b.wait(has_text("#campaigns", "ACTIVE") + " && " + has_text("#event-trackers", "ACTIVE"),
+           what="the dashboard with the campaign and the tracker")
+    assert b.js("return document.querySelector('#event-trackers .mono').innerText.length") > 8
+    b.screenshot("main", os.path.join(DOCS, "console-dashboard.png"))
