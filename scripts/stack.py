@@ -55,6 +55,11 @@ def client_environment(personalize_endpoint, endpoint_url, region, credentials=T
     return env
 
 
+def console_url(personalize_endpoint):
+    """The web console the stack serves itself (chalicelib/console, GET /console/)."""
+    return personalize_endpoint.rstrip("/") + "/console/"
+
+
 def write_env(path, env, extra=None):
     """Write the environment file, readable by its owner only (it holds a secret key)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -163,7 +168,8 @@ def up(port=None, persist=True, force=False, region="us-east-1", progress=print)
                               (known.get("AWS_ACCESS_KEY_ID"), known.get("AWS_SECRET_ACCESS_KEY")))
     env = client_environment(record["personalize_endpoint"], emu.endpoint, region, keys=root)
     write_env(env_path, env,
-              {"PERSONALIZE_DATA_BUCKET": record["outputs"].get("DataBucketName", "")})
+              {"PERSONALIZE_DATA_BUCKET": record["outputs"].get("DataBucketName", ""),
+               "PERSONALIZE_CONSOLE_URL": console_url(record["personalize_endpoint"])})
     start_maintenance(emu.endpoint, region, record.get("stack_name") or STACK_NAME, progress)
     return env
 
@@ -217,7 +223,8 @@ def deploy_remote(target, stack_name=STACK_NAME, region=None, training_backend=N
     env = client_environment(dep.personalize_endpoint, endpoint, region,
                              keys=root if target == "localstack" else None, credentials=False)
     extra = {"PERSONALIZE_DATA_BUCKET": dep.outputs.get("DataBucketName", ""),
-             "PERSONALIZE_ACCESS_KEY_ID": root[0], "PERSONALIZE_SECRET_ACCESS_KEY": root[1]}
+             "PERSONALIZE_ACCESS_KEY_ID": root[0], "PERSONALIZE_SECRET_ACCESS_KEY": root[1],
+             "PERSONALIZE_CONSOLE_URL": console_url(dep.personalize_endpoint)}
     write_env(path, env, extra)
     progress(f"deployed in {dep.seconds:.1f}s; environment in {os.path.relpath(path, ROOT)}")
     start_maintenance(endpoint, region, stack_name, progress)
@@ -254,6 +261,9 @@ or without the environment file:
                                aws_secret_access_key="<AWS_SECRET_ACCESS_KEY in .local/stack.env>")
 
 Keys and policies: python -m scripts.access --help (README, "Security").
+
+Web console: {console}
+  (sign in with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of .local/stack.env; README, "Console")
 """
 
 
@@ -282,7 +292,8 @@ def main(argv=None):
             env = up(port=args.port, persist=not args.no_persist, force=args.force)
             if not args.quiet:
                 print(SNIPPET.format(endpoint=env["PERSONALIZE_ENDPOINT"],
-                                     region=env["AWS_REGION"], key=env["AWS_ACCESS_KEY_ID"]))
+                                     region=env["AWS_REGION"], key=env["AWS_ACCESS_KEY_ID"],
+                                     console=console_url(env["PERSONALIZE_ENDPOINT"])))
         elif args.command == "down":
             down()
         elif args.command == "env":

@@ -322,6 +322,9 @@ def _interrupt(signum, frame):
 def serve_forever(stop_emulator):
     print("\nThe stack keeps serving; `source .local/stack.env` in another shell to use it. "
           "Ctrl-C to stop.", flush=True)
+    if os.environ.get("PERSONALIZE_CONSOLE_URL"):
+        print(f"Web console: {os.environ['PERSONALIZE_CONSOLE_URL']} (keys in .local/stack.env)",
+              flush=True)
     # Ctrl-C, and `kill` too; also when started with SIGINT ignored (a background job).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)

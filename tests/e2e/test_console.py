@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from scripts import stack as stack_cli
 from tests.e2e import flows
 from tests.support.browser import Browser, ensure_chromium
 
@@ -58,7 +59,7 @@ def has_text(css, text):
 def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     good = flows.upload(stack, f"console/{flows.name('ratings')}.csv", interactions_csv())
     bad = flows.upload(stack, f"console/{flows.name('bad')}.csv", b"USER_ID,ITEM_ID\n1,i2\n")
-    url = stack.personalize_endpoint + "/console/"
+    url = stack_cli.console_url(stack.personalize_endpoint)  # as `make up` writes it
     group = flows.name("console")
     b = browser
     b.get(url)
