@@ -4,7 +4,8 @@ One API serves the three services of the seed's "API Reference": the control
 plane (AWS JSON 1.1, `POST /`), Personalize Runtime (`POST /recommendations`,
 `POST /personalize-ranking`, `POST /action-recommendations`) and Personalize Events
 (`POST /events`, `/items`, `/users`, `/actions`, `/action-interactions`): every
-request URI of today's stock models and the seed's.
+request URI of today's stock models and the seed's. `GET /console/` serves the web console's
+static page (chalicelib/console), whose calls are signed requests to the routes above.
 """
 from chalice import Chalice
 
