@@ -159,8 +159,9 @@ def automl(stack, walks):
 
 
 def _training_report(stack, version_arn):
-    """training.json of a version's model archive: what the trainer compared and chose."""
-    s3, bucket = stack.client("s3"), stack.outputs["DataBucketName"]
+    """training.json of a version's model archive (in the internal bucket): what the trainer
+    compared and chose."""
+    s3, bucket = stack.client("s3"), stack.outputs["InternalBucketName"]
     version_id = version_arn.rsplit("/", 1)[1]
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
             for o in page.get("Contents", [])
