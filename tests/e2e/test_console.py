@@ -5,6 +5,8 @@ dataset group: schema (prefilled with the seed's, validated before submit), a fa
 import showing its reason, an import from S3, a solution of a fast recipe
 (aws-popularity-count) trained twice, its metrics as a table and a chart side by side,
 a campaign, recommended items for user 1, and a recorded click changing the next answer.
+Also: deleting a dataset group (two clicks), an Items dataset whose fields the campaign
+returns beside the recommendations (metadataColumns), aws-hrnn's hyperparameter ranges.
 Every call the page makes is signed in the browser with the root principal's keys.
 The screenshots in docs/ (README, "Console") are taken here.
 """
@@ -38,6 +40,15 @@ def interactions_csv():
     return ("\n".join(lines) + "\n").encode()
 
 
+GENRES = ("Comedy", "Drama", "Action", "Horror", "Romance")
+
+
+def items_csv():
+    lines = ["ITEM_ID,GENRES"] + [
+        f"i{i}," + "|".join(dict.fromkeys((GENRES[i % 5], GENRES[(i // 5) % 5]))) for i in range(N_ITEMS)]
+    return ("\n".join(lines) + "\n").encode()
+
+
 @pytest.fixture(scope="module")
 def browser():
     found, reason = ensure_chromium()
@@ -58,6 +69,7 @@ def has_text(css, text):
 
 def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     good = flows.upload(stack, f"console/{flows.name('ratings')}.csv", interactions_csv())
+    items = flows.upload(stack, f"console/{flows.name('items')}.csv", items_csv())
     bad = flows.upload(stack, f"console/{flows.name('bad')}.csv", b"USER_ID,ITEM_ID\n1,i2\n")
     url = stack_cli.console_url(stack.personalize_endpoint)  # as `make up` writes it
     group = flows.name("console")
@@ -75,6 +87,17 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     b.wait(f"Array.from(document.querySelectorAll('#groups tr')).some(tr => "
            f"tr.innerText.includes({js_str(group)}) && tr.innerText.includes('ACTIVE'))",
            what="the new group ACTIVE")
+    # delete asks first (two clicks); the group leaves the list
+    doomed = flows.name("console-doomed")
+    b.type("#group-name", doomed)
+    b.click("#create-group")
+    row = (f"Array.from(document.querySelectorAll('#groups tbody tr')).find(tr => "
+           f"tr.innerText.includes({js_str(doomed)}))")
+    b.wait(f"{row} && {row}.innerText.includes('ACTIVE')", what="the second group ACTIVE")
+    b.js(f"{row}.querySelector('button.delete').click()")
+    assert b.js(f"return {row}.querySelector('button.delete').innerText") == "Confirm delete"
+    b.js(f"{row}.querySelector('button.delete').click()")
+    b.wait(f"!{row}", what="the deleted group gone from the list")
     b.js(f"Array.from(document.querySelectorAll('#groups a')).find(a => a.innerText === "
          f"{js_str(group)}).click()")
     b.wait(has_text("main h1", group))
@@ -114,6 +137,28 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
                   ".map(e => e.innerText).filter(Boolean)")
     assert len(reason) == 1 and "TIMESTAMP" in reason[0], reason
 
+    # an Items dataset (the example schema for the type) and its import: the metadata shown
+    # beside the recommendations
+    b.js("location.hash += '/dataset'")
+    b.wait("document.getElementById('schema-definition')")
+    b.set_value("#dataset-type", "Items")
+    assert "GENRES" in b.js("return document.getElementById('schema-definition').value")
+    b.type("#dataset-name", "items-dataset")
+    b.type("#schema-name", flows.name("console-items-schema"))
+    b.click("#create-dataset")
+    b.wait("document.querySelectorAll('#datasets tbody tr').length === 2", what="the Items dataset")
+    b.js("location.hash += '/import'")
+    b.wait("document.querySelectorAll('#import-dataset option').length === 2")
+    b.js("const s = document.getElementById('import-dataset'); s.value = Array.from(s.options)"
+         ".find(o => o.innerText.includes('ITEMS')).value")
+    b.type("#data-location", items)
+    b.type("#job-name", flows.name("import-items"))
+    b.click("#start-import")
+    b.wait("document.querySelectorAll('#import-jobs tbody tr').length === 3 && "
+           "!/IN_PROGRESS|PENDING/.test(document.querySelector('#import-jobs').innerText)",
+           timeout=120, what="the items import ended")
+    assert b.text("#import-jobs").count("CREATE FAILED") == 2  # the failed job: status and run
+
     # solution: recipes from ListRecipes, hyperparameters with their ranges for aws-hrnn
     b.js("location.hash += '/solution'")
     b.wait("document.querySelectorAll('#recipe option').length > 3")
@@ -147,6 +192,7 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
          "'Create campaign').click()")
     b.wait("document.querySelectorAll('#solution-version option').length === 2")
     b.type("#campaign-name", flows.name("console-campaign"))
+    b.click("#enable-metadata")
     b.click("#create-campaign")
     b.wait("document.getElementById('user-id')", timeout=120, what="the campaign ACTIVE")
     b.type("#user-id", "1")
@@ -155,7 +201,11 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     first = b.js("return Array.from(document.querySelectorAll('#results .item-id'), e => e.innerText)")
     scores = b.js("return Array.from(document.querySelectorAll('#results td.num'), e => e.innerText)")
     assert all(scores) and len(set(first)) == 10
-    b.screenshot("main", os.path.join(DOCS, "console-test-campaign.png"))
+    genres = b.js("const t = document.querySelector('#results table'); const k = Array.from("
+                  "t.querySelectorAll('th')).findIndex(th => th.innerText === 'GENRES');"
+                  "return k < 0 ? null : Array.from(t.querySelectorAll('tbody tr'), "
+                  "tr => tr.children[k].innerText)")
+    assert genres and all(g and set(g.split("|")) <= set(GENRES) for g in genres), genres
 
     # a click on the top item (needs an event tracker: the page creates one) changes the answer
     b.click("#results button.click")
@@ -163,6 +213,7 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     assert "changed" in b.text("#answer-note"), b.text("#answer-note")
     after = b.js("return Array.from(document.querySelectorAll('#results .item-id'), e => e.innerText)")
     assert after != first and first[0] not in after
+    b.screenshot("main", os.path.join(DOCS, "console-test-campaign.png"))  # the changed rows marked
 
     # the dashboard: every resource of the flow, the tracker with its tracking id
     b.js("location.hash = Array.from(document.querySelectorAll('a')).find(a => "

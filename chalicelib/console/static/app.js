@@ -281,9 +281,12 @@ async function solutionFormPage(groupArn) {
   const hpo = h("input", { type: "checkbox", id: "perform-hpo" });
   const eventType = h("input", { type: "text", id: "event-type", placeholder: "(all events)" });
   const params = h("div", { id: "hyperparameters" });
-  let rows = [];
+  let rows = [], asked = 0;
   const showParams = () => act(null, async () => {
-    rows = automl.checked ? [] : await hyperparameters(recipe.value);
+    const mine = ++asked;  // a slower answer for an earlier pick must not replace a later one
+    const found = automl.checked ? [] : await hyperparameters(recipe.value);
+    if (mine !== asked) return;
+    rows = found;
     params.replaceChildren(table([
       ["Hyperparameter", (r) => r.name],
       ["Range", (r) => r.kind === "categorical" ? (r.values || []).join(" | ") : r.kind ? `${r.kind} ${r.min} … ${r.max}` : "fixed"],
