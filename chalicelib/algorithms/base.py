@@ -98,8 +98,24 @@ class History:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int64))
 
 
+@dataclass
+class UserState:
+    """What a model read of a user's history, carried between requests (issue 15: a request
+    folds in only the events recorded since). `folded` history positions were read (a prefix
+    of the history); `vector` is what the model scores with (None: nothing it knows yet);
+    `carry` holds the recipe's running sums or recurrent state."""
+
+    folded: int = 0
+    vector: Optional[np.ndarray] = None
+    carry: tuple = ()
+
+
 class Model(abc.ABC):
-    """A trained solution version. Subclasses implement what their recipe type needs."""
+    """A trained solution version. Subclasses implement what their recipe type needs.
+
+    Recipes whose user vector comes from the history alone may implement `fold`; their
+    `recommend` and `rank` then take `states` / `state` (from `fold`) instead of re-reading
+    the histories, with the same scores."""
 
     recipe: str = ""
     recipe_type: str = USER_PERSONALIZATION
@@ -124,6 +140,12 @@ class Model(abc.ABC):
         """SEARCH_PERSONALIZATION / PERSONALIZED_RANKING: one score per candidate item index
         (higher is better)."""
         raise NotImplementedError(f"{self.recipe} does not rank")
+
+    def fold(self, state: Optional[UserState], history: History,
+             user: Optional[int] = None) -> Optional[UserState]:
+        """The user's state after `history`, given `state` after a prefix of it (None: nothing
+        read yet), reading only `history[state.folded:]`; None when the recipe carries none."""
+        return None
 
     def serving_options(self, campaign_config: Optional[dict]) -> dict:
         """Keyword arguments for `recommend` from a campaign's `campaignConfig` (today's API);
@@ -165,6 +187,9 @@ class Recipe(abc.ABC):
     # `chalicelib.algorithms.warm_start`): the previous version's parameters are carried over,
     # new items placed and the model fine-tuned for a short schedule instead of trained anew.
     supports_warm_start: bool = False
+    # True when `fit` accepts `checkpoint=` (`chalicelib.algorithms.checkpoint`): a long fit
+    # pauses at an epoch end and a later call resumes it with the same result.
+    supports_checkpoint: bool = False
 
     @abc.abstractmethod
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *,

@@ -84,10 +84,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
+                                        UserState,
                                         candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.deepfm_net import DeepFmNet
+from chalicelib.algorithms.ffnn import state_vectors
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
@@ -168,11 +170,45 @@ class DeepFmModel(Model):
         self.info = dict(info or {})
         self._known, self._popularity = popularity_prior(self.item_counts)
 
-    def item_scores(self, histories: Sequence[History], items=None) -> np.ndarray:
+    def fold(self, state, history, user=None):
+        """The pooled history carried forward: `carry` = (the un-normalised sum of
+        `recency**age * E_in[item]` in float64, the sum of the weights, whether a known item
+        was read); a fold ages both by the number of new positions and adds the new items,
+        so the vector equals `history_rows` pooled over the whole history, then the layers."""
+        items = np.asarray(history.items, np.int64)
+        start = 0 if state is None else state.folded
+        if state is None:
+            total, weight, seen = np.zeros(self.net.size), 0.0, False
+        else:
+            total, weight, seen = state.carry
+        new = items[start:]
+        if not new.size and state is not None:
+            return state
+        age = new.shape[0] - 1 - np.arange(new.shape[0])
+        w = self.recency ** age.astype(np.float64)
+        ok = (new >= 0) & (new < self.item_ids.shape[0])
+        decay = self.recency ** float(new.shape[0])
+        total = total * decay + w[ok] @ self.net.params["E_in"][new[ok]].astype(np.float64)
+        weight = weight * decay + float(w[ok].sum())
+        seen = seen or bool(ok.any())
+        vector = None
+        if seen:
+            h0 = (total / max(weight, 1e-30) ** self.norm_power).astype(self.net.dtype)[None, :]
+            with single_threaded_blas():
+                vector = self.net.layers(h0)[0]
+        return UserState(len(items), vector, (total, weight, seen))
+
+    def item_scores(self, histories: Sequence[History], items=None, states=None) -> np.ndarray:
         n_items = self.item_ids.shape[0]
         cols = np.arange(n_items) if items is None else np.asarray(items, np.int64)
         out = np.empty((len(histories), cols.shape[0]))
         with single_threaded_blas():
+            if states is not None:
+                u, nonempty = state_vectors(states, self.net.size, self.net.dtype)
+                out[:] = self.net.scores(u, items)
+                out[~nonempty] = self._popularity[cols]
+                out[:, ~self._known[cols]] = -np.inf
+                return out
             for g0 in range(0, len(histories), INFERENCE_GROUP):
                 hs = histories[g0:g0 + INFERENCE_GROUP]
                 X = history_rows([h.items for h in hs], n_items, self.net.dtype,
@@ -185,13 +221,14 @@ class DeepFmModel(Model):
         out[:, ~self._known[cols]] = -np.inf
         return out
 
-    def recommend(self, histories, n, *, users=None, exclude_history=True):
-        s = self.item_scores(histories)
+    def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
+        s = self.item_scores(histories, states=states)
         return top_n(exclude_histories(s, histories) if exclude_history else s, n)
 
-    def rank(self, history, candidates, *, user=None):
+    def rank(self, history, candidates, *, user=None, state=None):
+        states = None if state is None else [state]
         return candidate_scores(candidates, self.item_ids.shape[0],
-                                lambda c: self.item_scores([history], c)[0])
+                                lambda c: self.item_scores([history], c, states)[0])
 
     # --- artifacts ---
     def arrays(self):

@@ -78,6 +78,12 @@ class DeepFmNet:
             hs.append(h)
         return h, (rows, xl, masks, pre, hs)
 
+    def layers(self, h):
+        """The residual layers of `forward` at inference (no dropout) from pooled `h [B, D]`."""
+        for l in range(self.num_layers):
+            h = h + np.maximum(h @ self.params[f"W{l}"] + self.params[f"c{l}"], 0)
+        return h
+
     def _mask(self, shape, dropout, rng):
         if not dropout:
             return None

@@ -83,7 +83,7 @@ from typing import Callable, Dict, Sequence
 import numpy as np
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
-                                        candidate_scores, exclude_histories, in_catalogue,
+                                        UserState, candidate_scores, exclude_histories, in_catalogue,
                                         param_arrays, params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
@@ -131,6 +131,16 @@ def pool_entries(items: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return rows, items[pos], w
 
 
+def state_vectors(states, width, dtype):
+    """`[B, width]` vectors of carried states (zero where a state has none) and the mask of
+    those that have one."""
+    out = np.zeros((len(states), width), dtype)
+    nonempty = np.array([st is not None and st.vector is not None for st in states], bool)
+    for r in np.flatnonzero(nonempty):
+        out[r] = states[r].vector
+    return out, nonempty
+
+
 # --- the model --------------------------------------------------------------------------
 class FfnnModel(Model):
     recipe = NAME
@@ -158,23 +168,44 @@ class FfnnModel(Model):
         u, _ = self.net.forward(rows, cols, w, len(histories))
         return u, lens > 0
 
-    def item_scores(self, histories: Sequence[History]) -> np.ndarray:
+    def fold(self, state, history, user=None):
+        """The pooled window carried forward: `carry` holds the newest `max_hist_length`
+        known items read so far, so a fold reads only `history[state.folded:]` and pools at
+        most `max_hist_length` items however long the history (the same vector as
+        `user_vectors` of the whole history)."""
+        start = 0 if state is None else state.folded
+        new = in_catalogue(np.asarray(history.items)[start:], self.net.n_items)
+        window = new if state is None or not state.carry else np.concatenate([state.carry[0], new])
+        window = window[-self.max_hist_length:]
+        if state is not None and not new.size:
+            return UserState(len(history.items), state.vector, state.carry)
+        vector = None
+        if window.size:
+            with single_threaded_blas():
+                u, _ = self.user_vectors([History(window)])
+            vector = u[0]
+        return UserState(len(history.items), vector, (window,))
+
+    def item_scores(self, histories: Sequence[History], states=None) -> np.ndarray:
         """`[B, I]` scores: inner products, popularity for empty histories, -inf for
-        items never seen in training."""
+        items never seen in training; `states` (from `fold`) stand for the histories."""
         with single_threaded_blas():
-            u, nonempty = self.user_vectors(histories)
+            if states is None:
+                u, nonempty = self.user_vectors(histories)
+            else:
+                u, nonempty = state_vectors(states, self.net.embed, self.net.dtype)
             s = self.net.scores(u).astype(np.float64)
         s[~nonempty] = self._popularity
         s[:, ~self._known] = -np.inf
         return s
 
-    def recommend(self, histories, n, *, users=None, exclude_history=True):
+    def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
         ids, vals = [], []
         # big catalogues: fewer users per group, so the [group, I] score block stays bounded
         group = max(1, min(INFERENCE_GROUP, MAX_SCORE_CELLS // max(1, self.item_ids.shape[0])))
         for g0 in range(0, len(histories), group):
             hs = histories[g0:g0 + group]
-            s = self.item_scores(hs)
+            s = self.item_scores(hs, None if states is None else states[g0:g0 + group])
             i, v = top_n(exclude_histories(s, hs) if exclude_history else s, n)
             ids.append(i)
             vals.append(v)
@@ -183,12 +214,13 @@ class FfnnModel(Model):
             return np.zeros((0, k), np.int32), np.zeros((0, k))
         return np.concatenate(ids), np.concatenate(vals)
 
-    def rank(self, history, candidates, *, user=None):
+    def rank(self, history, candidates, *, user=None, state=None):
         """One score per candidate (the same scores as `recommend`); candidates outside
         the catalogue or never seen in training score -inf."""
         def score(c):
             with single_threaded_blas():
-                u, nonempty = self.user_vectors([history])
+                u, nonempty = self.user_vectors([history]) if state is None else \
+                    state_vectors([state], self.net.embed, self.net.dtype)
                 s = self.net.scores(u, c)[0].astype(np.float64)
             return np.where(self._known[c], s if nonempty[0] else self._popularity[c], -np.inf)
         return candidate_scores(candidates, self.item_ids.shape[0], score)

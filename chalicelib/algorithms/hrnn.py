@@ -95,9 +95,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
-                                        candidate_scores, exclude_histories, param_arrays,
+                                        UserState, candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.checkpoint import prefixed, rng_state, set_rng_state, unprefixed
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
@@ -268,25 +269,80 @@ class HrnnModel(Model):
             self._user_index = {u: i for i, u in enumerate(self.user_ids.tolist())}
         return self._user_index.get(user_id, -1)
 
-    def item_scores(self, histories: Sequence[History], users=None, items=None) -> np.ndarray:
+    def fold(self, state, history, user=None):
+        """The recurrent state carried forward: the GRU steps over `history[state.folded:]`
+        only, from the saved layer states, with the same session rule as `encode` (a gap of
+        more than `SESSION_GAP_SECONDS` after the last item read starts a session), so the
+        vector equals `encode` of the whole history. `carry` = (layer states, user state,
+        timestamp of the last item read, user index)."""
+        items = np.asarray(history.items, np.int64)
+        start = 0 if state is None else state.folded
+        ts = history.timestamps if history.timestamps is not None and \
+            len(history.timestamps) == len(items) else None
+        new = items[start:]
+        ok = (new >= 0) & (new < self.item_ids.shape[0])
+        known = new[ok]
+        if state is not None and state.vector is not None:
+            hs, hu, last, user = state.carry
+            out = state.vector[None, :]
+        else:
+            (hs, hu), last, out = self.net.zero_state(1), None, None
+            user = -1 if user is None else int(user)
+        if known.size:
+            kts = None if ts is None else np.asarray(ts, np.int64)[start:][ok]
+            modes = np.full(known.size, CONTINUE, np.int8)
+            if kts is not None:
+                if last is None:
+                    modes[1:][np.diff(kts) > SESSION_GAP_SECONDS] = NEW_SESSION
+                else:
+                    modes[np.diff(np.concatenate([[last], kts])) > SESSION_GAP_SECONDS] = NEW_SESSION
+                last = int(kts[-1])
+            if out is None:
+                modes[0] = NEW_USER
+            users = np.full(known.size, user, np.int64)
+            net, nomask = self.net, [None] * (self.net.num_layers + 1)
+            w0, b0 = net.params["s0.W"], net.params["s0.b"]
+            with single_threaded_blas():
+                rin = net.item_rep("in", known)
+                for t in range(known.size):
+                    x = rin[t:t + 1]
+                    out, hs, hu, _ = net._step(x @ w0 + b0, x, modes[t:t + 1], users[t:t + 1],
+                                               hs, hu, nomask)
+        vector = None if out is None else out[0]
+        return UserState(len(items), vector, (hs, hu, last, user))
+
+    def _outputs(self, histories, users=None, states=None):
+        """`encode` of the histories, or the vectors of their carried `states`."""
+        if states is None:
+            return encode(self.net, histories, users)
+        out = np.zeros((len(states), self.net.num_hidden), self.net.dtype)
+        nonempty = np.array([st is not None and st.vector is not None for st in states], bool)
+        for r in np.flatnonzero(nonempty):
+            out[r] = states[r].vector
+        return out, nonempty
+
+    def item_scores(self, histories: Sequence[History], users=None, items=None,
+                    states=None) -> np.ndarray:
         """Scores `[B, I]` (or `[B, len(items)]`): items never seen in training -inf,
         an empty history scores by popularity."""
-        out, nonempty = encode(self.net, histories, users)
-        cols = np.arange(self.item_ids.shape[0]) if items is None else np.asarray(items)
-        s = self.net.scores(out, cols).astype(np.float64)
+        out, nonempty = self._outputs(histories, users, states)
+        with single_threaded_blas():
+            s = self.net.scores(out, items).astype(np.float64)
+        cols = slice(None) if items is None else np.asarray(items)
         s[~nonempty] = self._popularity[cols]
         s[:, ~self._known[cols]] = -np.inf
         return s
 
-    def recommend(self, histories, n, *, users=None, exclude_history=True):
-        s = self.item_scores(histories, users)
+    def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
+        s = self.item_scores(histories, users, states=states)
         return top_n(exclude_histories(s, histories) if exclude_history else s, n)
 
-    def rank(self, history, candidates, *, user=None):
+    def rank(self, history, candidates, *, user=None, state=None):
         """One score per candidate; unknown or never-seen items score -inf."""
         users = None if user is None else [user]
+        states = None if state is None else [state]
         return candidate_scores(candidates, self.item_ids.shape[0],
-                                lambda c: self.item_scores([history], users, c)[0])
+                                lambda c: self.item_scores([history], users, c, states)[0])
 
     # --- artifacts ---
     def arrays(self):
@@ -337,10 +393,13 @@ class Hrnn(Recipe):
     model_class = HrnnModel
     use_metadata = False
     supports_warm_start = True
+    supports_checkpoint = True
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None, warm_start: Optional[HrnnModel] = None) -> Model:
-        """Train (module docstring); `warm_start`: the previous version's model (trainingMode UPDATE)."""
+            log: Callable[[str], None] = lambda msg: None, warm_start: Optional[HrnnModel] = None,
+            checkpoint=None) -> Model:
+        """Train (module docstring); `warm_start`: the previous version's model (trainingMode UPDATE);
+        `checkpoint`: pause and resume the epoch loop (`chalicelib.algorithms.checkpoint`)."""
         given = dict(self.default_overrides(), **(hyperparameters or {}))
         data, warm = prepare_warm_start(self.name, data, warm_start)
         hp = parse_hyperparameters(self.name, dict(given, **warm_hyperparameters(warm_start)))
@@ -354,7 +413,8 @@ class Hrnn(Recipe):
         with single_threaded_blas():
             net, counts, info = train_hrnn(data, hp, seed=seed, log=log,
                                            item_features=item_f, user_features=user_f,
-                                           warm_start=warm and dict(warm, feature_names=names))
+                                           warm_start=warm and dict(warm, feature_names=names),
+                                           checkpoint=checkpoint)
         model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
                                  data.user_ids if user_f is not None else None, info)
         model.feature_names = names
@@ -464,13 +524,17 @@ def _carry_over(net: HrnnNet, warm: dict, items, starts, ends, log) -> dict:
 
 def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                item_features=None, user_features=None, dtype=np.float32, bptt=BPTT_STEPS,
-               recency_half_life_share=None, warm_start: Optional[dict] = None):
+               recency_half_life_share=None, warm_start: Optional[dict] = None,
+               checkpoint=None):
     """Train the network on `data` with typed hyperparameters `hp` (the HRNN table's names).
     Returns `(net, item_counts, info)`; see the module docstring for the schedule.
     `bptt` is the truncated-backprop window; `recency_half_life_share` (User-Personalization's
     recency_mask) weights each step's loss by `data.recency_weights` of its next item.
     `warm_start` (from `prepare_warm_start`, `data` aligned by it) starts from the previous
-    model's parameters instead of the spectral start (module docstring, "Warm start")."""
+    model's parameters instead of the spectral start (module docstring, "Warm start").
+    `checkpoint` (`chalicelib.algorithms.checkpoint.Checkpoint`, optional): the loop pauses
+    at an epoch end when the next epoch would overrun its budget, and a run with the same
+    arguments resumes from it; everything before the loop is rebuilt from the seed."""
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, stamps, bounds = user_sequences(data)
@@ -537,7 +601,14 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
         log(f"warm start: validation NDCG@{VALIDATION_K} {warm_facts['startValidation']:.4f} before "
             "fine-tuning")
     stopped = "epochs"
-    for epoch in range(1, max_epochs + 1):
+    first_epoch, earlier_seconds = 1, 0.0
+    saved = checkpoint.resume() if checkpoint is not None else None
+    if saved is not None:
+        first_epoch, stopped, best, best_score, bad, history, earlier_seconds = _restore(
+            saved, net, opt, rng)
+        t_start -= earlier_seconds
+        log(f"resumed from the checkpoint after epoch {first_epoch - 1}")
+    for epoch in range(first_epoch, max_epochs + 1):
         t0, c0_cpu = time.monotonic(), time.process_time()
         placed, length = _layout(spans, rng, streams)
         X, Y, M, U, *W = _batch_arrays(placed, length, streams, items, modes, step_weights)
@@ -588,6 +659,10 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                     break
         if stopped == "training.early_time":
             break
+        if checkpoint is not None and epoch < max_epochs and checkpoint.should_pause(time.monotonic() - t0):
+            _pause(checkpoint, net, opt, rng, epoch=epoch, stopped=stopped, best=best,
+                   best_score=best_score, bad=bad, history=history,
+                   seconds=time.monotonic() - t_start)
     if best is not None:
         net.params.update(best)
     info = {"epochs": len(history), "stopped_by": stopped, "history": history,
@@ -597,6 +672,29 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
         info["warm_start"] = warm_facts
     log(f"trained {len(history)} epochs in {info['seconds']:.1f}s, stopped by {stopped}")
     return net, counts, info
+
+
+def _pause(checkpoint, net, opt, rng, *, epoch, stopped, best, best_score, bad, history, seconds):
+    """Hand the loop's whole state to the checkpoint and raise `Paused` (checkpoint.py)."""
+    arrays = dict(prefixed("p.", net.params), **prefixed("m.", opt.m), **prefixed("v.", opt.v))
+    if best is not None:
+        arrays.update(prefixed("best.", best))
+    checkpoint.pause(arrays, {"epoch": epoch, "stopped": stopped, "bestScore": best_score,
+                              "hasBest": best is not None, "bad": bad, "history": history,
+                              "adamSteps": opt.t, "rng": rng_state(rng), "seconds": seconds})
+
+
+def _restore(saved, net, opt, rng):
+    arrays, state = saved
+    for name, value in unprefixed("p.", arrays).items():
+        net.params[name][...] = value   # in place: the optimizer holds the same arrays
+    opt.m.update(unprefixed("m.", arrays))
+    opt.v.update(unprefixed("v.", arrays))
+    opt.t = int(state["adamSteps"])
+    set_rng_state(rng, state["rng"])
+    best = unprefixed("best.", arrays) if state["hasBest"] else None
+    return (int(state["epoch"]) + 1, state["stopped"], best, float(state["bestScore"]),
+            int(state["bad"]), list(state["history"]), float(state["seconds"]))
 
 
 def _validate(net, hist, targets, known, budget):
@@ -677,12 +775,12 @@ class HrnnColdstartModel(HrnnMetadataModel):
         self.cold_rep = pred[:, :-1].astype(self.net.dtype)
         self.cold_bias = pred[:, -1].astype(self.net.dtype)
 
-    def recommend(self, histories, n, *, users=None, exclude_history=True):
-        out, nonempty = encode(self.net, histories, users)
-        warm_items = np.flatnonzero(self._known & ~self.cold)
+    def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
+        out, nonempty = self._outputs(histories, users, states)
         cold_items = np.flatnonzero(self.cold)
-        s = np.full((len(histories), self.item_ids.shape[0]), -np.inf)
-        s[:, warm_items] = self.net.scores(out, warm_items)
+        with single_threaded_blas():
+            s = self.net.scores(out).astype(np.float64)
+        s[:, ~(self._known & ~self.cold)] = -np.inf
         s[~nonempty] = np.where(self.cold, -np.inf, self._popularity)
         c = np.full_like(s, -np.inf)
         if cold_items.size:
@@ -696,14 +794,15 @@ class HrnnColdstartModel(HrnnMetadataModel):
         ci, cv = top_n(c, n)
         return _interleave(wi, wv, ci, cv, n)
 
-    def rank(self, history, candidates, *, user=None):
+    def rank(self, history, candidates, *, user=None, state=None):
         cand = np.asarray(candidates, np.int64)
-        out = super().rank(history, cand, user=user)
+        out = super().rank(history, cand, user=user, state=state)
         ok = (cand >= 0) & (cand < self.item_ids.shape[0])
         cold = np.zeros(cand.shape[0], bool)
         cold[ok] = self.cold[cand[ok]]
         if cold.any() and len(history.items):
-            o, _ = encode(self.net, [history], None if user is None else [user])
+            o, _ = self._outputs([history], None if user is None else [user],
+                                 None if state is None else [state])
             pos = np.searchsorted(np.flatnonzero(self.cold), cand[cold])
             out[cold] = (o @ self.cold_rep[pos].T + self.cold_bias[pos])[0]
         return out

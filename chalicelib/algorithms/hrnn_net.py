@@ -308,7 +308,23 @@ class HrnnNet:
         return loss, dO
 
     def scores(self, O, items=None):
-        """Scores `[B, len(items)]` (all items when `items` is None)."""
-        if items is None:
-            items = np.arange(self.params["b_out"].shape[0])
-        return O @ self.item_rep("out", items).T + self.params["b_out"][items]
+        """Scores `[B, len(items)]` (all items when `items` is None: a product with the
+        output table itself, no per-request copy of it; with item metadata the full output
+        representation is computed once per loaded network)."""
+        if items is not None:
+            return O @ self.item_rep("out", items).T + self.params["b_out"][items]
+        return O @ self.output_table().T + self.params["b_out"]
+
+    def output_table(self):
+        """`rep_out` of every item, `[I, H]`: the embedding table as it is (a read-only
+        memory map when loaded so), or with metadata `E + F_item @ A` (kept after the first
+        call when the parameters are read-only, as a served model's are: they cannot change)."""
+        e, a = self._names("out")
+        if self.item_features is None:
+            return self.params[e]
+        table = getattr(self, "_output_table", None)
+        if table is None:
+            table = self.item_rep("out", np.arange(self.params[e].shape[0]))
+            if not (self.params[e].flags.writeable or self.params[a].flags.writeable):
+                self._output_table = table
+        return table

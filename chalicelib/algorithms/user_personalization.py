@@ -112,13 +112,14 @@ class UserPersonalizationModel(HrnnModel):
         return item_exploration(self.recipe, campaign_config, self.hyperparameters)
 
     def recommend(self, histories, n, *, users=None, exclude_history=True,
-                  exploration_weight=None, exploration_item_age_cut_off=None):
+                  exploration_weight=None, exploration_item_age_cut_off=None, states=None):
         defaults = item_exploration(self.recipe, None, self.hyperparameters)
         weight = defaults["exploration_weight"] if exploration_weight is None else float(exploration_weight)
         cut_off = defaults["exploration_item_age_cut_off"] if exploration_item_age_cut_off is None \
             else float(exploration_item_age_cut_off)
-        out, nonempty = encode(self.net, histories, users)
-        s = self.net.scores(out).astype(np.float64)
+        out, nonempty = self._outputs(histories, users, states)
+        with single_threaded_blas():
+            s = self.net.scores(out).astype(np.float64)
         s[~nonempty] = self._popularity
         s[:, ~self._known] = -np.inf
         if exclude_history:
@@ -152,10 +153,11 @@ class UserPersonalization(Recipe):
     recipe_type = USER_PERSONALIZATION
     model_class = UserPersonalizationModel
     supports_warm_start = True
+    supports_checkpoint = True   # train_hrnn's epoch loop
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
             log: Callable[[str], None] = lambda msg: None,
-            warm_start: Optional[HrnnModel] = None) -> UserPersonalizationModel:
+            warm_start: Optional[HrnnModel] = None, checkpoint=None) -> UserPersonalizationModel:
         """Train; `warm_start` (today's trainingMode UPDATE: "update the model to consider new
         items for recommendations", see `warm_start.py`) is the previous version's model: its
         network is fine-tuned (`hrnn.py`, "Warm start") and the new items become exploration
@@ -177,7 +179,7 @@ class UserPersonalization(Recipe):
                 train, net_hp, seed=seed, log=log, item_features=item_f, user_features=user_f,
                 bptt=int(hp["bptt"]),
                 recency_half_life_share=RECENCY_HALF_LIFE_SHARE if hp["recency_mask"] else None,
-                warm_start=warm and dict(warm, feature_names=names))
+                warm_start=warm and dict(warm, feature_names=names), checkpoint=checkpoint)
         model = UserPersonalizationModel(data.item_ids, dict(hyperparameters or {}), net, counts,
                                          data.user_ids if user_f is not None else None, info)
         model.feature_names = names
