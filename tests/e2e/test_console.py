@@ -12,6 +12,7 @@ The screenshots in docs/ (README, "Console") are taken here.
 """
 import os
 import random
+import urllib.parse
 
 import pytest
 
@@ -67,6 +68,16 @@ def has_text(css, text):
             f".includes({js_str(text)})")
 
 
+def sign_in(b, url, keys):
+    """Open the console; sign in through its form unless this tab already is."""
+    b.get(url)
+    b.wait("document.getElementById('access-key') || document.getElementById('group-name')")
+    if b.js("return !!document.getElementById('access-key')"):
+        b.type("#access-key", keys[0])
+        b.type("#secret-key", keys[1])
+        b.click("#sign-in")
+
+
 def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     good = flows.upload(stack, f"console/{flows.name('ratings')}.csv", interactions_csv())
     items = flows.upload(stack, f"console/{flows.name('items')}.csv", items_csv())
@@ -74,11 +85,15 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     url = stack_cli.console_url(stack.personalize_endpoint)  # as `make up` writes it
     group = flows.name("console")
     b = browser
+    # a wrong secret: the server refuses what the browser signed, the page says why
     b.get(url)
     b.wait("document.getElementById('access-key')")
     b.type("#access-key", stack.keys[0])
-    b.type("#secret-key", stack.keys[1])
+    b.type("#secret-key", "not-the-secret")
     b.click("#sign-in")
+    b.wait(has_text("#sign-in-error", "Signature"), what="the refused signature")
+    assert "InvalidSignatureException" in b.text("#sign-in-error")
+    sign_in(b, url, stack.keys)
 
     # dataset groups: create one, it turns ACTIVE in the list
     b.wait("document.getElementById('group-name')")
@@ -222,3 +237,26 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
            what="the dashboard with the campaign and the tracker")
     assert b.js("return document.querySelector('#event-trackers .mono').innerText.length") > 8
     b.screenshot("main", os.path.join(DOCS, "console-dashboard.png"))
+
+
+def test_related_items_campaign_asks_for_an_item(stack, browser):
+    """An aws-sims campaign (built over boto3): the test page asks for an item id instead of
+    a user's history, and answers items similar to it, without a click button."""
+    personalize = stack.client("personalize")
+    group, _ = flows.import_interactions(stack, personalize, interactions_csv(), "console-sims")
+    _, version = flows.train(personalize, group, "aws-sims", "console-sims")
+    assert version["status"] == "ACTIVE", version.get("failureReason")
+    campaign = flows.campaign(personalize, version["solutionVersionArn"], "console-sims")
+    b = browser
+    sign_in(b, stack_cli.console_url(stack.personalize_endpoint), stack.keys)
+    b.wait("document.getElementById('group-name')")
+    b.js("location.hash = arguments[0]", "#/campaign/" + urllib.parse.quote(campaign, safe=""))
+    b.wait("document.getElementById('item-id')", what="the related-items form")
+    assert "RELATED_ITEMS" in b.text("#test-campaign")
+    b.type("#user-id", "")
+    b.type("#item-id", "i3")
+    b.click("#get-recommendations")
+    b.wait("document.querySelectorAll('#results .item-id').length > 0")
+    similar = b.js("return Array.from(document.querySelectorAll('#results .item-id'), e => e.innerText)")
+    assert "i3" not in similar and len(set(similar)) == len(similar)
+    assert not b.js("return document.querySelectorAll('#results button.click').length")
