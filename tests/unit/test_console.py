@@ -4,7 +4,10 @@ The browser flow itself runs in tests/e2e/test_console.py (headless Chromium on 
 import json
 import os
 import re
+import shutil
+import subprocess
 
+import pytest
 from chalice.test import Client
 
 import app
@@ -72,3 +75,44 @@ def test_console_url_is_under_the_api_endpoint():
         "http://127.0.0.1:4566/restapis/x/api/_user_request_/console/"
     assert stack.console_url("https://abc.execute-api.us-east-1.amazonaws.com/api/") == \
         "https://abc.execute-api.us-east-1.amazonaws.com/api/console/"
+
+
+SIGN_SCRIPT = """
+const fs = require("fs"), vm = require("vm");
+vm.runInThisContext(fs.readFileSync(process.argv[2], "utf8") + ";globalThis.SigV4 = SigV4;");
+const req = JSON.parse(process.argv[3]);
+SigV4.sign({ ...req, body: new TextEncoder().encode(req.body), now: new Date(req.now) })
+  .then((h) => process.stdout.write(JSON.stringify(h)));
+"""
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed (the e2e test signs "
+                    "in Chromium)")
+def test_the_browser_signer_is_accepted_by_the_server_verifier(tmp_path):
+    """static/sigv4.js (run by node's WebCrypto) signs; chalicelib.auth.sigv4.verify (botocore's
+    canonical request) accepts it for the path and query as signed, and refuses a changed body."""
+    from datetime import datetime, timezone
+
+    from chalicelib.auth import sigv4
+    from chalicelib.auth.errors import InvalidSignatureException
+    script = tmp_path / "sign.js"
+    script.write_text(SIGN_SCRIPT)
+    path = "/restapis/abc123/api/_user_request_/"
+    body = json.dumps({"name": "ä group", "maxResults": 5})
+    request = {"method": "POST", "url": f"http://127.0.0.1:4566{path}?b=2&a=x%20y",
+               "headers": {"content-type": "application/x-amz-json-1.1",
+                           "x-amz-target": "AmazonPersonalize.ListDatasetGroups"},
+               "body": body, "accessKey": "PKIATEST", "secret": "s3cr3t/+key", "region": "us-east-1",
+               "service": "personalize", "now": "2026-12-03T07:20:03.123Z"}
+    done = subprocess.run(["node", str(script), os.path.join(console.STATIC, "sigv4.js"),
+                           json.dumps(request)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    headers = {**json.loads(done.stdout), "host": "127.0.0.1:4566"}
+    assert headers["x-amz-date"] == "20261203T072003Z"
+    now = datetime(2026, 12, 3, 7, 21, tzinfo=timezone.utc)
+    secrets = {"PKIATEST": "s3cr3t/+key"}.get
+    query = {"b": "2", "a": "x y"}
+    assert sigv4.verify("POST", [path], query, headers, body.encode(), secrets, "us-east-1",
+                        now) == "PKIATEST"
+    with pytest.raises(InvalidSignatureException):
+        sigv4.verify("POST", [path], query, headers, body.encode() + b" ", secrets, "us-east-1", now)
