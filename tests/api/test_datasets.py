@@ -181,7 +181,7 @@ def test_delete_with_import_jobs_is_in_use(setup, s3):
     assert code(e) == "ResourceInUseException" and job in str(e.value)
     assert personalize.describe_dataset(datasetArn=arn)["dataset"]["status"] == "ACTIVE"
     personalize.delete_dataset_import_job(datasetImportJobArn=job)
-    assert s3.list_objects_v2(Bucket="personalize-data", Prefix="data-versions/")["KeyCount"] > 0
+    assert s3.list_objects_v2(Bucket="personalize-internal", Prefix="data-versions/")["KeyCount"] > 0
     personalize.delete_dataset(datasetArn=arn)
     # the imported data goes with the dataset
     assert s3.list_objects_v2(Bucket="personalize-data", Prefix="data-versions/")["KeyCount"] == 0

@@ -41,10 +41,13 @@ def test_run_ids_differ():
 def test_lifecycle_moves_forward_only():
     L = lifecycle
     assert L.allowed_previous(L.CREATE_IN_PROGRESS) == {L.CREATE_PENDING}
-    assert L.allowed_previous(L.ACTIVE) == {L.CREATE_IN_PROGRESS}
+    assert L.allowed_previous(L.ACTIVE) == {L.CREATE_IN_PROGRESS, L.START_IN_PROGRESS}
     assert L.allowed_previous(L.CREATE_FAILED) == {L.CREATE_PENDING, L.CREATE_IN_PROGRESS}
     assert L.allowed_previous(L.DELETE_PENDING) == {L.ACTIVE, L.CREATE_FAILED, L.DELETE_FAILED,
-                                                   L.CREATE_STOPPED}
+                                                   L.CREATE_STOPPED, L.INACTIVE}
+    # today's StopRecommender / StartRecommender
+    assert L.allowed_previous(L.INACTIVE) == {L.STOP_IN_PROGRESS}
+    assert not L.can_move(L.INACTIVE, L.ACTIVE)
     # today's StopSolutionVersionCreation: PENDING > STOPPED, IN_PROGRESS > STOPPING > STOPPED
     assert L.allowed_previous(L.CREATE_STOPPED) == {L.CREATE_PENDING, L.CREATE_STOPPING}
     assert L.allowed_previous(L.CREATE_STOPPING) == {L.CREATE_IN_PROGRESS}

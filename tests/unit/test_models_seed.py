@@ -200,14 +200,13 @@ def stock(service):
 
 # Members the seed requires that today's API makes optional only for the sake
 # of resources this service does not serve: they stay required.
-KEPT_REQUIRED = {
-    # today's alternative is recommenderArn (recommenders are not served)
-    ("GetRecommendations.input", "campaignArn"),
-}
+KEPT_REQUIRED = set()
 # The seed's own chapters omit these: Getting Started and "Creating a Campaign" call
 # CreateCampaign with solutionArn (a member its API Reference lacks) and no solutionVersionArn.
 RELAXED_REQUIRED = {
     ("CreateCampaign.input", "solutionVersionArn"),
+    # today's alternative is recommenderArn (exactly one of the two, checked by the server)
+    ("GetRecommendations.input", "campaignArn"),
     # and "Getting Started (AWS CLI)" calls create-dataset without --name
     ("CreateDataset.input", "name"),
 }

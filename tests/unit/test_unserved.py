@@ -28,8 +28,10 @@ def test_every_row_names_a_member_of_the_model(service):
 
 def test_a_used_member_is_refused_by_name():
     with pytest.raises(InvalidInputException) as e:
-        unserved.refuse("personalize", "CreateDatasetGroup", {"name": "g", "domain": "ECOMMERCE"})
-    assert e.value.message.startswith("domain: not served by this deployment yet (")
+        unserved.refuse("personalize", "CreateRecommender",
+                        {"recommenderConfig": {"trainingDataConfig": {"excludedDatasetColumns": {}}}})
+    assert e.value.message.startswith(
+        "recommenderConfig.trainingDataConfig: not served by this deployment yet (")
 
 
 def test_absent_empty_and_allowed_values_pass():
