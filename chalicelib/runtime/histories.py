@@ -136,10 +136,14 @@ def load_user_histories(dataset_group_arn: Optional[str], index: ItemIndex) -> U
 
 
 def merge(imported: History, events: List[dict], index: ItemIndex,
-          limit: int = MAX_HISTORY) -> History:
-    """Imported history plus recorded events (any order; items unknown to the model dropped),
-    in time order, at most `limit` of the most recent."""
+          limit: Optional[int] = MAX_HISTORY) -> History:
+    """Imported history plus recorded events (newest first, as the events store gives them;
+    items unknown to the model dropped), in time order, at most `limit` of the most recent
+    (None: all). Among equal times imported rows come first, then the events oldest first, so
+    the events recorded later append to the history this gives (the runtime's carried state,
+    `serving.ServedModel.user_state`, relies on it)."""
     if events:
+        events = events[::-1]
         ev_items = index.lookup([e["itemId"] for e in events])
         ev_ts = np.asarray([int(e["sentAt"]) for e in events], np.int64)
         ok = ev_items >= 0
@@ -148,7 +152,7 @@ def merge(imported: History, events: List[dict], index: ItemIndex,
                              else np.zeros(imported.items.shape[0], np.int64), ev_ts[ok]])
         order = np.argsort(ts, kind="stable")   # imported rows first among equal times
         imported = History(items[order].astype(np.int32), ts[order])
-    if imported.items.shape[0] > limit:
+    if limit is not None and imported.items.shape[0] > limit:
         imported = History(imported.items[-limit:], imported.timestamps[-limit:])
     return imported
 

@@ -17,6 +17,9 @@ runtime (newest first, bounded); `dataset_group_events` feeds the training view
 """
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Dict, List
 
 import numpy as np
@@ -33,11 +36,69 @@ def dataset_arn_of_group(dataset_group_arn: str) -> str:
     return arns.dataset(dataset_group_arn, schemas.EVENT_INTERACTIONS)
 
 
+# (events dataset ARN, user id) -> (monotonic expiry, the user's events newest first): this
+# worker's copy (issue 15 item 3), so a request reads nothing when the user did nothing within
+# the TTL; PutEvents in this worker updates it at once (what a user just clicked is excluded
+# on their next request), other workers' events show within the TTL
+_recent: Dict[tuple, tuple] = {}
+_recent_lock = threading.Lock()
+MAX_CACHED_USERS = 100_000
+
+
+def events_ttl() -> float:
+    """`RUNTIME_EVENTS_TTL_SECONDS` (default 2; 0 reads the events store every request)."""
+    try:
+        return float(os.environ.get("RUNTIME_EVENTS_TTL_SECONDS") or 2.0)
+    except ValueError:
+        return 2.0
+
+
+def event_key(event: dict) -> str:
+    """The store's time-ordered key of an event (its identity)."""
+    return event.get("eventKey") or store.event_key(event["sentAt"], event["eventId"])
+
+
 def user_events(dataset_group_arn: str, user_id: str, limit: int = MAX_EVENTS_PER_USER) -> List[dict]:
     """The user's interaction events (sent with the user, or anonymous events of a session the
-    user was later seen in: PutEvents links them), newest first."""
-    found = store.user_events(dataset_arn_of_group(dataset_group_arn), user_id, limit)
-    return [e for e in found if e.get("itemId")]
+    user was later seen in: PutEvents links them), newest first; this worker's copy when it
+    is younger than `events_ttl()`."""
+    dataset = dataset_arn_of_group(dataset_group_arn)
+    now, key = time.monotonic(), (dataset, user_id)
+    found = _recent.get(key)
+    if found is not None and found[0] > now and found[2] == limit:
+        return found[1]
+    events = [e for e in store.user_events(dataset, user_id, limit) if e.get("itemId")]
+    ttl = events_ttl()
+    if ttl > 0:
+        with _recent_lock:
+            if len(_recent) > MAX_CACHED_USERS:
+                _recent.clear()
+            _recent[key] = (now + ttl, events, limit)
+    return events
+
+
+def _remember(dataset_arn: str, user_id: str, events: List[dict]) -> None:
+    """Add events just written for `user_id` to this worker's copy of their events (if it
+    holds one): same order, same limit, a rewritten event (same key) replaced."""
+    key = (dataset_arn, user_id)
+    with _recent_lock:
+        found = _recent.get(key)
+        if found is None:
+            return
+        expiry, cached, limit = found
+        merged = {event_key(e): e for e in cached}
+        for e in events:
+            if e.get("itemId"):
+                merged[event_key(e)] = {k: v for k, v in dict(e, eventKey=event_key(e)).items()
+                                        if v is not None}
+        ordered = [merged[k] for k in sorted(merged, reverse=True)][:limit]
+        _recent[key] = (expiry, ordered, limit)
+
+
+def forget() -> None:
+    """Drop this worker's copies of recorded events (tests; a container's settings changed)."""
+    with _recent_lock:
+        _recent.clear()
 
 
 def record(dataset_arn: str, session_id: str, user_id, events: List[dict]) -> int:
@@ -45,12 +106,19 @@ def record(dataset_arn: str, session_id: str, user_id, events: List[dict]) -> in
     if user_id:
         written = store.put_events(dataset_arn, events)
         # the session's earlier anonymous events now count for this user
-        store.link_session(dataset_arn, session_id, user_id)
+        if store.link_session(dataset_arn, session_id, user_id):
+            with _recent_lock:
+                _recent.pop((dataset_arn, user_id), None)
+        else:
+            _remember(dataset_arn, user_id, events)
         return written
     known = store.session_user(dataset_arn, session_id)
     if known:   # the session's user is known already: the events are theirs
         events = [dict(e, linkedUserId=known) for e in events]
-    return store.put_events(dataset_arn, events)
+    written = store.put_events(dataset_arn, events)
+    if known:
+        _remember(dataset_arn, known, events)
+    return written
 
 
 def _columns(rows: List[tuple]) -> Dict[str, np.ndarray]:

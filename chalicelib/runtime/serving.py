@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from chalicelib.algorithms.base import History, Model
+from chalicelib.algorithms.base import History, Model, UserState
 from chalicelib.runtime import artifacts, histories, recorded
 from chalicelib.runtime.cache import ModelCache
+
+MAX_USER_STATES = 20_000   # carried user states per loaded model (least recently used go first)
 
 
 class ServedModel:
@@ -44,6 +47,12 @@ class ServedModel:
         self._item_text = None
         self._item_stamp = None
         self._text_lock = threading.Lock()
+        # user id -> (whole history, key of the newest recorded event read, Model.fold state):
+        # this worker's carried states for this solution version (a new version is a new
+        # ServedModel, so its states start empty)
+        self._states: "OrderedDict[str, tuple]" = OrderedDict()
+        self._states_lock = threading.Lock()
+        self.carries_state = type(model).fold is not Model.fold
 
     @property
     def nbytes(self) -> int:
@@ -70,6 +79,48 @@ class ServedModel:
         if events is None:
             events = self.recorded_events(user_id)
         return histories.merge(imported, events, self.index)
+
+    def user_state(self, user_id: Optional[str], with_events: bool = True,
+                   events: Optional[List[dict]] = None) -> Tuple[History, Optional[UserState]]:
+        """The user's whole history and the model's carried state after it (issue 15 item 1).
+        Recorded events are time-ordered per user (newest first): the entry remembers the
+        newest one it read, so the events before it in the list are the new ones; they are
+        appended and folded in (`Model.fold` reads only them) when they come after the
+        history's last time, else the history is rebuilt and read again. Models that carry no
+        state get `history()` and None."""
+        if not self.carries_state or not user_id:
+            return self.history(user_id, with_events, events), None
+        if not with_events or not self.dataset_group_arn:
+            events = []
+        elif events is None:
+            events = self.recorded_events(user_id)
+        newest = _event_key(events[0]) if events else None
+        with self._states_lock:
+            entry = self._states.get(user_id)
+        history = state = None
+        if entry is not None:
+            known, seen, state = entry
+            if seen == newest:
+                return known, state
+            new = len(events) if seen is None else \
+                next((k for k, e in enumerate(events) if _event_key(e) == seen), None)
+            if new is not None:
+                fresh = histories.merge(History.empty(), events[:new], self.index, limit=None)
+                if not fresh.items.size:
+                    history = known
+                elif not known.items.size or fresh.timestamps[0] >= known.timestamps[-1]:
+                    history = History(np.concatenate([known.items, fresh.items]),
+                                      np.concatenate([known.timestamps, fresh.timestamps]))
+        if history is None:
+            history = histories.merge(self.histories.history(user_id), events, self.index, limit=None)
+            state = None
+        state = self.model.fold(state, history, self.user_index(user_id))
+        with self._states_lock:
+            self._states[user_id] = (history, newest, state)
+            self._states.move_to_end(user_id)
+            while len(self._states) > MAX_USER_STATES:
+                self._states.popitem(last=False)
+        return history, state
 
     def user_index(self, user_id: Optional[str]) -> Optional[int]:
         """The model's own index of a user (models with user metadata keep one), else None."""
@@ -131,9 +182,11 @@ class ServedModel:
         if n <= 0:
             return []
         options = self.model.serving_options(campaign_config)
-        history = self.history(user_id, with_events, events)
+        history, state = self.user_state(user_id, with_events, events)
         user = self.user_index(user_id)
         users = None if user is None else np.array([user])
+        if state is not None:
+            options = dict(options, states=[state])
 
         def fetch(k):
             idx, scores = self.model.recommend([history], k, users=users, **options)
@@ -216,8 +269,10 @@ class ServedModel:
     def scores_for(self, user_id: str, items: np.ndarray, with_events: bool = True,
                    events: Optional[List[dict]] = None) -> np.ndarray:
         """Scores of item indices for the user (the model's rank); -inf where unknown."""
-        return np.asarray(self.model.rank(self.history(user_id, with_events, events), items,
-                                          user=self.user_index(user_id)), np.float64)
+        history, state = self.user_state(user_id, with_events, events)
+        extra = {} if state is None else {"state": state}
+        return np.asarray(self.model.rank(history, items, user=self.user_index(user_id), **extra),
+                          np.float64)
 
     def rank(self, user_id: str, item_ids: Sequence[str], with_events: bool = True,
              events: Optional[List[dict]] = None) -> List[Tuple[str, Optional[float]]]:
@@ -245,6 +300,10 @@ class ServedModel:
                 self._item_text = text if text is not None else False
                 self._item_stamp = stamp
         return self._item_text if self._item_text is not False else None
+
+
+def _event_key(event: dict) -> str:
+    return recorded.event_key(event)
 
 
 def _model_popularity(model: Model) -> np.ndarray:
@@ -307,6 +366,7 @@ def reset_cache(max_models=None, max_bytes=None) -> ModelCache:
     _cache = ModelCache(max_models, max_bytes)
     _campaigns.clear()
     _filters.clear()
+    recorded.forget()
     return _cache
 
 

@@ -1,0 +1,113 @@
+"""Issue 15 items 1 and 3 in the runtime: the user's carried state, this worker's copy of the
+recorded events (refreshed by PutEvents), and PutEvents in one DynamoDB write."""
+import numpy as np
+import pytest
+
+from chalicelib.algorithms.base import History
+from chalicelib.algorithms.registry import recipe_for
+from chalicelib.runtime import histories, recorded, serving
+from chalicelib.storage.clients import client
+from tests.api.test_put_events import T0, click, tracker  # noqa: F401
+from tests.unit.test_hrnn import FAST, cyclic_data
+
+WRITES = {"PutItem", "BatchWriteItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
+
+
+@pytest.fixture
+def calls():
+    """Names of the DynamoDB operations the app makes while the test runs."""
+    seen = []
+    ddb = client("dynamodb")
+
+    def hook(model, **kw):
+        seen.append(model.name)
+    ddb.meta.events.register("before-call.dynamodb", hook)
+    yield seen
+    ddb.meta.events.unregister("before-call.dynamodb", hook)
+
+
+def test_put_events_is_one_dynamodb_write(tracker, events, calls):  # noqa: F811
+    group, tracking_id = tracker
+    for user in ("u1", None, "u2"):
+        del calls[:]
+        extra = {"userId": user} if user else {}
+        events.put_events(trackingId=tracking_id, sessionId=f"s-{user}", **extra,
+                          eventList=[click(f"e{k}-{user}", f"i{k}", T0 + k) for k in range(3)])
+        assert [c for c in calls if c in WRITES] == ["BatchWriteItem"], calls
+
+
+def test_recorded_events_are_read_once_and_refreshed_by_put_events(tracker, events, calls):  # noqa: F811
+    group, tracking_id = tracker
+    recorded.forget()
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
+                      eventList=[click("e0", "i0", T0)])
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+    del calls[:]
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+    assert "Query" not in calls                       # nothing changed: no read
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
+                      eventList=[click("e1", "i1", T0 + 5)])
+    del calls[:]
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i1", "i0"]
+    assert "Query" not in calls                       # this worker's PutEvents updated the copy
+    recorded.forget()
+    assert [e["eventId"] for e in recorded.user_events(group, "u1")] == ["e1", "e0"]   # as stored
+
+
+class Events:
+    """A user's recorded events as the store gives them (newest first)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, item, at, k):
+        self.rows.insert(0, {"itemId": item, "sentAt": at, "eventId": f"e{k}",
+                             "eventKey": f"{int(at * 1000):015d}#e{k}"})
+
+
+def served_with(model, version, data, log):
+    users = np.asarray(data.user_ids)[data.interactions.user]
+    index = histories.ItemIndex(model.item_ids)
+    h = histories.build(users, data.interactions.item.astype(np.int64), data.interactions.timestamp,
+                        index.size)
+    sm = serving.ServedModel(version, model, "arn:aws:personalize:us-east-1:1:dataset-group/g", h)
+    sm.recorded_events = lambda user_id: log.rows
+    return sm
+
+
+@pytest.mark.parametrize("recipe", ["aws-hrnn", "aws-ffnn", "aws-deepfm"])
+def test_carried_state_answers_as_a_fresh_worker(recipe):
+    data = cyclic_data()
+    hp = {"aws-hrnn": dict(FAST, **{"training.epochs": "1"}), "aws-deepfm": {"epochs": "1"},
+          "aws-ffnn": {"dsize": "8", "batch_size": "16", "min_hist_length": "1"}}[recipe]
+    model = recipe_for(recipe).fit(data, hp, seed=0)
+    log = Events()
+    warm = served_with(model, "v1", data, log)
+    folds = []
+    fold = model.fold
+    model.fold = lambda state, history, user=None: folds.append(
+        (None if state is None else state.folded, len(history.items))) or fold(state, history, user)
+    t = 2_000_000
+    for k in range(30):
+        t += 7200 if k % 7 == 0 else 100          # some events start a session
+        log.add(f"i{k % 12:02d}", t, k)
+        got = warm.recommend("u3", 10)
+        fresh = served_with(model, "v1", data, log)    # another worker: reads the whole history
+        assert [i for i, _ in got] == [i for i, _ in fresh.recommend("u3", 10)]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in fresh.recommend("u3", 10)],
+                                   rtol=1e-4)
+        items = [f"i{j:02d}" for j in range(12)]
+        a, b = dict(warm.rank("u3", items)), dict(fresh.rank("u3", items))
+        np.testing.assert_allclose([a[i] for i in items], [b[i] for i in items], rtol=1e-4, atol=1e-6)
+    # the warm worker read each new event once: its folds continue from the previous state
+    # (the fresh workers' folds start from None)
+    assert sum(1 for start, end in folds if start is not None and end - start == 1) >= 29
+    # a new solution version (another ServedModel) starts from nothing
+    other = recipe_for(recipe).fit(data, hp, seed=1)
+    v2 = served_with(other, "v2", data, log)
+    assert not v2._states
+    whole = histories.merge(v2.histories.history("u3"), log.rows, v2.index, limit=None)
+    want = other.rank(whole, np.arange(12))
+    got = dict(v2.rank("u3", items))
+    np.testing.assert_allclose([got[str(other.item_ids[j])] for j in range(12)], want, rtol=1e-4)
+    assert not np.allclose(want, model.rank(whole, np.arange(12)))   # the versions differ
