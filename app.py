@@ -90,4 +90,4 @@ def tasks(event, context):
 def trainer(event, context):
     """The training workflow's trainer on the `lambda` backend (chalicelib.training.lambda_trainer)."""
     from chalicelib.workflows.training import trainer as train
-    return train(event)
+    return train(event, context)

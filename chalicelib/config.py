@@ -62,6 +62,35 @@ def collect_grace_seconds():
         return 3600.0
 
 
+def _seconds(name, default):
+    try:
+        return max(0.0, float(_env(name, str(default))))
+    except ValueError:
+        return float(default)
+
+
+def trainer_time_budget_seconds():
+    """How long one trainer Lambda invocation fits before it checkpoints and answers "continue"
+    (`chalicelib.training.stepwise`): env `TRAINER_TIME_BUDGET_SECONDS`, default 780 (Lambda's
+    900 s less room for the last epoch's overrun, the checkpoint upload and the model upload)."""
+    return _seconds("TRAINER_TIME_BUDGET_SECONDS", 780)
+
+
+def trainer_time_margin_seconds():
+    """Kept free of the invocation's remaining time (context.get_remaining_time_in_millis):
+    env `TRAINER_TIME_MARGIN_SECONDS`, default 60."""
+    return _seconds("TRAINER_TIME_MARGIN_SECONDS", 60)
+
+
+def trainer_max_concurrency():
+    """How many HPO trials / AutoML candidates the training workflow's Map state runs at once
+    (its MaxConcurrencyPath): env `TRAINER_MAX_CONCURRENCY`, default 2; 0 means no limit."""
+    try:
+        return max(0, int(_env("TRAINER_MAX_CONCURRENCY", "2")))
+    except ValueError:
+        return 2
+
+
 def state_machine_arn(workflow):
     """ARN of the state machine for `workflow` ("import", "training", ...): env
     `<WORKFLOW>_STATE_MACHINE_ARN` (dashes as underscores), set by template.yaml."""

@@ -190,6 +190,9 @@ class Recipe(abc.ABC):
     # True when `fit` accepts `checkpoint=` (`chalicelib.algorithms.checkpoint`): a long fit
     # pauses at an epoch end and a later call resumes it with the same result.
     supports_checkpoint: bool = False
+    # True when `fit` accepts `checkpoint=` (`chalicelib.algorithms.checkpoint`): a long fit
+    # pauses at an epoch end and a later call resumes it with the same result.
+    supports_checkpoint: bool = False
 
     @abc.abstractmethod
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *,

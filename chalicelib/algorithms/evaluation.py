@@ -224,7 +224,7 @@ def evaluate_model(model: Model, split: Split, *, allow_repeats: bool = False,
 def evaluate(recipe: Union[str, Recipe], data: TrainingData, hyperparameters: Optional[Dict[str, str]] = None,
              seed: int = 0, *, allow_repeats: bool = False, split: Optional[Split] = None,
              log: Callable[[str], None] = lambda msg: None,
-             warm_start: Optional[Model] = None) -> Tuple[Dict[str, float], float, Model]:
+             warm_start: Optional[Model] = None, checkpoint=None) -> Tuple[Dict[str, float], float, Model]:
     """Split `data` with `seed`, fit `recipe` on the training part, score the evaluation users.
 
     Returns `(metrics, fit_seconds, model)`; the model is the one trained on the training part
@@ -238,6 +238,8 @@ def evaluate(recipe: Union[str, Recipe], data: TrainingData, hyperparameters: Op
     split = split if split is not None else split_interactions(data, seed)
     t0 = time.perf_counter()
     extra = {} if warm_start is None else {"warm_start": warm_start}
+    if checkpoint is not None and getattr(recipe, "supports_checkpoint", False):   # Recipe.supports_checkpoint
+        extra["checkpoint"] = checkpoint
     model = recipe.fit(split.train, dict(hyperparameters or {}), seed=seed, log=log, **extra)
     fit_seconds = time.perf_counter() - t0
     log(f"{recipe.name}: fit in {fit_seconds:.2f}s on {len(split.train.interactions)} interactions; "

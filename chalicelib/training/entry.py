@@ -103,10 +103,9 @@ def previous_model(layout: contract.Layout):
         return load_model(artifacts.unpack(archive, directory))
 
 
-def train(plan: Plan, data, log=lambda m: None, previous=None):
-    """(model trained on all data, held-out metrics, report). Raises ValueError with a reason.
-    `previous`: the model an UPDATE warm-starts from (module docstring)."""
-    started = time.perf_counter()
+def splits(plan: Plan, data, previous=None):
+    """(data, outer split, inner split or None, report): steps 1-3's data, the same in every
+    trainer invocation of a training (everything is seeded)."""
     if previous is not None:
         recipe = recipe_for(plan.candidates[0].recipe)
         if not recipe.supports_warm_start:
@@ -118,28 +117,59 @@ def train(plan: Plan, data, log=lambda m: None, previous=None):
     outer = split_interactions(data, plan.seed, user_fraction=share)
     report = {"seed": plan.seed, "interactions": len(data.interactions), "users": data.n_users,
               "items": data.n_items, "evaluationUsers": int(outer.users.size)}
-    chosen = plan.candidates[0]
-    hyperparameters = dict(chosen.hyperparameters)
     searching = plan.perform_automl or plan.perform_hpo
     inner = split_interactions(outer.train, plan.seed + 1, user_fraction=share) if searching else None
+    return data, outer, inner, report
+
+
+def _hpo_settings(plan: Plan, chosen):
+    return selection.hpo_settings(chosen.recipe, plan.hpo_config,
+                                  plan.automl_metric if plan.perform_automl else None)
+
+
+def _hpo_skipped(settings):
+    if settings.space and settings.max_jobs > 1:
+        return None
+    return {"skipped": "no tunable hyperparameters" if not settings.space else "maxNumberOfTrainingJobs is 1"}
+
+
+def search(plan: Plan, inner, log=lambda m: None):
+    """(chosen candidate, its hyperparameters, report parts) of AutoML then HPO, in process."""
+    chosen, found = plan.candidates[0], {}
+    hyperparameters = dict(chosen.hyperparameters)
     if plan.perform_automl:
         chosen, candidates = selection.automl(plan.candidates, inner, plan.automl_metric, plan.seed, log)
         hyperparameters = dict(chosen.hyperparameters)
-        report["automl"] = {"metricName": plan.automl_metric, "candidates": candidates,
-                            "bestRecipeArn": chosen.recipe_arn}
+        found["automl"] = {"metricName": plan.automl_metric, "candidates": candidates,
+                           "bestRecipeArn": chosen.recipe_arn}
     if plan.perform_hpo:
-        settings = selection.hpo_settings(chosen.recipe, plan.hpo_config,
-                                          plan.automl_metric if plan.perform_automl else None)
-        if settings.space and settings.max_jobs > 1:
-            hyperparameters, report["hpo"] = selection.hpo(chosen, inner, settings, plan.seed, log)
-        else:
-            report["hpo"] = {"skipped": "no tunable hyperparameters" if not settings.space
-                             else "maxNumberOfTrainingJobs is 1"}
+        settings = _hpo_settings(plan, chosen)
+        found["hpo"] = _hpo_skipped(settings)
+        if found["hpo"] is None:
+            hyperparameters, found["hpo"] = selection.hpo(chosen, inner, settings, plan.seed, log)
+    return chosen, hyperparameters, found
+
+
+def fit_chosen(plan: Plan, data, outer, chosen, hyperparameters, report, log=lambda m: None,
+               previous=None, checkpoints=None, started=None):
+    """Steps 4 and 5: (model trained on all data, held-out metrics, report). `checkpoints`
+    (`FitCheckpoints`, optional) lets each fit pause and a later call resume it."""
+    started = time.perf_counter() if started is None else started
     warm = {} if previous is None else {"warm_start": previous}
-    metrics, fit_seconds, _ = evaluate(chosen.recipe, outer.train, hyperparameters, plan.seed,
-                                       split=outer, log=log, **warm)
+    done = checkpoints.evaluation_done() if checkpoints else None
+    if done is None:
+        metrics, fit_seconds, _ = evaluate(chosen.recipe, outer.train, hyperparameters, plan.seed, split=outer,
+                                           log=log, checkpoint=checkpoints and checkpoints.evaluation, **warm)
+        if checkpoints:
+            checkpoints.finish_evaluation(metrics, fit_seconds)
+    else:
+        metrics, fit_seconds = done["metrics"], done["fitSeconds"]
     t0 = time.perf_counter()
-    model = recipe_for(chosen.recipe).fit(data, hyperparameters, seed=plan.seed, log=log, **warm)
+    extra = dict(warm)
+    recipe = recipe_for(chosen.recipe)
+    if checkpoints and getattr(recipe, "supports_checkpoint", False):
+        extra["checkpoint"] = checkpoints.final
+    model = recipe.fit(data, hyperparameters, seed=plan.seed, log=log, **extra)
     report.update(recipe=chosen.recipe, recipeArn=chosen.recipe_arn, hyperparameters=hyperparameters,
                   evaluationFitSeconds=fit_seconds, finalFitSeconds=time.perf_counter() - t0,
                   trainingSeconds=time.perf_counter() - started, trainingMode=plan.training_mode)
@@ -150,6 +180,16 @@ def train(plan: Plan, data, log=lambda m: None, previous=None):
             evaluation="the evaluation fit warm-starts from a model trained on every user, the "
                        "evaluation users included: the metrics may be optimistic")
     return model, metrics, report
+
+
+def train(plan: Plan, data, log=lambda m: None, previous=None):
+    """(model trained on all data, held-out metrics, report). Raises ValueError with a reason.
+    `previous`: the model an UPDATE warm-starts from (module docstring)."""
+    started = time.perf_counter()
+    data, outer, inner, report = splits(plan, data, previous)
+    chosen, hyperparameters, found = search(plan, inner, log)
+    report.update(found)
+    return fit_chosen(plan, data, outer, chosen, hyperparameters, report, log, previous, started=started)
 
 
 def _checking(log, should_stop):

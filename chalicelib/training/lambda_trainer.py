@@ -16,15 +16,30 @@ process, and uploads `/opt/ml/model` as `<outputUri>/<trainingJobName>/output/mo
 when the entry point failed, {"failureReason": the failure file's text} (an answer, not an
 error, so the state machine does not retry a training that cannot succeed). Errors of its own
 (S3 unreachable, ...) raise, and the state machine retries them.
+
+A training in several invocations (`chalicelib.training.stepwise`; the event's `step`):
+
+- `{"step": "trial", "trial": {...}}` scores one trial and writes its result to
+  `<outputUri>/<job>/search/<phase>-<index>.json`; answers `{"trial": index, "objective"}`.
+- `{"step": "fit"}` downloads `<job>/search/chosen.json` and `<job>/checkpoints/`, runs the fits
+  within `budget_seconds(context)` (`config.trainer_time_budget_seconds`, and the invocation's
+  remaining time less `config.trainer_time_margin_seconds`), uploads the checkpoints and answers
+  `{"continue": true, "progress"}` after a pause, else as above. A retried invocation resumes
+  from the last checkpoint too.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tempfile
 import time
 
+from chalicelib import config
 from chalicelib.storage import objects
-from chalicelib.training import artifacts, contract, entry
+from chalicelib.training import artifacts, contract, entry, stepwise
+
+logger = logging.getLogger(__name__)
 
 
 def _download_prefix(uri: str, directory: str) -> int:
@@ -41,7 +56,37 @@ def _download_prefix(uri: str, directory: str) -> int:
     return len(found)
 
 
-def handle(event: dict, should_stop=None) -> dict:
+def work_uri(event: dict, part: str) -> str:
+    """`<outputUri>/<job>/<part>/`: the search's trial files and choice, the fit's checkpoints."""
+    return event["outputUri"].rstrip("/") + f"/{event['trainingJobName']}/{part}/"
+
+
+def trial_uri(event: dict, phase: str, index: int) -> str:
+    return work_uri(event, "search") + f"{phase}-{int(index):05d}.json"
+
+
+def budget_seconds(context=None) -> float:
+    budget = config.trainer_time_budget_seconds()
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        budget = min(budget, context.get_remaining_time_in_millis() / 1000.0 - config.trainer_time_margin_seconds())
+    return max(0.0, budget)
+
+
+def _upload_folder(directory: str, uri: str) -> None:
+    for here, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(here, name)
+            objects.put_file(uri + os.path.relpath(path, directory).replace(os.sep, "/"), path)
+
+
+def _structured(job):
+    def log(message):
+        logger.info(message if message.startswith("{") else
+                    json.dumps({"training": "log", "job": job, "message": message}, separators=(",", ":")))
+    return log
+
+
+def handle(event: dict, should_stop=None, context=None) -> dict:
     job = event["trainingJobName"]
     channels = event.get("channels") or {}
     started = time.monotonic()
@@ -51,7 +96,26 @@ def handle(event: dict, should_stop=None) -> dict:
         for name, uri in channels.items():
             if not _download_prefix(uri, layout.channel_dir(name)):
                 raise RuntimeError(f"channel {name}: nothing at {uri}")
-        if entry.run(root, should_stop=should_stop) != 0:
+        step, log = event.get("step"), _structured(job)
+        if step == "trial":
+            trial = event["trial"]
+            if stepwise.run_trial(root, trial, log=log) != 0:
+                return {"failureReason": layout.read_failure() or "Training failed without saying why"}
+            objects.put_file(trial_uri(event, trial["phase"], trial["index"]),
+                             os.path.join(layout.output_dir, stepwise.TRIAL_FILE))
+            return {"trial": trial["index"], "phase": trial["phase"]}
+        if step == "fit":
+            checkpoints = stepwise.checkpoint_dir(layout)
+            _download_prefix(work_uri(event, "search"), stepwise.search_dir(layout))
+            _download_prefix(work_uri(event, "checkpoints"), checkpoints)
+            code = stepwise.run_fit(root, log=log, should_stop=should_stop, budget_seconds=budget_seconds(context))
+            if code == stepwise.CONTINUE:
+                _upload_folder(checkpoints, work_uri(event, "checkpoints"))
+                with open(os.path.join(layout.output_dir, stepwise.PROGRESS_FILE)) as f:
+                    return {"continue": True, "progress": json.load(f)}
+        else:
+            code = entry.run(root, log=log, should_stop=should_stop)
+        if code != 0:
             return {"failureReason": layout.read_failure() or "Training failed without saying why"}
         archive = artifacts.pack(layout.model_dir, os.path.join(root, artifacts.ARCHIVE))
         location = objects.put_file(artifacts.archive_key(event["outputUri"], job), archive)

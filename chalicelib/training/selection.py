@@ -104,32 +104,42 @@ def _score(candidate: Candidate, hyperparameters, split: Split, seed: int, log) 
 
 
 # --- AutoML ----------------------------------------------------------------------------------
+def automl_entry(c: Candidate, split: Split, metric: str, seed: int,
+                 log: Callable[[str], None] = lambda m: None) -> dict:
+    """One AutoML candidate scored on the validation `split` (a workflow step of its own on the
+    lambda backend): `{"recipeArn", "recipe", "validation"}` or `{..., "error"}` when it failed."""
+    entry = {"recipeArn": c.recipe_arn, "recipe": c.recipe}
+    try:
+        metrics = _score(c, c.hyperparameters, split, seed, log)
+    except TrainingStopped:
+        raise
+    except Exception as e:  # noqa: BLE001 - one failing recipe does not end AutoML
+        entry["error"] = f"{type(e).__name__}: {e}"
+        log(f"AutoML: {c.recipe} failed: {entry['error']}")
+        return entry
+    if metric not in metrics:
+        raise ValueError(f"autoMLConfig.metricName: {metric!r} is not a metric the trainer reports")
+    entry["validation"] = metrics
+    log(f"AutoML: {c.recipe} {metric}={metrics[metric]:.5f}")
+    return entry
+
+
+def automl_choice(candidates: List[Candidate], entries: List[dict], metric: str):
+    """(best candidate, report) from the candidates' entries, in the list's order."""
+    best, best_value = None, -math.inf
+    for c, entry in zip(candidates, entries):
+        if "error" not in entry and entry["validation"][metric] > best_value:
+            best, best_value = c, entry["validation"][metric]
+    if best is None:
+        raise ValueError("AutoML: no recipe of the list could be trained: " +
+                         "; ".join(e["error"] for e in entries if "error" in e))
+    return best, list(entries)
+
+
 def automl(candidates: List[Candidate], split: Split, metric: str, seed: int,
            log: Callable[[str], None] = lambda m: None):
     """(best candidate, report) choosing by `metric` on the validation `split`."""
-    report, best, best_value = [], None, -math.inf
-    for c in candidates:
-        entry = {"recipeArn": c.recipe_arn, "recipe": c.recipe}
-        try:
-            metrics = _score(c, c.hyperparameters, split, seed, log)
-        except TrainingStopped:
-            raise
-        except Exception as e:  # noqa: BLE001 - one failing recipe does not end AutoML
-            entry["error"] = f"{type(e).__name__}: {e}"
-            log(f"AutoML: {c.recipe} failed: {entry['error']}")
-            report.append(entry)
-            continue
-        if metric not in metrics:
-            raise ValueError(f"autoMLConfig.metricName: {metric!r} is not a metric the trainer reports")
-        entry["validation"] = metrics
-        report.append(entry)
-        log(f"AutoML: {c.recipe} {metric}={metrics[metric]:.5f}")
-        if metrics[metric] > best_value:
-            best, best_value = c, metrics[metric]
-    if best is None:
-        raise ValueError("AutoML: no recipe of the list could be trained: " +
-                         "; ".join(e["error"] for e in report if "error" in e))
-    return best, report
+    return automl_choice(candidates, [automl_entry(c, split, metric, seed, log) for c in candidates], metric)
 
 
 # --- HPO -------------------------------------------------------------------------------------
@@ -251,52 +261,61 @@ def sample_near(space: SearchSpace, center: Dict[str, str], rng: np.random.Gener
     return out
 
 
-def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
-        log: Callable[[str], None] = lambda m: None):
-    """(best hyperparameters, report) of the search on the validation `split` (module docstring)."""
+def _sign(settings: HpoSettings) -> float:
+    return 1.0 if settings.direction == MAXIMIZE else -1.0
+
+
+def best_trial(results: List[dict], settings: HpoSettings) -> Optional[dict]:
+    """The best scored trial by the objective (ties: the earlier trial), None if none scored."""
+    sign = _sign(settings)
+    scored = [r for r in results if "objective" in r]
+    return max(scored, key=lambda r: (sign * r["objective"], -r["trial"])) if scored else None
+
+
+def next_round(base: Dict[str, str], settings: HpoSettings, seed: int, results: List[dict]) -> List[dict]:
+    """The hyperparameters of the trials of the next round, given the `results` of every earlier
+    round ([] when the budget is spent). The generator is replayed from the seed over the earlier
+    rounds, so a search driven one round per workflow step draws exactly what the in-process
+    loop draws."""
     rng = np.random.default_rng([seed, 7])
-    base = dict(candidate.hyperparameters)
-    sign = 1.0 if settings.direction == MAXIMIZE else -1.0
     explore = (settings.max_jobs + 1) // 2
-    running, peak, lock = [0], [0], threading.Lock()
+    done = 0
+    while done < settings.max_jobs:
+        incumbent = best_trial(results[:done], settings)
+        batch = []
+        for index in range(done, min(settings.max_jobs, done + settings.max_parallel)):
+            if index == 0:
+                batch.append(dict(base))
+            elif index < explore or incumbent is None:
+                batch.append(dict(base, **sample(settings.space, rng)))
+            else:
+                batch.append(dict(base, **sample_near(settings.space, incumbent["hyperparameters"], rng)))
+        if done >= len(results):
+            return batch
+        done += len(batch)
+    return []
 
-    def run(index, hyperparameters):
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        try:
-            metrics = _score(candidate, hyperparameters, split, seed, log)
-            if settings.metric not in metrics:
-                raise ValueError(f"hpoConfig.hpoObjective.metricName: {settings.metric!r} is not a "
-                                 "metric the trainer reports")
-            return {"trial": index, "hyperparameters": hyperparameters,
-                    "objective": metrics[settings.metric]}
-        except TrainingStopped:
-            raise
-        except Exception as e:  # noqa: BLE001 - a failing trial is reported, the search goes on
-            return {"trial": index, "hyperparameters": hyperparameters, "error": f"{type(e).__name__}: {e}"}
-        finally:
-            with lock:
-                running[0] -= 1
 
-    def best_of(results):
-        scored = [r for r in results if "objective" in r]
-        return max(scored, key=lambda r: (sign * r["objective"], -r["trial"])) if scored else None
+def run_trial(candidate: Candidate, index: int, hyperparameters: Dict[str, str], split: Split,
+              metric: str, seed: int, log: Callable[[str], None] = lambda m: None) -> dict:
+    """One HPO trial on the validation `split`: `{"trial", "hyperparameters", "objective"}`, or
+    `"error"` instead of the objective when the fit failed (the search goes on)."""
+    try:
+        metrics = _score(candidate, hyperparameters, split, seed, log)
+        if metric not in metrics:
+            raise ValueError(f"hpoConfig.hpoObjective.metricName: {metric!r} is not a "
+                             "metric the trainer reports")
+        return {"trial": index, "hyperparameters": hyperparameters, "objective": metrics[metric]}
+    except TrainingStopped:
+        raise
+    except Exception as e:  # noqa: BLE001 - a failing trial is reported, the search goes on
+        return {"trial": index, "hyperparameters": hyperparameters, "error": f"{type(e).__name__}: {e}"}
 
-    results = []
-    with ThreadPoolExecutor(max_workers=settings.max_parallel, thread_name_prefix="hpo") as pool:
-        while len(results) < settings.max_jobs:
-            batch = []
-            for index in range(len(results), min(settings.max_jobs, len(results) + settings.max_parallel)):
-                incumbent = best_of(results)
-                if index == 0:
-                    batch.append(base)
-                elif index < explore or incumbent is None:
-                    batch.append(dict(base, **sample(settings.space, rng)))
-                else:
-                    batch.append(dict(base, **sample_near(settings.space, incumbent["hyperparameters"], rng)))
-            results += list(pool.map(run, range(len(results), len(results) + len(batch)), batch))
-    best = best_of(results)
+
+def hpo_outcome(results: List[dict], settings: HpoSettings, peak: int,
+                log: Callable[[str], None] = lambda m: None):
+    """(best hyperparameters, report) of a finished search."""
+    best = best_trial(results, settings)
     if best is None:
         raise ValueError("HPO: every training job failed: " + results[0]["error"])
     log(f"HPO: {len(results)} jobs, best {settings.metric}={best['objective']:.5f} (trial {best['trial']})")
@@ -304,5 +323,31 @@ def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
               "maxNumberOfTrainingJobs": settings.max_jobs,
               "maxParallelTrainingJobs": settings.max_parallel,
               "searched": settings.space.names(), "trainingJobs": len(results),
-              "peakParallelJobs": peak[0], "trials": results, "bestTrial": best["trial"]}
+              "peakParallelJobs": peak, "trials": results, "bestTrial": best["trial"]}
     return best["hyperparameters"], report
+
+
+def hpo(candidate: Candidate, split: Split, settings: HpoSettings, seed: int,
+        log: Callable[[str], None] = lambda m: None):
+    """(best hyperparameters, report) of the search on the validation `split` (module docstring),
+    its rounds run in process by a thread pool (the SageMaker training job)."""
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def run(index, hyperparameters):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            return run_trial(candidate, index, hyperparameters, split, settings.metric, seed, log)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    results = []
+    with ThreadPoolExecutor(max_workers=settings.max_parallel, thread_name_prefix="hpo") as pool:
+        while True:
+            batch = next_round(candidate.hyperparameters, settings, seed, results)
+            if not batch:
+                break
+            results += list(pool.map(run, range(len(results), len(results) + len(batch)), batch))
+    return hpo_outcome(results, settings, peak[0], log)

@@ -25,6 +25,12 @@ Execution input: `{"solutionVersionArn"}` (CreateSolution, CreateSolutionVersion
                         (`chalicelib.algorithms.warm_start`).
 3. train                the trainer Lambda (`chalicelib.training.lambda_trainer`) or a SageMaker
                         training job; both leave `<outputUri>/<job>/output/model.tar.gz`.
+                        On the lambda backend in steps (`chalicelib.training.stepwise`):
+                        `training.plan_search` names the next round of AutoML candidates / HPO
+                        trials, a Map state (MaxConcurrencyPath `prepared.maxConcurrency`,
+                        `config.trainer_max_concurrency`) runs each in its own trainer
+                        invocation, until plan_search writes the choice; then the trainer fits,
+                        answering `continue` after a checkpoint until the fit is done.
 4. `training.register`  metrics, training hours, model archive, AutoML winner and tuned
                         hyperparameters onto the version, then ACTIVE.
 5. `training.update_campaigns` deploy the new version to the solution's AUTO campaigns.
@@ -243,11 +249,59 @@ def prepare(state):
         return dict(answer, failureReason=(
             f"The training settings are too large for a SageMaker training job ({', '.join(too_long)} "
             f"longer than {MAX_HYPERPARAMETER_TEXT} characters); list fewer recipes or ranges"))
-    return dict(answer, backend=config.training_backend(), trainingJobName=training_job_name(spec),
+    job = training_job_name(spec)
+    output_uri = objects.internal_uri(f"{spec['modelPrefix']}output/")
+    for part in _work_uris({"trainingJobName": job, "outputUri": output_uri}):
+        objects.delete_prefix(part)   # a retried prepare starts the search and the fit afresh
+    return dict(answer, backend=config.training_backend(), trainingJobName=job,
+                maxConcurrency=config.trainer_max_concurrency(),
                 hyperparameters=hyperparameters, channels=channels,
                 inputDataConfig=input_data_config(channels),
-                outputUri=objects.internal_uri(f"{spec['modelPrefix']}output/"),
-                interactions=n, skippedRecipes=skipped)
+                outputUri=output_uri, interactions=n, skippedRecipes=skipped)
+
+
+def _work_uris(prepared):
+    from chalicelib.training import lambda_trainer
+    return [lambda_trainer.work_uri(prepared, part) for part in ("search", "checkpoints")]
+
+
+def _search_results(prepared):
+    """{phase: {index: trial file}} of the trials already run (`stepwise.plan_search`)."""
+    from chalicelib.training import lambda_trainer
+    done = {}
+    for obj in objects.list_prefix(lambda_trainer.work_uri(prepared, "search")):
+        phase, _, index = obj["key"].rsplit("/", 1)[-1].removesuffix(".json").partition("-")
+        if index.isdigit():
+            done.setdefault(phase, {})[int(index)] = json.loads(objects.get_bytes(obj["location"]))
+    return done
+
+
+@task("training.plan_search")
+def plan_search(state):
+    """The next round of trials (`{"next": "trials", "trials"}`) or, once the search is over, the
+    choice written to `<job>/search/chosen.json` (`{"next": "fit", ...}`); an impossible search
+    (every trial failed) is a failureReason. trainingHours shows the time spent so far."""
+    from chalicelib.training import lambda_trainer, stepwise
+    prepared = state["prepared"]
+    done = _search_results(prepared)
+    try:
+        planned = stepwise.plan_search(prepared["hyperparameters"], done)
+    except ValueError as e:
+        return {"failureReason": str(e)}
+    seconds = sum(f.get("seconds") or 0.0 for files in done.values() for f in files.values())
+    if seconds:
+        _versions().record_training_result(_version_arn(state), training_hours=seconds / 3600.0)
+    if "trials" in planned:
+        trials = planned["trials"]
+        log.info(json.dumps({"training": "round", "job": prepared["trainingJobName"], "phase": trials[0]["phase"],
+                             "trials": [t["index"] for t in trials], "done": sum(map(len, done.values()))}))
+        return {"next": "trials", "trials": trials}
+    chosen = planned["chosen"]
+    objects.put_bytes(lambda_trainer.work_uri(prepared, "search") + stepwise.CHOSEN_FILE,
+                      json.dumps(chosen).encode())
+    log.info(json.dumps({"training": "chosen", "job": prepared["trainingJobName"], "recipe": chosen["recipe"],
+                         "hyperparameters": chosen["hyperparameters"]}))
+    return {"next": "fit", "recipe": chosen["recipe"], "recipeArn": chosen["recipeArn"]}
 
 
 @task("training.register")
@@ -289,11 +343,15 @@ def update_campaigns(state):
 
 
 def _delete_channel(state):
-    prefix = ((state.get("prepared") or {}).get("channels") or {}).get(_channel_name())
+    """The channel, the trial results and the checkpoints (the model stays)."""
+    prepared = state.get("prepared") or {}
+    prefix = (prepared.get("channels") or {}).get(_channel_name())
     if not prefix:
         return
     try:
         objects.delete_prefix(prefix)
+        for part in _work_uris(prepared):
+            objects.delete_prefix(part)
     except Exception:  # noqa: BLE001 - a leftover channel is harmless; DeleteSolution removes it
         log.warning("could not delete the training channel %s", prefix, exc_info=True)
 
@@ -302,8 +360,9 @@ def failure_reason(state) -> str:
     """The version's failureReason: an answer of prepare or the trainer, or the caught error."""
     return failures.failure_reason(
         state, answered_by=("prepared", "trained"), activity="training",
-        timeout_reason=("Training did not finish in time (a step timed out); the lambda training "
-                        "backend allows 15 minutes, use the sagemaker backend or less data"))
+        timeout_reason=("Training did not finish in time (a step timed out): a trainer invocation "
+                        "allows 15 minutes; lower TRAINER_TIME_BUDGET_SECONDS (one epoch must fit in "
+                        "it), or use the sagemaker backend"))
 
 
 @task("training.fail")
@@ -329,12 +388,17 @@ def fail(state):
     return {"failureReason": reason}
 
 
-def trainer(event):
-    """The trainer Lambda's body (app.py `trainer`); it stops when the version is being stopped."""
+def trainer(event, context=None):
+    """The trainer Lambda's body (app.py `trainer`); it stops when the version is being stopped.
+    A fit that paused shows its time so far as the version's trainingHours."""
     from chalicelib.training import lambda_trainer
     arn = event.get("solutionVersionArn")
     should_stop = (lambda: _versions().stop_requested(arn)) if arn else None
-    return lambda_trainer.handle(event, should_stop=should_stop)
+    kwargs = {} if context is None else {"context": context}
+    answer = lambda_trainer.handle(event, should_stop=should_stop, **kwargs)
+    if arn and answer.get("continue"):
+        _versions().record_training_result(arn, training_hours=answer["progress"]["seconds"] / 3600.0)
+    return answer
 
 
 def stop_trainer(version_arn):

@@ -6,8 +6,8 @@
     result.status, result.output, result.error, result.cause
 
 State types: Task, Pass, Choice, Wait, Succeed, Fail, Parallel, Map (inline;
-iterations and branches run one after the other, so MaxConcurrency changes
-nothing here). Fields: InputPath, Parameters/ItemSelector (paths, `$$`
+branches run one after the other; a Map's iterations run in threads, at most
+MaxConcurrency / MaxConcurrencyPath at once, one after the other without either). Fields: InputPath, Parameters/ItemSelector (paths, `$$`
 context object, intrinsic functions), ResultSelector, ResultPath (incl.
 null), OutputPath, Retry (ErrorEquals, IntervalSeconds, MaxAttempts,
 BackoffRate, MaxDelaySeconds, JitterStrategy), Catch (ErrorEquals,
@@ -39,6 +39,7 @@ import threading
 import time
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -423,12 +424,25 @@ class StateMachineRunner:
             raise _runtime(f"Map: ItemsPath {state.get('ItemsPath', '$')!r} does not select an array")
         processor = state.get("ItemProcessor") or state["Iterator"]
         selector = state.get("ItemSelector", state.get("Parameters"))
-        results = []
+        inputs = []
         for index, item in enumerate(items):
             if selector is not None:
                 item_ctx = dict(ctx, Map={"Item": {"Index": index, "Value": item}})
                 item = self._template(selector, data, item_ctx, "ItemSelector")
-            results.append(self._run_machine(processor, item))
+            inputs.append(item)
+        limit = state.get("MaxConcurrency")
+        if limit is None and "MaxConcurrencyPath" in state:
+            try:
+                limit = resolve_dynamic(state["MaxConcurrencyPath"], data, ctx)
+            except (PathError, IntrinsicError) as e:
+                raise _runtime(f"MaxConcurrencyPath: {e}") from None
+        if not limit or limit <= 1 or len(inputs) <= 1:
+            results = [self._run_machine(processor, item) for item in inputs]
+        else:   # iterations at once, in threads that keep the caller's context variables
+            with ThreadPoolExecutor(max_workers=min(int(limit), len(inputs)), thread_name_prefix="asl-map") as pool:
+                futures = [pool.submit(contextvars.copy_context().run, self._run_machine, processor, item)
+                           for item in inputs]
+                results = [f.result() for f in futures]
         return self._result(state, raw, results, ctx)
 
     # --- errors -------------------------------------------------------------
