@@ -170,7 +170,7 @@ class Model(abc.ABC):
         os.makedirs(directory, exist_ok=True)
         arrays = dict(self.arrays())
         arrays["item_ids"] = self.item_ids
-        np.savez(os.path.join(directory, "arrays.npz"), **arrays)
+        save_arrays(os.path.join(directory, "arrays.npz"), arrays)
         with open(os.path.join(directory, "model.json"), "w") as f:
             json.dump({"recipe": self.recipe, "recipeType": self.recipe_type,
                        "hyperparameters": self.hyperparameters,
@@ -187,9 +187,6 @@ class Recipe(abc.ABC):
     # `chalicelib.algorithms.warm_start`): the previous version's parameters are carried over,
     # new items placed and the model fine-tuned for a short schedule instead of trained anew.
     supports_warm_start: bool = False
-    # True when `fit` accepts `checkpoint=` (`chalicelib.algorithms.checkpoint`): a long fit
-    # pauses at an epoch end and a later call resumes it with the same result.
-    supports_checkpoint: bool = False
     # True when `fit` accepts `checkpoint=` (`chalicelib.algorithms.checkpoint`): a long fit
     # pauses at an epoch end and a later call resumes it with the same result.
     supports_checkpoint: bool = False
@@ -212,11 +209,67 @@ def load_model(directory: str) -> Model:
     from chalicelib.algorithms.registry import recipe_for
     with open(os.path.join(directory, "model.json")) as f:
         doc = json.load(f)
-    with np.load(os.path.join(directory, "arrays.npz"), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    arrays = load_arrays(os.path.join(directory, "arrays.npz"))
     item_ids = arrays.pop("item_ids")
     cls = recipe_for(doc["recipe"]).model_class
     return cls.from_artifacts(item_ids, doc.get("hyperparameters", {}), arrays, doc.get("meta", {}))
+
+
+ALIGN = 64
+
+
+def save_arrays(path: str, arrays: Dict[str, np.ndarray]) -> None:
+    """An `.npz` (what `np.load` reads) whose members are stored uncompressed with their data
+    at `ALIGN`-byte offsets in the file (a padding extra field in each local header; the .npy
+    header itself is padded to 64 bytes), so that `load_arrays` maps them aligned and BLAS
+    computes on a mapped table exactly as on one in memory."""
+    import io
+    import struct
+    import zipfile
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(value), allow_pickle=False)
+            data = buf.getvalue()
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            zip64 = 20 if len(data) > zipfile.ZIP64_LIMIT else 0
+            start = zf.fp.tell() + 30 + len(info.filename.encode()) + zip64 + 4
+            pad = (-start) % ALIGN
+            info.extra = struct.pack("<HH", 0xD935, pad) + b"\0" * pad
+            zf.writestr(info, data)
+
+
+def load_arrays(path: str) -> Dict[str, np.ndarray]:
+    """The arrays of an `.npz`: members stored uncompressed (what `np.savez` writes) as
+    read-only memory maps into the file itself (issue 15 item 3: processes that load the same
+    file share its pages, and a load reads only the pages used), others read into memory."""
+    import zipfile
+    out = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.compress_type != zipfile.ZIP_STORED:
+                with zf.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            f.seek(info.header_offset)
+            local = f.read(30)               # the local file header: name and extra lengths
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + \
+                int.from_bytes(local[28:30], "little")
+            f.seek(start)
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            if dtype.hasobject:
+                raise ValueError(f"{name}: object arrays are not loaded (allow_pickle=False)")
+            if int(np.prod(shape)) == 0 or dtype.itemsize == 0:
+                out[name] = np.zeros(shape, dtype)
+                continue
+            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=f.tell(), shape=shape,
+                                  order="F" if fortran else "C")
+    return out
 
 
 def popularity_prior(item_counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -4,12 +4,15 @@ a campaign deploys a trained solution version).
 `modelKey` (recorded by the training workflow) is either the SageMaker-style archive
 `.../model.tar.gz` holding `model.json` and `arrays.npz`, or the folder (prefix) holding them
 (`.../model.json` names the same folder). Archives are unpacked with member names checked, so
-an archive cannot write outside its temporary folder.
+an archive cannot write outside its temporary folder. Unpacked models stay on the machine
+(`local_copy`) so that workers memory-map the same files (issue 15 item 3).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import shutil
 import posixpath
 import tarfile
 import tempfile
@@ -97,12 +100,47 @@ def download(location, directory):
     return _model_dir(directory)
 
 
+def model_root() -> str:
+    """Where this machine keeps unpacked models (`RUNTIME_MODEL_DIR`, default a folder in the
+    temporary directory): every worker on the machine maps the same files."""
+    return os.environ.get("RUNTIME_MODEL_DIR") or os.path.join(tempfile.gettempdir(),
+                                                               "personalize-models")
+
+
+def local_copy(location) -> str:
+    """The model folder for `location` on this machine, downloaded by the first worker that
+    needs it (into a private folder, then renamed into place: a worker never sees half a
+    model). The folder's name hashes the location and its object's ETag and size, so a
+    rewritten object is a new folder."""
+    marker = location if _is_archive(location) else _folder(location) + MODEL_FILE
+    found = objects.head(marker)
+    if found is None:
+        raise ArtifactsMissing(f"no model files at {location}")
+    tag = hashlib.sha256(f"{location}|{found.get('etag')}|{found.get('size')}".encode()).hexdigest()[:32]
+    root = model_root()
+    final = os.path.join(root, tag)
+    if not os.path.isdir(final):
+        os.makedirs(root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".loading-", dir=root)
+        try:
+            download(location, tmp)
+            try:
+                os.rename(tmp, final)
+            except OSError:       # another worker renamed its copy first: use that one
+                if not os.path.isdir(final):
+                    raise
+        finally:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+    return _model_dir(final)
+
+
 def load(location) -> Model:
-    """Download and load the model at `location` (temporary files are removed)."""
+    """Load the model at `location` from this machine's copy (`local_copy`): its arrays are
+    read-only memory maps of the files (`base.load_arrays`), shared by the workers."""
     if not location:
         raise ArtifactsMissing("the solution version records no model location")
-    with tempfile.TemporaryDirectory(prefix="personalize-model-") as tmp:
-        return load_model(download(location, tmp))
+    return load_model(local_copy(location))
 
 
 def model_nbytes(model: Model) -> int:

@@ -53,3 +53,18 @@ def test_carried_state_scores_as_the_whole_history(data, recipe):
 def test_models_without_state_say_so(data):
     model = recipe_for("aws-popularity-count").fit(data, {}, seed=0)
     assert model.fold(None, History(np.arange(3, dtype=np.int32))) is None
+
+
+def test_a_loaded_model_maps_its_arrays_read_only(data, tmp_path):
+    from chalicelib.algorithms.base import load_model
+    model = recipe_for("aws-hrnn").fit(data, HP["aws-hrnn"], seed=0)
+    model.save(str(tmp_path))
+    loaded = load_model(str(tmp_path))
+    table = loaded.net.params["E_in"]
+    assert isinstance(table.base if not isinstance(table, np.memmap) else table, np.memmap) \
+        or isinstance(table, np.memmap)
+    assert not table.flags.writeable
+    with pytest.raises(ValueError):
+        table[0, 0] = 1.0
+    h = long_history(model.item_ids.shape[0], 50)
+    np.testing.assert_allclose(loaded.rank(h, np.arange(12)), model.rank(h, np.arange(12)), rtol=1e-6)
