@@ -104,7 +104,7 @@ from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
-from chalicelib.algorithms.spectral import start_embeddings
+from chalicelib.algorithms.spectral import fold_in, implicit_factors, start_embeddings
 from chalicelib.algorithms.warm_start import (UPDATE_EPOCHS, align, carry_rows, cooccurrence_rows,
                                               feature_rows, ridge_predict)
 from chalicelib.domain.recipes import parse_hyperparameters
@@ -132,6 +132,12 @@ SPECTRAL_INIT = True
 INIT_ROW_NORM = 2.0
 METADATA_LR_SCALE = 0.1
 METADATA_PARAMS = ("A_in", "A_out", "C")
+# the co-occurrence component (module docstring, "Co-occurrence")
+CF_FACTORS = 100
+CF_REG = 0.1
+CF_ALPHA = 1.0
+CF_ITERATIONS = 10
+CF_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
 
 
 # --- sequences ------------------------------------------------------------------
@@ -329,6 +335,10 @@ class HrnnModel(Model):
         with single_threaded_blas():
             s = self.net.scores(out, items).astype(np.float64)
         cols = slice(None) if items is None else np.asarray(items)
+        cf = getattr(self, "cooccurrence", None)
+        if cf is not None and cf["weight"] > 0 and nonempty.any():
+            s_cf = cooccurrence_scores(cf, histories)[:, cols]
+            s = blend(s, s_cf, cf["weight"])
         s[~nonempty] = self._popularity[cols]
         s[:, ~self._known[cols]] = -np.inf
         return s
@@ -353,6 +363,10 @@ class HrnnModel(Model):
                 a[f"{tag}.shape"] = np.asarray(m.shape, np.int64)
         if self.user_ids is not None:
             a["user_ids"] = self.user_ids
+        cf = getattr(self, "cooccurrence", None)
+        if cf is not None:
+            a["cf.V"], a["cf.gram"] = cf["V"], cf["gram"]
+            a["cf.weight"] = np.asarray(cf["weight"], np.float64)
         return a
 
     def meta(self):
@@ -377,6 +391,9 @@ class HrnnModel(Model):
         model = cls(item_ids, hyperparameters, net, arrays["item_counts"],
                     arrays.get("user_ids"), meta.get("training"))
         model.feature_names = dict(meta.get("features") or {})
+        if "cf.V" in arrays:
+            model.cooccurrence = {"V": arrays["cf.V"], "gram": arrays["cf.gram"],
+                                  "weight": float(arrays["cf.weight"])}
         model._load_extra(arrays, meta)
         return model
 
@@ -394,6 +411,7 @@ class Hrnn(Recipe):
     use_metadata = False
     supports_warm_start = True
     supports_checkpoint = True
+    cooccurrence = True     # module docstring, "Co-occurrence"
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
             log: Callable[[str], None] = lambda msg: None, warm_start: Optional[HrnnModel] = None,
@@ -414,10 +432,14 @@ class Hrnn(Recipe):
             net, counts, info = train_hrnn(data, hp, seed=seed, log=log,
                                            item_features=item_f, user_features=user_f,
                                            warm_start=warm and dict(warm, feature_names=names),
-                                           checkpoint=checkpoint)
+                                           checkpoint=checkpoint, cooccurrence=self.cooccurrence)
+        cf = info.pop("_cooccurrence", None)
+        if cf is not None:
+            info["cooccurrence_weight"] = cf["weight"]
         model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
                                  data.user_ids if user_f is not None else None, info)
         model.feature_names = names
+        model.cooccurrence = cf
         self.finish(model, data)
         return model
 
@@ -525,6 +547,7 @@ def _carry_over(net: HrnnNet, warm: dict, items, starts, ends, log) -> dict:
 def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                item_features=None, user_features=None, dtype=np.float32, bptt=BPTT_STEPS,
                recency_half_life_share=None, warm_start: Optional[dict] = None,
+               cooccurrence: bool = False,
                checkpoint=None):
     """Train the network on `data` with typed hyperparameters `hp` (the HRNN table's names).
     Returns `(net, item_counts, info)`; see the module docstring for the schedule.
@@ -534,7 +557,9 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
     model's parameters instead of the spectral start (module docstring, "Warm start").
     `checkpoint` (`chalicelib.algorithms.checkpoint.Checkpoint`, optional): the loop pauses
     at an epoch end when the next epoch would overrun its budget, and a run with the same
-    arguments resumes from it; everything before the loop is rebuilt from the seed."""
+    arguments resumes from it; everything before the loop is rebuilt from the seed.
+    `cooccurrence`: also fit the co-occurrence component and choose its weight on the validation
+    users (module docstring, "Co-occurrence"); `info["_cooccurrence"]` then holds it."""
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, stamps, bounds = user_sequences(data)
@@ -670,6 +695,9 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
             "best_validation": best_score if best is not None else None}
     if warm_facts is not None:
         info["warm_start"] = warm_facts
+    if cooccurrence:
+        info["_cooccurrence"] = _fit_cooccurrence(net, items, spans, n_items, known, val_hist,
+                                                  val_targets, rng, log)
     log(f"trained {len(history)} epochs in {info['seconds']:.1f}s, stopped by {stopped}")
     return net, counts, info
 
@@ -695,6 +723,66 @@ def _restore(saved, net, opt, rng):
     best = unprefixed("best.", arrays) if state["hasBest"] else None
     return (int(state["epoch"]) + 1, state["stopped"], best, float(state["bestScore"]),
             int(state["bad"]), list(state["history"]), float(state["seconds"]))
+
+
+def _fit_cooccurrence(net, items, spans, n_items, known, val_hist, val_targets, rng, log):
+    """The implicit factorisation of the training spans and the blend weight of `CF_WEIGHTS`
+    that scores best on the validation users (0 when there are none)."""
+    rows = np.concatenate([np.full(b - a, k) for k, (_, a, b) in enumerate(spans)])
+    cols = np.concatenate([items[a:b] for _, a, b in spans])
+    x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(len(spans), n_items))
+    _, v = implicit_factors(x, CF_FACTORS, CF_REG, CF_ALPHA, CF_ITERATIONS, rng)
+    cf = {"V": v.astype(np.float32), "gram": v.T @ v + CF_REG * np.eye(v.shape[1]), "weight": 0.0}
+    if not val_hist:
+        return cf
+    out, _ = encode(net, val_hist)
+    s_net = net.scores(out).astype(np.float64)
+    s_cf = cooccurrence_scores(cf, val_hist)
+    scores = {}
+    for w in CF_WEIGHTS:
+        s = blend(s_net, s_cf, w)
+        s[:, ~known] = -np.inf
+        scores[w] = validation_ndcg(s, val_hist, val_targets)
+    cf["weight"] = float(max(CF_WEIGHTS, key=lambda w: (scores[w], -w)))
+    log("co-occurrence weight " + ", ".join(f"{w}: {v:.4f}" for w, v in scores.items())
+        + f"; chosen {cf['weight']}")
+    return cf
+
+
+def cooccurrence_scores(cf: dict, histories) -> np.ndarray:
+    """`[B, I]` scores of the factorisation for each history (folded in, `spectral.fold_in`)."""
+    v = cf["V"].astype(np.float64)
+    u = np.stack([fold_in(v, cf["gram"], h.items, CF_ALPHA) for h in histories])
+    return u @ v.T
+
+
+def blend(s_net: np.ndarray, s_cf: np.ndarray, weight: float) -> np.ndarray:
+    """The sequence model's scores plus `weight` times the co-occurrence scores, each row of each
+    divided by its standard deviation over finite entries (the two live on different scales);
+    weight 0 is the network alone, inf the factorisation alone."""
+    def unit(s):
+        f = np.where(np.isfinite(s), s, np.nan)
+        sd = np.nanstd(f, axis=1, keepdims=True)
+        return s / np.where(sd > 0, sd, 1.0)
+    if weight == 0:
+        return s_net
+    if np.isinf(weight):
+        return np.where(np.isfinite(s_net), s_cf, s_net)
+    return unit(s_net) + weight * unit(s_cf)
+
+
+def validation_ndcg(scores: np.ndarray, hist, targets, k: int = VALIDATION_K) -> float:
+    """Mean NDCG@k of `scores` rows against `targets`, history items excluded."""
+    s = scores.copy()
+    for r, h in enumerate(hist):
+        s[r, h.items] = -np.inf
+    idx, _ = top_n(s, k)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    gains = []
+    for r, t in enumerate(targets):
+        hit = np.isin(idx[r], t) & (idx[r] >= 0)
+        gains.append(float((hit * disc[:hit.shape[0]]).sum() / disc[:min(len(t), k)].sum()))
+    return float(np.mean(gains))
 
 
 def _validate(net, hist, targets, known, budget):

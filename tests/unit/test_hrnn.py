@@ -341,7 +341,9 @@ def test_eval_epoch_time_bounds_validation(monkeypatch):
     m = recipe_for("aws-hrnn").fit(d, dict(FAST, **{"training.epochs": "1",
                                                     "training.eval_epoch_time": "5"}), seed=0)
     assert seen == [(90, 5)] and m.info["history"][0]["validation"] is not None
-    assert calls == [64]          # the budget was spent after the first batch of 64 of 90 users
+    # the budget was spent after the first batch of 64 of 90 users; the co-occurrence weight
+    # is chosen after training, on every validation user at once
+    assert calls == [64, 90]
 
 
 def test_metadata_weights_start_at_zero_and_learn_slower(data, monkeypatch):

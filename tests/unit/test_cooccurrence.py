@@ -1,0 +1,57 @@
+"""The co-occurrence component of the HRNN recipes (hrnn.py "Co-occurrence") and the order-free
+development variants of bench/order_free.py (issue 18)."""
+import os
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+
+from chalicelib.algorithms.data import from_arrays
+from chalicelib.algorithms.hrnn import blend, validation_ndcg
+from chalicelib.algorithms.base import History
+from chalicelib.algorithms.spectral import fold_in, implicit_factors
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+from order_free import order_free  # noqa: E402
+
+
+def test_blend_endpoints_and_scale():
+    net = np.array([[1.0, 2.0, 3.0, -np.inf]])
+    cf = np.array([[30.0, 20.0, 10.0, 5.0]])
+    assert blend(net, cf, 0.0) is net
+    assert np.array_equal(blend(net, cf, np.inf), np.array([[30.0, 20.0, 10.0, -np.inf]]))
+    mixed = blend(net, cf * 1000, 1.0)          # the scale of either side does not matter
+    assert np.allclose(mixed[:, :3], blend(net, cf, 1.0)[:, :3]) and mixed[0, 3] == -np.inf
+
+
+def test_factorisation_recovers_two_blocks_and_folds_in():
+    # users 0-19 use items 0-4, users 20-39 items 5-9: a new user with items 0, 1 wants 2-4
+    rows = np.repeat(np.arange(40), 5)
+    cols = np.concatenate([np.arange(5) if u < 20 else np.arange(5, 10) for u in range(40)])
+    x = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(40, 10))
+    _, v = implicit_factors(x, 4, 0.1, 1.0, 10, np.random.default_rng(0))
+    gram = v.T @ v + 0.1 * np.eye(4)
+    s = v @ fold_in(v, gram, np.array([0, 1]), 1.0)
+    assert set(np.argsort(-s)[:5]) == {0, 1, 2, 3, 4}
+    assert np.array_equal(fold_in(v, gram, np.array([], np.int64), 1.0), np.zeros(4))
+
+
+def test_validation_ndcg_excludes_history():
+    scores = np.array([[5.0, 4.0, 3.0]])
+    assert validation_ndcg(scores, [History(np.array([0], np.int32))], [np.array([1])], k=2) == 1.0
+
+
+def test_order_free_keeps_each_users_items_and_ties_days():
+    users = np.repeat(["a", "b"], 20)
+    items = np.concatenate([np.arange(20), np.arange(20, 40)])
+    data = from_arrays(users, items, np.arange(40) * 3600)
+    free = order_free(data, seed=3)
+    it, orig = free.interactions, data.interactions
+    for u in range(2):
+        assert sorted(it.item[it.user == u]) == sorted(orig.item[orig.user == u])
+        days = it.timestamp[it.user == u]
+        assert np.all(days % 86400 == 0) and np.all(np.diff(days) >= 0)       # rows in day order
+        per_day = np.unique(days, return_counts=True)[1]
+        assert per_day[:-1].min() >= 2 and per_day.max() <= 6
+    assert not np.array_equal(it.item, orig.item)          # the order within each user changed
+    assert np.array_equal(order_free(data, seed=3).interactions.item, it.item)   # seeded
