@@ -66,6 +66,20 @@ budget is spent, at least one batch; absent or 0 means no limit).
 layer; values above 0.95 act as 0.95 (dropping everything leaves nothing to
 learn from).
 
+Co-occurrence (issue 18). Where the order of a user's events says little (day-level
+timestamps, events imported in batches, ties), a sequence model has little to read and falls
+below matrix factorisation. So every HRNN model also holds a weighted implicit factorisation
+(`spectral.implicit_factors`: `CF_FACTORS` factors, regularisation `CF_REG`, confidence
+`1 + CF_ALPHA`, `CF_ITERATIONS` sweeps) of the training spans, and scores
+`blend(network, factorisation, weight)`: both rows divided by their standard deviation, the
+second times `weight`. The weight is chosen after training among `CF_WEIGHTS` (0 = the network
+alone, inf = the factorisation alone) by the same validation users and NDCG@25 as the epochs,
+so the data decides how much the order is worth (ml-latest-small, development seed 0: 0.25;
+its order-free variant of bench/order_free.py: 1.0). A user's factors are folded in from the
+history at request time (`spectral.fold_in`, an exact solve), like the recurrent state.
+Ties in time keep their import order (`data.user_sequences`, a stable sort) and stay in one
+session (a gap of 0 never exceeds `SESSION_GAP_SECONDS`); the factorisation ignores order.
+
 Warm start (today's trainingMode UPDATE; `warm_start.py` says what today's API documents).
 `fit(data, hyperparameters, warm_start=previous_model)` re-indexes the data with the previous
 model's items and users first (`warm_start.align`), takes the previous network's structure
