@@ -102,15 +102,38 @@ class FaultStack:
                 found.append(pid)
         return found
 
-    def kill_workers(self, function_output, timeout=30.0):
-        """SIGKILL every worker of the function; waits for one to exist first."""
+    def kill_busy_worker(self, function_output, timeout=60.0):
+        """SIGKILL a worker of the function while it runs (state R in /proc): an invocation is
+        in flight. Returns how many invocations the emulator saw fail on a dead worker, from its
+        log, so the test can check that the kill did interrupt one."""
         deadline = time.monotonic() + timeout
-        while not (pids := self.workers(function_output)):
-            assert time.monotonic() < deadline, f"no worker process of {function_output}"
-            time.sleep(0.1)
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-        return pids
+        while True:
+            for pid in self.workers(function_output):
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        running = f.read().rsplit(")", 1)[1].split()[0] == "R"
+                except OSError:
+                    continue
+                if running:
+                    os.kill(pid, signal.SIGKILL)
+                    return
+            assert time.monotonic() < deadline, f"no busy worker of {function_output}"
+            time.sleep(0.001)
+
+    def interrupted_invocations(self):
+        """Task failures of the stack's workflows that a dead Lambda worker caused, from Step
+        Functions' execution histories (the emulator answers "Worker process died" or "exited")."""
+        sfn, found = self.client("stepfunctions"), 0
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            if not machine["name"].startswith(STACK):
+                continue
+            for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
+                    "executions"]:
+                history = sfn.get_execution_history(executionArn=execution["executionArn"],
+                                                    maxResults=1000)["events"]
+                found += sum(1 for e in history if "Failed" in e["type"] and (
+                    "Worker process died" in str(e) or "exited immediately" in str(e)))
+        return found
 
     # ---- recovery, as `make up`
     def restart(self):
@@ -184,8 +207,7 @@ def _build_base(fs):
     campaign = flows.campaign(p, v1["solutionVersionArn"], prefix="faults")
     tracker = p.create_event_tracker(name=flows.name("faults-tracker"), datasetGroupArn=group)
     fs.base.update(group=group, dataset=dataset, solution=solution, campaign=campaign,
-                   versions=[v1["solutionVersionArn"], v2], tracking_id=tracker["trackingId"],
-                   import_job=None)
+                   versions=[v1["solutionVersionArn"], v2], tracking_id=tracker["trackingId"])
 
 
 def _new_version(p, solution, timeout=300):
@@ -302,6 +324,7 @@ def _recovered(fs):
 
 def _reason(records, arn):
     record = records[arn]
+    print(f"\n  {arn.rsplit(':', 1)[1]}: {record.get('status')}: {record.get('failureReason')}")
     if record.get("status") == "ACTIVE":
         return None   # it finished before the fault struck
     assert "FAILED" in record["status"] or "STOPPED" in record["status"], record
@@ -345,19 +368,23 @@ def _start_training(fs):
     return arn
 
 
-def _start_import(fs):
+def _start_import(fs, body=None):
     p = fs.client("personalize")
-    job = _reimport(fs)
+    job = _reimport(fs, body)
     _wait_for(lambda: _latest_run(p, job).get("status", "CREATE PENDING"),
               {"CREATE IN_PROGRESS"}, "import run")
     return job, _latest_run(p, job)["datasetImportJobRunArn"]
 
 
-def _start_campaign(fs):
+def _start_campaign(fs, wait=True):
+    """CreateCampaign; with `wait`, returns once the deployment is CREATE IN_PROGRESS, else at
+    once (its steps are quick: a kill point must strike before they end)."""
     p = fs.client("personalize")
     arn = p.create_campaign(name=flows.name("faults-campaign"),
                             solutionVersionArn=fs.base["versions"][1],
                             minProvisionedTPS=1)["campaignArn"]
+    if not wait:
+        return arn
     _wait_for(lambda: p.describe_campaign(campaignArn=arn)["campaign"]["status"],
               {"CREATE IN_PROGRESS"}, "campaign deployment")
     return arn
@@ -422,7 +449,7 @@ def test_sigkill_during_training(fs):
 
 
 def test_sigkill_during_campaign_deployment(fs):
-    arn = _start_campaign(fs)
+    arn = _start_campaign(fs, wait=False)
     fs.sigkill()
     records = _recovered(fs)
     _reason(records, arn)
@@ -443,6 +470,7 @@ def test_sigkill_during_campaign_update(fs):
     record = records[campaign]
     assert record["status"] == "ACTIVE", record      # the campaign itself kept serving
     update = record.get("latestCampaignUpdate") or {}
+    print(f"\n  update: {update.get('status')}: {update.get('failureReason')}")
     assert update.get("status") in ("ACTIVE", "CREATE FAILED"), update
     if update.get("status") == "CREATE FAILED":
         assert update.get("failureReason"), update
@@ -522,25 +550,40 @@ def test_sigkill_during_dataset_export_job(fs):
     assert flows.wait(describe, "retried dataset export job")["status"] == "ACTIVE"
 
 
+def _worker_killed_during(fs, function_output, start):
+    """Start a job, SIGKILL the function's worker while it runs a step of it, and check that an
+    invocation was interrupted (else the kill tested nothing)."""
+    for _attempt in range(3):   # a short step can end between the look and the kill
+        before = fs.interrupted_invocations()
+        started = start()
+        fs.kill_busy_worker(function_output)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if fs.interrupted_invocations() > before:
+                return started
+            time.sleep(0.2)
+        _settled(fs)   # that job ends on its own; try again on a new one
+    raise AssertionError("the killed worker was never running an invocation")
+
+
 def test_sigkill_tasks_worker_during_import(fs):
-    _job, run = _start_import(fs)
-    fs.kill_workers("TasksFunctionArn")
+    # Enough rows (about 126,000) that parsing keeps the worker busy for a while.
+    _job, run = _worker_killed_during(fs, "TasksFunctionArn",
+                                      lambda: _start_import(fs, _interactions(users=12_000)))
     records = _recovered(fs)
     _reason(records, run)
     _import_succeeds(fs)
 
 
 def test_sigkill_trainer_worker_during_training(fs):
-    version = _start_training(fs)
-    fs.kill_workers("TrainerFunctionArn")
+    version = _worker_killed_during(fs, "TrainerFunctionArn", lambda: _start_training(fs))
     records = _recovered(fs)
     _reason(records, version)
     _training_succeeds(fs)
 
 
-def test_sigkill_tasks_worker_during_campaign_warm_step(fs):
-    arn = _start_campaign(fs)
-    fs.kill_workers("TasksFunctionArn")
+def test_sigkill_tasks_worker_during_campaign_deployment(fs):
+    arn = _worker_killed_during(fs, "TasksFunctionArn", lambda: _start_campaign(fs, wait=False))
     records = _recovered(fs)
     _reason(records, arn)
     _campaign_succeeds(fs, arn)
