@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.runtime_latency import ENV, fit, served_with_all_histories, synthetic  # noqa: E402
+from bench.runtime_latency import (ENV, fit, publish_model, served_with_all_histories,  # noqa: E402
+                                   synthetic)
 
 BUCKET = "personalize-data"
 ROLE = "arn:aws:iam::000000000000:role/bench"
@@ -38,11 +39,6 @@ ROLE = "arn:aws:iam::000000000000:role/bench"
 def setup_campaign(name, model):
     """Today's shape in process: group, CreateSolution + CreateSolutionVersion (the training
     execution is only recorded; the bench's model is registered as its result), campaign."""
-    import io
-    import tarfile
-    import tempfile
-    from chalicelib.service import solution_versions as sv
-    from chalicelib.storage import objects
     from chalicelib.workflows import starter
     from tests.conftest import make_client
     client = make_client("personalize", shipped_models=False, threaded=True)
@@ -61,16 +57,7 @@ def setup_campaign(name, model):
     solution = client.create_solution(name="bench", datasetGroupArn=group,
                                       recipeArn=f"arn:aws:personalize:::recipe/{name}")["solutionArn"]
     version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    sv.mark_solution_version(version, "CREATE IN_PROGRESS")
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save(tmp)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for f in ("model.json", "arrays.npz"):
-                tar.add(os.path.join(tmp, f), arcname=f)
-    key = objects.put_bytes(f"s3://{BUCKET}/models/bench/model.tar.gz", buf.getvalue())
-    sv.record_training_result(version, model_key=key)
-    sv.mark_solution_version(version, "ACTIVE")
+    key = publish_model(version, model, f"s3://{BUCKET}/models/bench/model.tar.gz")
     campaign = client.create_campaign(name="bench", solutionVersionArn=version)["campaignArn"]
     status = client.describe_campaign(campaignArn=campaign)["campaign"]
     assert status["status"] == "ACTIVE", status
@@ -156,7 +143,8 @@ def main(argv=None):
         ensure_tables(boto3.client("dynamodb", region_name="us-east-1"))
         from tests.support import access
         access.seed_root(mp)  # the API is closed: a root principal for the test credentials
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        for bucket in (BUCKET, ENV["INTERNAL_BUCKET"]):
+            boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
         run(args)
 
 

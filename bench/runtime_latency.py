@@ -106,11 +106,27 @@ def timed(fn, args_list):
     return out
 
 
+def publish_model(version, model, location):
+    """What the training workflow does for a trained model, for one fitted in this process:
+    the model archive to S3, its key recorded, the version ACTIVE. Returns the key."""
+    from chalicelib.service import solution_versions as sv
+    from chalicelib.storage import objects
+    sv.mark_solution_version(version, "CREATE IN_PROGRESS")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(tmp)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for f in ("model.json", "arrays.npz"):
+                tar.add(os.path.join(tmp, f), arcname=f)
+    key = objects.put_bytes(location, buf.getvalue())
+    sv.record_training_result(version, model_key=key)
+    sv.mark_solution_version(version, "ACTIVE")
+    return key
+
+
 def setup_campaign(name, model, data):
     """Control plane in process: group, solution, version (model archived to S3), campaign."""
     from chalicelib.protocol.models import member_default  # noqa: F401 (loads the models)
-    from chalicelib.service import solution_versions as sv
-    from chalicelib.storage import objects
     from chalicelib.workflows import starter
     from tests.conftest import make_client
     client = make_client("personalize", threaded=True)
@@ -135,16 +151,7 @@ def setup_campaign(name, model, data):
     # today's CreateSolution trains nothing unless asked: start the first version explicitly
     version = latest["solutionVersionArn"] if latest else \
         client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    sv.mark_solution_version(version, "CREATE IN_PROGRESS")
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save(tmp)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for f in ("model.json", "arrays.npz"):
-                tar.add(os.path.join(tmp, f), arcname=f)
-    key = objects.put_bytes(f"s3://personalize-data/models/{name}/model.tar.gz", buf.getvalue())
-    sv.record_training_result(version, model_key=key)
-    sv.mark_solution_version(version, "ACTIVE")
+    key = publish_model(version, model, f"s3://personalize-data/models/{name}/model.tar.gz")
     campaign = client.create_campaign(name=f"c-{name}", solutionVersionArn=version)["campaignArn"]
     status = client.describe_campaign(campaignArn=campaign)["campaign"]
     assert status["status"] == "ACTIVE", status
