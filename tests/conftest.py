@@ -133,6 +133,9 @@ def moto_world():
             _aws_client("s3").create_bucket(Bucket=_BASE_ENV["INTERNAL_BUCKET"])
             from tests.support import access
             access.seed_root(mp)  # the root principal's key = the credentials clients sign with
+            # a new world: no model, campaign or recorded events remembered from another one
+            from chalicelib.runtime import serving
+            serving.reset_cache()
             yield
 
 

@@ -54,8 +54,10 @@ def events_ttl() -> float:
 
 
 def event_key(event: dict) -> str:
-    """The store's time-ordered key of an event (its identity)."""
-    return event.get("eventKey") or store.event_key(event["sentAt"], event["eventId"])
+    """The store's time-ordered key of an event (its identity). Events read in bulk (a batch
+    job reads the group's events as columns) carry no eventId: their item and type stand in."""
+    return event.get("eventKey") or store.event_key(
+        event["sentAt"], event.get("eventId") or f"{event.get('itemId')}|{event.get('eventType')}")
 
 
 def user_events(dataset_group_arn: str, user_id: str, limit: int = MAX_EVENTS_PER_USER) -> List[dict]:
