@@ -17,24 +17,23 @@ from chalicelib.storage.resources import store
 
 @dataclass(frozen=True)
 class Reference:
-    """Records of type `user` point at a resource of type `target` through `member`
-    (a dotted path; a list value refers to each of its items). `by_parent`: the user
+    """Records of type `user` point at a resource of type `target` through `members`
+    (dotted paths; a list value refers to each of its items). `by_parent`: the user
     records are stored as children of the target (a cheaper query than a scan)."""
     user: str
-    member: str
+    members: tuple
     target: str
     by_parent: bool = False
 
 
 REFERENCES = (
-    Reference(arns.DATASET, "schemaArn", arns.SCHEMA),
-    Reference(arns.RECIPE, "algorithmArn", arns.ALGORITHM),
-    Reference(arns.RECIPE, "featureTransformationArn", arns.FEATURE_TRANSFORMATION),
-    Reference(arns.SOLUTION, "recipeArn", arns.RECIPE),
-    Reference(arns.SOLUTION, "solutionConfig.autoMLConfig.recipeList", arns.RECIPE),
-    Reference(arns.CAMPAIGN, "solutionArn", arns.SOLUTION, by_parent=True),
-    Reference(arns.FILTER, "datasetGroupArn", arns.DATASET_GROUP, by_parent=True),
-    Reference(arns.RECOMMENDER, "datasetGroupArn", arns.DATASET_GROUP, by_parent=True),
+    Reference(arns.DATASET, ("schemaArn",), arns.SCHEMA),
+    Reference(arns.RECIPE, ("algorithmArn",), arns.ALGORITHM),
+    Reference(arns.RECIPE, ("featureTransformationArn",), arns.FEATURE_TRANSFORMATION),
+    Reference(arns.SOLUTION, ("recipeArn", "solutionConfig.autoMLConfig.recipeList"), arns.RECIPE),
+    Reference(arns.CAMPAIGN, ("solutionArn",), arns.SOLUTION, by_parent=True),
+    Reference(arns.FILTER, ("datasetGroupArn",), arns.DATASET_GROUP, by_parent=True),
+    Reference(arns.RECOMMENDER, ("datasetGroupArn",), arns.DATASET_GROUP, by_parent=True),
 )
 
 
@@ -61,6 +60,7 @@ def users_of(arn, user_types=None):
             continue
         records = store().iterate(ref.user, arn if ref.by_parent else None)
         for record in records:
-            if (ref.by_parent or arn in _values(record, ref.member)) and record["arn"] not in found:
+            refers = ref.by_parent or any(arn in _values(record, m) for m in ref.members)
+            if refers and record["arn"] not in found:
                 found.append(record["arn"])
     return found

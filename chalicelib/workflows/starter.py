@@ -2,8 +2,8 @@
 feature export, ...): `start_workflow(name, payload)` returns the execution ARN.
 
 Step Functions `StartExecution` on `config.state_machine_arn(name)` (template.yaml
-sets `<NAME>_STATE_MACHINE_ARN` for each machine); the client is built once,
-lazily, and takes its endpoint from the environment. The fast tests hand this
+sets `<NAME>_STATE_MACHINE_ARN` for each machine), through the process-wide
+client of `storage.clients`. The fast tests hand this
 module an in-process Step Functions (tests/support/stepfunctions.py) that runs
 the same ASL files.
 """
@@ -16,7 +16,6 @@ from chalicelib.storage import clients
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 MAX_EXECUTION_NAME = 80
-
 
 
 def _stepfunctions():
