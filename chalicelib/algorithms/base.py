@@ -110,6 +110,16 @@ class UserState:
     carry: tuple = ()
 
 
+def state_vectors(states, width, dtype):
+    """`[B, width]` vectors of carried states (zero where a state has none) and the mask of
+    those that have one."""
+    out = np.zeros((len(states), width), dtype)
+    nonempty = np.array([st is not None and st.vector is not None for st in states], bool)
+    for r in np.flatnonzero(nonempty):
+        out[r] = states[r].vector
+    return out, nonempty
+
+
 class Model(abc.ABC):
     """A trained solution version. Subclasses implement what their recipe type needs.
 

@@ -84,12 +84,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
-                                        UserState,
+                                        UserState, state_vectors,
                                         candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.deepfm_net import DeepFmNet
-from chalicelib.algorithms.ffnn import state_vectors
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler

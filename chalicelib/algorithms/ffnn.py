@@ -84,7 +84,8 @@ import numpy as np
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
                                         UserState, candidate_scores, exclude_histories, in_catalogue,
-                                        param_arrays, params_of, popularity_prior, top_n)
+                                        param_arrays, params_of, popularity_prior, state_vectors,
+                                        top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
@@ -129,16 +130,6 @@ def pool_entries(items: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     w = recency_weights(np.repeat(ends, lens) - 1 - pos, *recency)
     w /= np.bincount(rows, weights=w, minlength=lens.shape[0])[rows]
     return rows, items[pos], w
-
-
-def state_vectors(states, width, dtype):
-    """`[B, width]` vectors of carried states (zero where a state has none) and the mask of
-    those that have one."""
-    out = np.zeros((len(states), width), dtype)
-    nonempty = np.array([st is not None and st.vector is not None for st in states], bool)
-    for r in np.flatnonzero(nonempty):
-        out[r] = states[r].vector
-    return out, nonempty
 
 
 # --- the model --------------------------------------------------------------------------

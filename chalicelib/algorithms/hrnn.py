@@ -112,7 +112,7 @@ import scipy.sparse as sp
 
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
                                         UserState, candidate_scores, exclude_histories, param_arrays,
-                                        params_of, popularity_prior, top_n)
+                                        params_of, popularity_prior, state_vectors, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.checkpoint import prefixed, rng_state, set_rng_state, unprefixed
 from chalicelib.algorithms.data import recency_weights, user_sequences
@@ -280,6 +280,8 @@ class HrnnModel(Model):
         # metadata feature column names ({"items": [...], "users": [...]}): a warm start maps
         # the metadata weights by name
         self.feature_names = {}
+        # the co-occurrence component ({"V", "gram", "weight"}), None without one
+        self.cooccurrence = None
         self._known, self._popularity = popularity_prior(self.item_counts)
         self._user_index = None
 
@@ -338,11 +340,7 @@ class HrnnModel(Model):
         """`encode` of the histories, or the vectors of their carried `states`."""
         if states is None:
             return encode(self.net, histories, users)
-        out = np.zeros((len(states), self.net.num_hidden), self.net.dtype)
-        nonempty = np.array([st is not None and st.vector is not None for st in states], bool)
-        for r in np.flatnonzero(nonempty):
-            out[r] = states[r].vector
-        return out, nonempty
+        return state_vectors(states, self.net.num_hidden, self.net.dtype)
 
     def item_scores(self, histories: Sequence[History], users=None, items=None,
                     states=None) -> np.ndarray:
@@ -352,7 +350,7 @@ class HrnnModel(Model):
         with single_threaded_blas():
             s = self.net.scores(out, items).astype(np.float64)
         cols = slice(None) if items is None else np.asarray(items)
-        cf = getattr(self, "cooccurrence", None)
+        cf = self.cooccurrence
         if cf is not None and cf["weight"] > 0 and nonempty.any():
             s_cf = cooccurrence_scores(cf, histories)[:, cols]
             s = blend(s, s_cf, cf["weight"])
@@ -380,7 +378,7 @@ class HrnnModel(Model):
                 a[f"{tag}.shape"] = np.asarray(m.shape, np.int64)
         if self.user_ids is not None:
             a["user_ids"] = self.user_ids
-        cf = getattr(self, "cooccurrence", None)
+        cf = self.cooccurrence
         if cf is not None:
             a["cf.V"], a["cf.gram"] = cf["V"], cf["gram"]
             a["cf.weight"] = np.asarray(cf["weight"], np.float64)

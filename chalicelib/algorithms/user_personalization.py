@@ -49,7 +49,7 @@ from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.data import history_length_filter
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn import (COLD_MAX_INTERACTIONS, DEFAULT_MAX_EPOCHS, HrnnModel, _interleave,
-                                        encode, output_side_from_metadata, prepare_warm_start, train_hrnn,
+                                        output_side_from_metadata, prepare_warm_start, train_hrnn,
                                         warm_hyperparameters)
 from chalicelib.domain.recipes import item_exploration, parse_hyperparameters
 

@@ -32,7 +32,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from chalicelib.algorithms.base import Interactions, Metadata, TrainingData
+from chalicelib.algorithms.base import Metadata, TrainingData
 
 UPDATE_EPOCHS = 1
 RIDGE_LAMBDA = 1.0
