@@ -40,9 +40,8 @@ from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
 from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
                                         ResourceInUseException)
-from chalicelib.service import recipes, recommendations, solution_versions
+from chalicelib.service import jobs, recipes, recommendations, solution_versions
 from chalicelib.service.registry import operation
-from chalicelib.storage import objects
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
 
 log = logging.getLogger(__name__)
@@ -89,10 +88,7 @@ def _check_filter(kind, params, version, recipe):
 
 
 def _s3_location(member, path):
-    bucket, _ = objects.split(path) if path.startswith("s3://") else ("", "")
-    if not bucket:
-        raise InvalidInputException(f"{member}: {path!r} must be an S3 location, s3://bucket/key")
-    return path
+    return jobs.require_s3_location(path, f"{member}:")
 
 
 def _version_and_recipe(kind, version_arn):

@@ -16,11 +16,9 @@ if no import holds the dataset and its data is still the version the job read
 (`publish_version`); otherwise the workflow retries the step.
 """
 from chalicelib.domain import arns, lifecycle, records
-from chalicelib.protocol.errors import InvalidInputException
 from chalicelib.service import dataset_groups, datasets
 from chalicelib.service import jobs
 from chalicelib.service.registry import operation
-from chalicelib.storage import objects
 from chalicelib.storage.resources import ConditionFailed, now, store
 
 TYPE = arns.DATA_DELETION_JOB
@@ -37,9 +35,7 @@ def create_data_deletion_job(params):
     group_arn = params["datasetGroupArn"]
     dataset_groups.require_active(group_arn)
     location = (params["dataSource"] or {}).get("dataLocation") or ""
-    if not location.startswith("s3://") or not objects.split(location)[0]:
-        raise InvalidInputException(
-            f"dataSource.dataLocation {location!r} must be an S3 location, s3://bucket/key")
+    jobs.require_s3_location(location, "dataSource.dataLocation")
     job = records.data_deletion_job(params["jobName"], group_arn, {"dataLocation": location},
                                     params["roleArn"], now())
     arn = job["arn"]

@@ -13,11 +13,10 @@ Rules the model cannot express: the dataset exists and is ACTIVE;
 `jobOutput.s3DataDestination.path` is an S3 location; `ingestionMode` defaults to PUT.
 """
 from chalicelib.domain import arns, lifecycle, records
-from chalicelib.protocol.errors import (InvalidInputException, ResourceInUseException)
+from chalicelib.protocol.errors import ResourceInUseException
 from chalicelib.service import datasets
 from chalicelib.service import jobs
 from chalicelib.service.registry import operation
-from chalicelib.storage import objects
 from chalicelib.storage.resources import now, store
 
 TYPE = arns.DATASET_EXPORT_JOB
@@ -27,10 +26,7 @@ DEFAULT_INGESTION_MODE = "PUT"   # CreateDatasetExportJob: "The default value is
 
 def _destination(job_output):
     path = ((job_output or {}).get("s3DataDestination") or {}).get("path") or ""
-    if not path.startswith("s3://") or not objects.split(path)[0]:
-        raise InvalidInputException(
-            f"jobOutput.s3DataDestination.path {path!r} must be an S3 location, s3://bucket/prefix")
-    return path
+    return jobs.require_s3_location(path, "jobOutput.s3DataDestination.path", "s3://bucket/prefix")
 
 
 @operation("CreateDatasetExportJob")

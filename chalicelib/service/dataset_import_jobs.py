@@ -41,7 +41,7 @@ from chalicelib.domain import records, schemas
 from chalicelib.protocol.errors import (InvalidInputException, LimitExceededException,
                                         ResourceAlreadyExistsException, ResourceInUseException,
                                         ResourceNotFoundException)
-from chalicelib.service import datasets
+from chalicelib.service import datasets, jobs
 from chalicelib.service.registry import operation
 from chalicelib.storage import objects, schedules
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
@@ -66,10 +66,7 @@ class DataVersionConflict(Exception):
 
 def _data_source(source):
     location = (source or {}).get("dataLocation") or ""
-    bucket, key = objects.split(location) if location.startswith("s3://") else ("", "")
-    if not bucket:
-        raise InvalidInputException(
-            f"dataSource.dataLocation {location!r} must be an S3 location, s3://bucket/key")
+    jobs.require_s3_location(location, "dataSource.dataLocation")
     try:
         source_objects.parse_location(location)   # the importer's own rule: a file or a folder/
     except ValueError as e:

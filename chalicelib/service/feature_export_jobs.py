@@ -18,7 +18,6 @@ from chalicelib.protocol.errors import (InvalidInputException, ResourceNotFoundE
 from chalicelib.service import dataset_groups
 from chalicelib.service import jobs
 from chalicelib.service.registry import operation
-from chalicelib.storage import objects
 from chalicelib.storage.resources import now, store
 
 TYPE = arns.FEATURE_EXPORT_JOB
@@ -50,10 +49,8 @@ def _check_transformation(arn, overrides):
 def create_feature_export_job(params):
     group_arn = params["datasetGroupArn"]
     dataset_groups.require_active(group_arn)
-    destination = params["dataDestination"]
-    if not destination.startswith("s3://") or not objects.split(destination)[0]:
-        raise InvalidInputException(
-            f"dataDestination {destination!r} must be an S3 location, s3://bucket/prefix")
+    destination = jobs.require_s3_location(params["dataDestination"], "dataDestination",
+                                           "s3://bucket/prefix")
     overrides = params.get("featureTransformationOverrides") or None
     _check_transformation(params["featureTransformationArn"], overrides)
     job = records.feature_export_job(params["jobName"], group_arn, destination,

@@ -10,10 +10,19 @@ and `workflows.starter`.
 import logging
 
 from chalicelib.domain import lifecycle
-from chalicelib.protocol.errors import ResourceAlreadyExistsException
+from chalicelib.protocol.errors import InvalidInputException, ResourceAlreadyExistsException
+from chalicelib.storage import objects
 from chalicelib.storage.resources import ConditionFailed, TransactionFailed, store
 
 log = logging.getLogger(__name__)
+
+
+def require_s3_location(location, label, shape="s3://bucket/key"):
+    """`location` if it is an `s3://bucket/...` URI naming a bucket; otherwise
+    InvalidInputException "<label> '<location>' must be an S3 location, <shape>"."""
+    if not location.startswith("s3://") or not objects.split(location)[0]:
+        raise InvalidInputException(f"{label} {location!r} must be an S3 location, {shape}")
+    return location
 
 
 def put_under_active_parent(job, job_type, parent_arn, label, parent_refused):
