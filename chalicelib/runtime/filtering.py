@@ -189,15 +189,28 @@ def interacted(served, user_id: Optional[str], events: Optional[List[dict]],
     return mask
 
 
+def _once(get):
+    """`get()` called on first use only: one put-records stamp read per table per evaluation,
+    not one per condition that names a field."""
+    found = []
+
+    def table():
+        if not found:
+            found.append(get())
+        return found[0]
+    return table
+
+
 def inputs(served, user_id: Optional[str], item_id: Optional[str],
            events: Optional[List[dict]]) -> evaluate.Inputs:
     """What a filter reads for this request (each table only when the filter asks)."""
+    items, users = _once(lambda: item_table(served)), _once(lambda: user_table(served))
     return evaluate.Inputs(
         size=served.index.size,
-        column=lambda dataset, name: item_table(served).column(name) if dataset == language.ITEMS else None,
+        column=lambda dataset, name: items().column(name) if dataset == language.ITEMS else None,
         interacted=lambda types: interacted(served, user_id, events, types),
-        current_user=lambda name: user_table(served).value(user_id, name),
-        current_item=lambda name: item_table(served).value(item_id, name))
+        current_user=lambda name: users().value(user_id, name),
+        current_item=lambda name: items().value(item_id, name))
 
 
 def allowed(served, parsed: language.Filter, bound: evaluate.Bound, user_id: Optional[str],
@@ -237,9 +250,10 @@ def allowed_ids(served, parsed: language.Filter, bound: evaluate.Bound, ids: Seq
                     mask[pos] = True
         return mask
 
+    users = _once(lambda: user_table(served))
     return evaluate.allowed(parsed, bound, evaluate.Inputs(
         size=len(ids), column=column, interacted=touched,
-        current_user=lambda name: user_table(served).value(user_id, name)))
+        current_user=lambda name: users().value(user_id, name)))
 
 
 def promoted_count(n: int, percent: int) -> int:

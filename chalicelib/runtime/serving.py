@@ -94,7 +94,7 @@ class ServedModel:
             events = []
         elif events is None:
             events = self.recorded_events(user_id)
-        newest = _event_key(events[0]) if events else None
+        newest = recorded.event_key(events[0]) if events else None
         with self._states_lock:
             entry = self._states.get(user_id)
         history = state = None
@@ -103,7 +103,7 @@ class ServedModel:
             if seen == newest:
                 return known, state
             new = len(events) if seen is None else \
-                next((k for k, e in enumerate(events) if _event_key(e) == seen), None)
+                next((k for k, e in enumerate(events) if recorded.event_key(e) == seen), None)
             if new is not None:
                 fresh = histories.merge(History.empty(), events[:new], self.index, limit=None)
                 if not fresh.items.size:
@@ -300,10 +300,6 @@ class ServedModel:
                 self._item_text = text if text is not None else False
                 self._item_stamp = stamp
         return self._item_text if self._item_text is not False else None
-
-
-def _event_key(event: dict) -> str:
-    return recorded.event_key(event)
 
 
 def _model_popularity(model: Model) -> np.ndarray:

@@ -155,7 +155,7 @@ def metadata_columns(params, deployed, n_items, items_member="numResults"):
     if not asked:
         return None
     from chalicelib.runtime import filtering
-    if not (deployed.campaign_config or {}).get("enableMetadataWithRecommendations"):
+    if not deployed.campaign_config.get("enableMetadataWithRecommendations"):
         raise InvalidInputException(
             f"metadataColumns: campaign {deployed.campaign_arn} was not created or updated "
             "with campaignConfig.enableMetadataWithRecommendations true")

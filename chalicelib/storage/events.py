@@ -263,7 +263,8 @@ def records_stamp(dataset_arn: str) -> Optional[float]:
 
 def delete_records(dataset_arn: str, record_ids) -> int:
     """Delete the put records with these ids (a data deletion job); returns how many existed."""
-    found = [r["recordId"] for r in dataset_records(dataset_arn) if r["recordId"] in set(record_ids)]
+    wanted = set(record_ids)
+    found = [r["recordId"] for r in dataset_records(dataset_arn) if r["recordId"] in wanted]
     _write([{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn},
                                        "eventKey": {"S": RECORD + rid}}}} for rid in found])
     if found:  # the runtime's cached view of the records is stale now
