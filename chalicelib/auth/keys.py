@@ -117,15 +117,16 @@ def create_principal(name, managed=(), dynamodb=None):
         raise AccessError("a principal name is 1-64 of A-Z a-z 0-9 +=,.@_-")
     for policy in managed:
         policies.statements_for([policy], {})
+    dynamodb = dynamodb or client("dynamodb")
     try:
-        (dynamodb or client("dynamodb")).put_item(
+        dynamodb.put_item(
             TableName=_table(), ConditionExpression="attribute_not_exists(id)",
             Item={"id": {"S": f"principal#{name}"}, "kind": {"S": "principal"},
                   "name": {"S": name}, "arn": {"S": principal_arn(name)},
                   "created": {"S": _now()},
                   "managedPolicies": {"L": [{"S": p} for p in managed]},
                   "inlinePolicies": {"M": {}}})
-    except (dynamodb or client("dynamodb")).exceptions.ConditionalCheckFailedException:
+    except dynamodb.exceptions.ConditionalCheckFailedException:
         raise AccessError(f"principal {name} already exists")
     return {"name": name, "arn": principal_arn(name), "managedPolicies": list(managed)}
 

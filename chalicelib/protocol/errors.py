@@ -85,10 +85,3 @@ class SerializationException(ServiceError):
 class UnsupportedMediaTypeException(ServiceError):
     code, status = "UnsupportedMediaTypeException", 400
 
-
-BY_CODE = {cls.code: cls for cls in (
-    InvalidInputException, InvalidNextTokenException, LimitExceededException,
-    ResourceAlreadyExistsException, ResourceInUseException,
-    ResourceNotFoundException, TooManyTagsException, TooManyTagKeysException,
-    UnknownOperationException, OperationNotServedException,
-    SerializationException, UnsupportedMediaTypeException)}

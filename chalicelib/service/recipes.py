@@ -216,13 +216,14 @@ def list_recipes(params):
     provider = "Service" if provider.upper() == "SERVICE" else provider
     limit = params.get("maxResults") or PAGE
     offset = _decode_token(params["nextToken"], provider) if params.get("nextToken") else 0
-    entries = []
     if params.get("domain"):   # "Only recipes (Domain dataset group use cases) for this domain"
         entries = [_summary(_use_case_record(u)) for u in use_cases.of_domain(params["domain"])]
-    elif provider in ("BYOR", "All"):
-        entries += [_summary(r) for r in store().iterate(TYPE)]
-    if provider in ("Service", "All") and not params.get("domain"):
-        entries += [_summary(_builtin_record(r)) for r in catalog.BUILTIN_RECIPES.values()]
+    else:
+        entries = []
+        if provider in ("BYOR", "All"):
+            entries += [_summary(r) for r in store().iterate(TYPE)]
+        if provider in ("Service", "All"):
+            entries += [_summary(_builtin_record(r)) for r in catalog.BUILTIN_RECIPES.values()]
     if offset > len(entries):
         raise InvalidNextTokenException("The nextToken is not valid for this request")
     page = entries[offset:offset + limit]

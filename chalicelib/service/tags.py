@@ -57,6 +57,7 @@ def taggable_creates():
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def taggable_types():
     """Store resource types that take tags: campaignArn -> "campaign", datasetImportJobArn ->
     "dataset-import-job" (the store's types are the ARNs' resource types)."""
