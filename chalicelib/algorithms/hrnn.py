@@ -791,7 +791,11 @@ def blend(s_net: np.ndarray, s_cf: np.ndarray, weight: float) -> np.ndarray:
 
 def validation_ndcg(scores: np.ndarray, hist, targets, k: int = VALIDATION_K) -> float:
     """Mean NDCG@k of `scores` rows against `targets`, history items excluded."""
-    s = scores.copy()
+    return float(np.mean(_ndcg_gains(scores.copy(), hist, targets, k)))
+
+
+def _ndcg_gains(s: np.ndarray, hist, targets, k: int):
+    """NDCG@k per row of `s` (history items set to -inf in place) against `targets`."""
     for r, h in enumerate(hist):
         s[r, h.items] = -np.inf
     idx, _ = top_n(s, k)
@@ -800,14 +804,13 @@ def validation_ndcg(scores: np.ndarray, hist, targets, k: int = VALIDATION_K) ->
     for r, t in enumerate(targets):
         hit = np.isin(idx[r], t) & (idx[r] >= 0)
         gains.append(float((hit * disc[:hit.shape[0]]).sum() / disc[:min(len(t), k)].sum()))
-    return float(np.mean(gains))
+    return gains
 
 
 def _validate(net, hist, targets, known, budget):
     """Mean NDCG@VALIDATION_K of the held-out suffixes, within `budget` seconds (0: none)."""
     t0 = time.monotonic()
     gains = []
-    disc = 1.0 / np.log2(np.arange(2, VALIDATION_K + 2))
     # the step loop costs the longest history of a batch: big batches unless a budget
     # needs places to stop
     step = 64 if budget else INFERENCE_GROUP
@@ -816,13 +819,7 @@ def _validate(net, hist, targets, known, budget):
         out, _ = encode(net, hs)
         s = net.scores(out).astype(np.float64)
         s[:, ~known] = -np.inf
-        for r, h in enumerate(hs):
-            s[r, h.items] = -np.inf
-        idx, _ = top_n(s, VALIDATION_K)
-        for r, t in enumerate(targets[g0:g0 + step]):
-            hit = np.isin(idx[r], t)
-            ideal = disc[:min(len(t), VALIDATION_K)].sum()
-            gains.append(float((hit * disc[:hit.shape[0]]).sum() / ideal))
+        gains += _ndcg_gains(s, hs, targets[g0:g0 + step], VALIDATION_K)
         if budget and time.monotonic() - t0 > budget:
             break
     return float(np.mean(gains))
