@@ -28,6 +28,7 @@ from chalicelib import config
 from chalicelib.domain import arns, lifecycle
 from chalicelib.storage import objects
 from chalicelib.storage.resources import store
+from chalicelib.workflows.reconcile import as_datetime
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,6 @@ def _old(found, cutoff):
     return all(o.get("lastModified") is None or o["lastModified"] <= cutoff for o in found)
 
 
-def _stamp(value):
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    return None
-
-
 def _delete(prefix_key):
     return objects.delete_prefix(objects.internal_uri(prefix_key))
 
@@ -94,7 +87,7 @@ def collect(grace_seconds=None, now=None):
                 continue
             if dataset.get(IMPORT_LOCK) and (current is None or version_id > current):
                 continue   # a run is writing it
-            changed = _stamp(dataset.get("lastUpdatedDateTime"))
+            changed = as_datetime(dataset.get("lastUpdatedDateTime"))
             if changed is not None and changed > cutoff:
                 continue   # superseded within the grace period: a reader may still hold it
         if not _old(found, cutoff):

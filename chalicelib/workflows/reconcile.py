@@ -103,7 +103,8 @@ def _status(record, family):
     return status
 
 
-def _stamp(value):
+def as_datetime(value):
+    """A record's timestamp member (datetime or epoch seconds) as an aware datetime, else None."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, (int, float)):
@@ -165,7 +166,7 @@ def _verdict(record, family, executions, cutoff):
                                if family.parent_member and record.get(family.parent_member) else [])
     if inputs and any(json.dumps(n)[1:-1] in text for n in names for text in inputs):
         return None
-    changed = _stamp(record.get("lastUpdatedDateTime") or record.get("creationDateTime"))
+    changed = as_datetime(record.get("lastUpdatedDateTime") or record.get("creationDateTime"))
     if changed is not None and changed > cutoff:
         return None
     return "no workflow execution is running it"
