@@ -108,32 +108,34 @@ def overlay(bulk: Optional[versions.VersionData], put: versions.VersionData,
     return versions.VersionData(manifest, columns, nulls, dictionaries)
 
 
-def bulk(dataset_group_arn: str, dataset_type: str) -> Optional[versions.VersionData]:
-    """The group's current bulk data version of this type (None: nothing imported)."""
-    record = records.dataset_of_group(dataset_group_arn, dataset_type)
+def _bulk_of(record: Optional[dict]) -> Optional[versions.VersionData]:
     version_id = records.current_version(record)
     if not version_id:
         return None
     return versions.load(record.get("datasetArn") or record["arn"], version_id)
 
 
+def bulk(dataset_group_arn: str, dataset_type: str) -> Optional[versions.VersionData]:
+    """The group's current bulk data version of this type (None: nothing imported)."""
+    return _bulk_of(records.dataset_of_group(dataset_group_arn, dataset_type))
+
+
 def load(dataset_group_arn: str, dataset_type: str) -> Optional[versions.VersionData]:
     """What the group's dataset of this type holds now (see the module doc); None when it
     holds nothing. Interactions: the bulk version alone."""
-    data = bulk(dataset_group_arn, dataset_type)
-    if dataset_type not in RECORD_ID:
+    record = records.dataset_of_group(dataset_group_arn, dataset_type)  # read once
+    data = _bulk_of(record)
+    if dataset_type not in RECORD_ID or record is None:
         return data
-    record = records.dataset_of_group(dataset_group_arn, dataset_type)
-    if record is None:
-        return data
-    rows = put_rows(record.get("datasetArn") or record["arn"])
+    dataset_arn = record.get("datasetArn") or record["arn"]
+    rows = put_rows(dataset_arn)
     if not rows:
         return data
     try:
         schema = records.dataset_schema_of(record)
     except SchemaError:
         return data
-    put = rows_version(record.get("datasetArn") or record["arn"], schema, rows)
+    put = rows_version(dataset_arn, schema, rows)
     times = np.array([float(r.get("recordedAt") or 0) for r in rows])
     return overlay(data, put, times, schema)
 
