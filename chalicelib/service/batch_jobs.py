@@ -38,11 +38,10 @@ from dataclasses import dataclass
 
 from chalicelib.domain import arns, lifecycle
 from chalicelib.domain import recipes as catalog
-from chalicelib.protocol.errors import (InvalidInputException, ResourceAlreadyExistsException,
-                                        ResourceInUseException)
+from chalicelib.protocol.errors import InvalidInputException, ResourceInUseException
 from chalicelib.service import jobs, recipes, recommendations, solution_versions
 from chalicelib.service.registry import operation
-from chalicelib.storage.resources import ConditionFailed, TransactionFailed, now, store
+from chalicelib.storage.resources import ConditionFailed, now, store
 
 log = logging.getLogger(__name__)
 
@@ -156,27 +155,11 @@ def _create(kind, params):
     created = now()
     record.update(arn=arn, creationDateTime=created, lastUpdatedDateTime=created)
     record[kind.arn_member] = arn
-    s = store()
-    try:
-        s.transact([s.op_put_new(record, kind.type, parent_arn=version_arn),
-                    s.op_check(version_arn, expect_status=[lifecycle.ACTIVE])])
-    except TransactionFailed as e:
-        if e.failed(0):
-            raise ResourceAlreadyExistsException(f"The {kind.noun} {arn} already exists") from None
-        _version_and_recipe(kind, version_arn)   # says why the version is no longer usable
-        raise
-    try:
-        from chalicelib.workflows.starter import start_workflow
-        execution = start_workflow(WORKFLOW, {"jobArn": arn, "kind": kind.name},
-                                   execution_name=params["jobName"])
-    except Exception as e:  # noqa: BLE001 - any start failure ends the job with its reason
-        log.exception("could not start %s %s", kind.noun, arn)
-        mark_job(arn, lifecycle.CREATE_FAILED, failure_reason=f"The job could not be started: {e}")
-    else:
-        try:
-            s.update(arn, {"executionArn": execution})
-        except ConditionFailed:
-            pass
+    # a version no longer usable: _version_and_recipe says why
+    jobs.put_under_active_parent(record, kind.type, version_arn, f"The {kind.noun}",
+                                 lambda: _version_and_recipe(kind, version_arn))
+    jobs.start(arn, WORKFLOW, {"jobArn": arn, "kind": kind.name}, lifecycle.CREATE_FAILED, "job",
+               execution_name=params["jobName"])
     log.info("%s %s reads %s", kind.noun, arn, source)
     return {kind.arn_member: arn}
 

@@ -40,12 +40,14 @@ def put_under_active_parent(job, job_type, parent_arn, label, parent_refused):
         raise
 
 
-def start(job_arn, workflow, payload, failed_status, what):
-    """Start `workflow` for the job and remember its execution ARN; when it cannot start,
-    move the job to `failed_status` with "The <what> could not be started: <why>"."""
+def start(job_arn, workflow, payload, failed_status, what, execution_name=None):
+    """Start `workflow` for the job (`execution_name`: a readable prefix of the execution's
+    name) and remember its execution ARN; when it cannot start, move the job to
+    `failed_status` with "The <what> could not be started: <why>"."""
     from chalicelib.workflows import starter  # looked up per call: tests replace start_workflow
+    named = {"execution_name": execution_name} if execution_name else {}
     try:
-        execution = starter.start_workflow(workflow, payload)
+        execution = starter.start_workflow(workflow, payload, **named)
     except Exception as e:
         log.exception("could not start %s %s", what, job_arn)
         store().transition(job_arn, failed_status,
