@@ -23,8 +23,9 @@ from chalicelib.filters import language
 from chalicelib.protocol.errors import (InvalidInputException, LimitExceededException,
                                         ResourceAlreadyExistsException, ResourceNotFoundException)
 from chalicelib.service import dataset_groups
+from chalicelib.service import jobs
 from chalicelib.service.registry import operation
-from chalicelib.storage.resources import TransactionFailed, now, store
+from chalicelib.storage.resources import now, store
 
 TYPE = arns.FILTER
 _DATASETS = {language.ITEMS: ITEMS, language.USERS: USERS, language.INTERACTIONS: INTERACTIONS}
@@ -91,15 +92,8 @@ def create_filter(params):
     record = {"arn": arn, "filterArn": arn, "name": params["name"], "datasetGroupArn": group_arn,
               "filterExpression": params["filterExpression"], "status": lifecycle.ACTIVE,
               "creationDateTime": created, "lastUpdatedDateTime": created}
-    s = store()
-    try:
-        s.transact([s.op_put_new(record, TYPE, parent_arn=group_arn),
-                    s.op_check(group_arn, expect_status=[lifecycle.ACTIVE])])
-    except TransactionFailed as e:
-        if e.failed(0):
-            raise ResourceAlreadyExistsException(f"Filter {arn} already exists") from None
-        dataset_groups.require_active(group_arn)
-        raise
+    jobs.put_under_active_parent(record, TYPE, group_arn, "Filter",
+                                 lambda: dataset_groups.require_active(group_arn))
     return {"filterArn": arn}
 
 

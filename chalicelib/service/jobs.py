@@ -1,5 +1,6 @@
 """What every job family shares (feature export, dataset export, data deletion, ...):
-the job record is stored under a parent that must be ACTIVE, then its workflow starts;
+the job record is stored under a parent that must be ACTIVE (filters are stored the same
+way), then its workflow starts;
 a workflow that cannot start fails the job with the reason, so no job waits in
 CREATE PENDING for a run that never comes (seed, "Creating a Solution": a failed job
 "says why in failureReason").
