@@ -66,12 +66,19 @@ def put_action_interactions():
 @app.route("/console", methods=["GET"])
 def console_index():
     """The web console's page (chalicelib/console): public assets; its calls are signed."""
-    return console.serve()
+    return console.serve(headers=app.current_request.headers)
 
 
 @app.route("/console/{name}", methods=["GET"])
 def console_asset(name):
-    return console.serve(name)
+    return console.serve(name, headers=app.current_request.headers)
+
+
+@app.route("/console/upload", methods=["POST"], content_types=ANY)
+def console_upload():
+    """A CSV file from the console to the stack's data bucket (chalicelib/service/uploads.py):
+    signed and authorised like every call."""
+    return http.handle_project(app.current_request)
 
 
 @app.route("/{proxy+}", methods=["GET", "POST", "PUT", "DELETE"], content_types=ANY)

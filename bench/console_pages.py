@@ -6,16 +6,21 @@ emulator with 100 resources listed"), in a real headless Chromium on the deploye
 A fresh ministack in a temporary folder, the stack deployed as `make up` deploys it, the root
 principal's keys; then `--groups` dataset groups, and in one of them a dataset, an import from
 S3, an aws-popularity-count solution version and a campaign (boto3, the same public API).
-Rows, one per page (hash route):
+For each page (hash route), from navigation start to the page rendered (the console sets
+`#view[data-loaded]` when a page's signed calls are answered and its DOM is built; a
+MutationObserver installed before any script records the moment), median of `--repeat`:
 
-- first load   the document (Navigation Timing: loadEventEnd) and then the dataset groups page
-               rendered with every group listed (from navigation start), in the fresh browser
-               and on a reload;
-- each page    the page rendered again `--repeat` times (history.replaceState + render(): the
-               page's signed API calls and its DOM), median and max in ms, and the API calls it
-               made (Resource Timing entries).
+- cold   the browser's HTTP cache cleared (DevTools Network.clearBrowserCache), the page's
+         URL opened directly: the document, any asset it loads, the page's API calls;
+- warm   the same URL reloaded with the cache kept (the document revalidated);
+- render the page rendered again in place (history.replaceState + render(): its signed
+         calls and its DOM, no document load).
 
-Nothing is asserted; the table is printed.
+Also per page: the HTTP requests of a cold load (document + assets + API calls), the most of
+them in flight at once (on the emulator each is a Lambda invocation, and one that finds no
+idle worker of the function starts a new worker process: a cold start), and the bytes of the
+document. The first cold load of the first page is also shown alone: it meets the emulator
+with the one warm worker the boto3 set-up left. Nothing is asserted; the table is printed.
 """
 import argparse
 import os
@@ -65,29 +70,61 @@ return render().then(() => [Number(document.getElementById('view').dataset.loade
   document.querySelector('main .error') ? document.querySelector('main .error').innerText : '']);
 """
 
+# runs before any script of each new document: the moment #view gets data-loaded
+RENDERED_AT = """
+window.__rendered = 0;
+new MutationObserver(function (changes, observer) {
+  var v = document.getElementById('view');
+  if (v && v.dataset.loaded) { window.__rendered = performance.now(); observer.disconnect(); }
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-loaded']});
+"""
+
+LOAD_FACTS = """
+const nav = performance.getEntriesByType('navigation')[0];
+const spans = [[nav.startTime, nav.responseEnd]].concat(performance.getEntriesByType('resource')
+  .map(e => [e.startTime, e.responseEnd]));
+let most = 0;
+for (const [start] of spans) most = Math.max(most, spans.filter(([s, e]) => s <= start && e > start).length);
+return [window.__rendered, spans.length, most, nav.decodedBodySize, nav.transferSize,
+  document.querySelector('main .error') ? document.querySelector('main .error').innerText : ''];
+"""
+
+
+def load(browser, url, cold):
+    """Open `url` (cache cleared first when `cold`); (ms to rendered, requests, most in flight,
+    document bytes, transferred bytes, error)."""
+    if cold:
+        browser.cdp("Network.clearBrowserCache")
+    browser.get("about:blank")
+    browser.get(url)
+    browser.wait("window.__rendered", timeout=60, what=f"{url} rendered")
+    return browser.js(LOAD_FACTS)
+
 
 def measure(browser, stack, world, repeat):
     url = stack_cli.console_url(stack.personalize_endpoint)
+    browser.cdp("Page.addScriptToEvaluateOnNewDocument", {"source": RENDERED_AT})
     browser.get(url)
     browser.js("sessionStorage.setItem('personalize-console-keys', JSON.stringify("
                "{accessKey: arguments[0], secret: arguments[1], region: arguments[2]}))",
                stack.keys[0], stack.keys[1], REGION)
-    first = []
-    for k in range(2):  # a fresh browser's first navigation, then a reload
-        browser.js("location.reload()") if k else browser.get(url + "#/")
-        time.sleep(0.2)
-        browser.wait("document.getElementById('view').dataset.loaded")
-        first.append(browser.js("const n = performance.getEntriesByType('navigation')[0];"
-                                "return [n.loadEventEnd, performance.now()];"))
-    listed = browser.js("return document.querySelectorAll('#groups tbody tr').length")
+    very_first = None
     rows = []
     for name, route in pages(world):
-        times, calls, error = [], 0, ""
-        for _ in range(repeat):
-            ms, calls, error = browser.js(RENDER, route)
-            times.append(ms)
-        rows.append((name, statistics.median(times), max(times), calls, error))
-    return first, listed, rows
+        cold = [load(browser, url + route, cold=True) for _ in range(repeat)]
+        very_first = very_first or cold[0]
+        warm = [load(browser, url + route, cold=False) for _ in range(repeat)]
+        renders = [browser.js(RENDER, route) for _ in range(repeat)]
+        rows.append({"page": name, "cold": statistics.median(c[0] for c in cold),
+                     "warm": statistics.median(w[0] for w in warm),
+                     "render": statistics.median(r[0] for r in renders),
+                     "cold max": max(c[0] for c in cold), "requests": cold[-1][1],
+                     "in flight": max(c[2] for c in cold), "doc bytes": cold[-1][3],
+                     "api calls": renders[-1][1],
+                     "error": cold[-1][5] or renders[-1][2]})
+    browser.js("history.replaceState(null, '', '#/'); return render()")
+    listed = browser.js("return document.querySelectorAll('#groups tbody tr').length")
+    return very_first, listed, rows
 
 
 def main(argv=None):
@@ -114,19 +151,21 @@ def main(argv=None):
                               skipped_workflows=[], keys=keys)
         world = build_world(stack, args.groups, progress)
         with Browser(*found) as browser:
-            first, listed, rows = measure(browser, stack, world, args.repeat)
+            very_first, listed, rows = measure(browser, stack, world, args.repeat)
     finally:
         emulator.stop(home)
-    print(f"\nConsole pages on ministack, {listed} dataset groups listed, headless Chromium "
-          f"({args.repeat} renders per page)\n")
-    for label, (load_end, groups_at) in zip(("first load (fresh browser)", "reload"), first):
-        print(f"{label}: document {load_end:.0f} ms, dataset groups page rendered at "
-              f"{groups_at:.0f} ms from navigation start")
-    print()
-    print(f"| {'page':30s} | median ms | max ms | API calls |")
-    print(f"|{'-' * 32}|-----------|--------|-----------|")
-    for name, median, worst, calls, error in rows:
-        print(f"| {name:30s} | {median:9.0f} | {worst:6.0f} | {calls:9d} |" + (f" error: {error}" if error else ""))
+    print(f"\nConsole pages on ministack, {listed} dataset groups listed, headless Chromium, "
+          f"median of {args.repeat} (ms from navigation start to the page rendered)\n")
+    print(f"very first load (dataset groups page, one warm worker): {very_first[0]:.0f} ms, "
+          f"{very_first[1]} requests, at most {very_first[2]} in flight\n")
+    print(f"| {'page':28s} | cold ms | cold max | warm ms | render ms | requests (cold) | "
+          f"most in flight | API calls | document bytes |")
+    print(f"|{'-' * 30}|---------|----------|---------|-----------|-----------------|"
+          f"----------------|-----------|----------------|")
+    for r in rows:
+        print(f"| {r['page']:28s} | {r['cold']:7.0f} | {r['cold max']:8.0f} | {r['warm']:7.0f} | "
+              f"{r['render']:9.0f} | {r['requests']:15d} | {r['in flight']:14d} | "
+              f"{r['api calls']:9d} | {r['doc bytes']:14d} |" + (f" error: {r['error']}" if r['error'] else ""))
     return 0
 
 

@@ -77,38 +77,81 @@ def dispatch(service, method, path, headers, query, body, signed_paths=None, sou
     signed; default `path`), then the caller's policies for the operation and the ARNs
     its request names. Every call, served or refused, writes one audit line. `request_id`
     is the request's one id (`observability.request_id`; a new one for in-process callers)."""
-    request_id = request_id or str(uuid.uuid4())
-    protocol = "json"
-    model = None
-    audit = {"principal": None, "access_key": None, "action": None, "resources": None}
-    try:
-        lower = {k.lower(): v for k, v in headers.items()}
-        if service is not None:  # the error protocol of the service the client called
-            protocol = service_model(service).metadata["protocol"]
-        identity = gate.authenticate(method, signed_paths or [path or "/"], query, lower, body)
-        audit.update(principal=identity.arn, access_key=identity.access_key)
+    protocol = service_model(service).metadata["protocol"] if service is not None else "json"
+    found = {}
+
+    def resolve(lower):
         if service is None:
             raise errors.UnknownOperationException(f"No operation is served at {method} {path}")
-        model = service_model(service)
+        model = found["model"] = service_model(service)
         params = wire.decode_body(body, lower.get("content-type"))
         if protocol == "json":
             op = wire.operation_for_target(model, lower.get("x-amz-target"))
         else:
             op = _rest_operation(model, service, method, path)
             params = wire.bind_rest_members(op, params, headers, query, {})
-        audit["action"], audit["resources"] = gate.target(op.name, params)
+
+        def run():
+            handler = handler_for(service, op.name)
+            if handler is None:  # in today's API (the shipped models), not implemented here yet
+                raise errors.OperationNotServedException.for_operation(op.name)
+            return wire.serialize_output(op, handler(wire.parse_input(op, params)))
+        return op.name, params, run
+
+    return _serve(resolve, protocol, method, path, headers, query, body, signed_paths, source_ip,
+                  request_id, status_of=lambda e: (wire.error_status(found["model"], e)
+                                                   if "model" in found else e.status))
+
+
+# Project routes outside the service models: path -> the operation name their policies see.
+# POST /console/upload: the web console's CSV upload (chalicelib/service/uploads.py).
+PROJECT_ROUTES = {"/console/upload": "UploadDatasetFile"}
+PROJECT_SERVICE = "console"  # their handlers' registry service
+
+
+def handle_project(request):
+    """Serve a project route (PROJECT_ROUTES) from Chalice: signed and authorised like every
+    call (the action `personalize:<name>`, the ARNs of the query's `...Arn` members), errors
+    in the rest-json form; the handler gets the query's members and the raw body."""
+    path = _request_path(request)
+    context = request.context or {}
+    return dispatch_project(request.method, path, dict(request.headers or {}),
+                            dict(request.query_params or {}), request.raw_body,
+                            signed_paths=gate.signed_paths(path, context),
+                            source_ip=(context.get("identity") or {}).get("sourceIp"),
+                            request_id=observability.request_id(request))
+
+
+def dispatch_project(method, path, headers, query, body, signed_paths=None, source_ip=None,
+                     request_id=None):
+    def resolve(lower):
+        name = PROJECT_ROUTES.get("/" + (path or "").strip("/"))
+        if name is None or method != "POST":
+            raise errors.UnknownOperationException(f"No operation is served at {method} {path}")
+        params = dict(query)
+        return name, params, lambda: handler_for(PROJECT_SERVICE, name)({**params, "body": body or b""})
+    return _serve(resolve, "rest-json", method, path, headers, query, body, signed_paths,
+                  source_ip, request_id)
+
+
+def _serve(resolve, protocol, method, path, headers, query, body, signed_paths, source_ip,
+           request_id, status_of=lambda e: e.status):
+    """The steps every request takes: authenticate (SigV4), `resolve(lower-cased headers)` ->
+    (operation name, params, run), authorize the operation on the ARNs the params name,
+    `run()` -> the payload; typed errors, one audit line."""
+    request_id = request_id or str(uuid.uuid4())
+    audit = {"principal": None, "access_key": None, "action": None, "resources": None}
+    try:
+        lower = {k.lower(): v for k, v in headers.items()}
+        identity = gate.authenticate(method, signed_paths or [path or "/"], query, lower, body)
+        audit.update(principal=identity.arn, access_key=identity.access_key)
+        name, params, run = resolve(lower)
+        audit["action"], audit["resources"] = gate.target(name, params)
         gate.authorize(identity, audit["action"], audit["resources"])
-        handler = handler_for(service, op.name)
-        if handler is None:  # in today's API (the shipped models), not implemented here yet
-            raise errors.OperationNotServedException.for_operation(op.name)
-        parsed = wire.parse_input(op, params)
-        result = handler(parsed)
-        payload = wire.serialize_output(op, result)
-        response = _response(200, payload, protocol, request_id)
+        response = _response(200, run(), protocol, request_id)
         error = None
     except errors.ServiceError as e:
-        status = wire.error_status(model, e) if model is not None else e.status
-        response, error = _error(status, e.code, e.message, protocol, request_id), e.code
+        response, error = _error(status_of(e), e.code, e.message, protocol, request_id), e.code
     except Exception:  # a bug: log it with the request id, answer a typed 500
         log.exception("unhandled error serving %s %s (request %s)", method, path, request_id)
         response, error = _error(500, "InternalFailure",

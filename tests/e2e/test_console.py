@@ -78,8 +78,20 @@ def sign_in(b, url, keys):
         b.click("#sign-in")
 
 
-def test_console_from_empty_group_to_test_campaign_results(stack, browser):
-    good = flows.upload(stack, f"console/{flows.name('ratings')}.csv", interactions_csv())
+def personalize_location(stack, group_name):
+    """The dataLocation of the group's ACTIVE Interactions import (over boto3)."""
+    personalize = stack.client("personalize")
+    group = next(g["datasetGroupArn"] for g in personalize.list_dataset_groups(maxResults=100)
+                 ["datasetGroups"] if g["name"] == group_name)
+    dataset = next(d["datasetArn"] for d in personalize.list_datasets(datasetGroupArn=group)["datasets"]
+                   if d["datasetType"].upper() == "INTERACTIONS")
+    jobs = personalize.list_dataset_import_jobs(datasetArn=dataset)["datasetImportJobs"]
+    active = [personalize.describe_dataset_import_job(datasetImportJobArn=j["datasetImportJobArn"])
+              ["datasetImportJob"] for j in jobs if j["status"] == "ACTIVE"]
+    return active[0]["dataSource"]["dataLocation"]
+
+
+def test_console_from_empty_group_to_test_campaign_results(stack, browser, tmp_path):
     items = flows.upload(stack, f"console/{flows.name('items')}.csv", items_csv())
     bad = flows.upload(stack, f"console/{flows.name('bad')}.csv", b"USER_ID,ITEM_ID\n1,i2\n")
     url = stack_cli.console_url(stack.personalize_endpoint)  # as `make up` writes it
@@ -134,23 +146,40 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser):
     b.click("#create-dataset")
     b.wait("document.querySelectorAll('#datasets tbody tr').length === 1", what="the dataset")
 
-    # import: a file without the schema's columns fails and says why; then the good one
+    # import: a file without the schema's columns fails and says why (from S3); a CSV file
+    # uploaded from the page: refused at once when its header does not map, else imported
     # (one import at a time per dataset)
-    for rows, (location, outcome) in enumerate(((bad, "CREATE FAILED"), (good, "ACTIVE")), 1):
-        b.js("location.hash += '/import'")
-        b.wait("document.getElementById('data-location')")
-        b.type("#data-location", location)
-        b.type("#job-name", flows.name("import"))
+    b.js("location.hash += '/import'")
+    b.wait("document.getElementById('data-location')")
+    b.type("#data-location", bad)
+    b.type("#job-name", flows.name("import"))
+    b.click("#start-import")
+    b.wait("document.querySelectorAll('#import-jobs tbody tr').length === 1 && "
+           "!/IN_PROGRESS|PENDING/.test(document.querySelector('#import-jobs').innerText) && "
+           + has_text("#import-jobs", "CREATE FAILED"), timeout=120, what="the import failed")
+    b.js("location.hash += '/import'")
+    b.wait("document.getElementById('data-file')")
+    b.click("#source-file")
+    for content, name in ((b"USER_ID,ITEM_ID\n1,i2\n", "no-timestamp.csv"), (interactions_csv(), "ratings.csv")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        b.choose_file("#data-file", str(path))
+        b.type("#job-name", flows.name("import-upload"))
         b.click("#start-import")
-        b.wait(f"document.querySelectorAll('#import-jobs tbody tr').length === {rows} && "
-               "!/IN_PROGRESS|PENDING/.test(document.querySelector('#import-jobs').innerText) && "
-               + has_text("#import-jobs", outcome), timeout=120, what=f"an import {outcome}")
-    b.wait("document.querySelectorAll('#import-jobs tbody tr').length === 2")
+        if name == "no-timestamp.csv":  # the upload route's typed error, no job created
+            b.wait(has_text("#import-error", "InvalidInputException"), what="the refused upload")
+            assert "TIMESTAMP" in b.text("#import-error"), b.text("#import-error")
+    b.wait("document.querySelectorAll('#import-jobs tbody tr').length === 2 && "
+           "!/IN_PROGRESS|PENDING/.test(document.querySelector('#import-jobs').innerText) && "
+           + has_text("#import-jobs", "ACTIVE"), timeout=120, what="the uploaded file's import ACTIVE")
     jobs = b.text("#import-jobs")
     assert "CREATE FAILED" in jobs and "ACTIVE" in jobs, jobs
     reason = b.js("return Array.from(document.querySelectorAll('#import-jobs .reason'))"
                   ".map(e => e.innerText).filter(Boolean)")
     assert len(reason) == 1 and "TIMESTAMP" in reason[0], reason
+    uploaded = personalize_location(stack, group)
+    assert uploaded.startswith(f"s3://{stack.outputs['DataBucketName']}/console-uploads/{group}/"
+                               "INTERACTIONS/") and uploaded.endswith("-ratings.csv"), uploaded
 
     # an Items dataset (the example schema for the type) and its import: the metadata shown
     # beside the recommendations

@@ -132,6 +132,14 @@ class Browser:
         self._call("POST", f"/element/{element}/clear")
         self._call("POST", f"/element/{element}/value", {"text": text})
 
+    def cdp(self, command, params=None):
+        """A Chrome DevTools Protocol command through chromedriver (e.g. Network.clearBrowserCache)."""
+        return self._call("POST", "/goog/cdp/execute", {"cmd": command, "params": params or {}})
+
+    def choose_file(self, css, path):
+        """Pick a local file in an <input type=file> (as a user's file chooser)."""
+        self._call("POST", f"/element/{self.find(css)}/value", {"text": path})
+
     def set_value(self, css, value):
         """Set an input/select/textarea's value and fire its change event (as a user's pick)."""
         self._call("POST", "/execute/sync", {"script": (

@@ -54,13 +54,33 @@ def test_routes_serve_the_console_unsigned_and_the_api_stays_signed():
             response = client.http.get(path)
             assert response.status_code == 200, path
             assert response.headers["Content-Type"] == "text/html; charset=utf-8"
-            assert b"app.js" in response.body
+            assert b"Api.loadSettings().then(render)" in response.body  # app.js, inlined
         assert client.http.get("/console/app.js").headers["Content-Type"].startswith("text/javascript")
         assert client.http.get("/console/missing.css").status_code == 404
         # the API behind the same endpoint still refuses an unsigned call
         refused = client.http.post("/", headers={"X-Amz-Target": "AmazonPersonalize.ListDatasetGroups",
                                                  "Content-Type": "application/x-amz-json-1.1"}, body=b"{}")
         assert refused.status_code in (400, 403)
+
+
+def test_the_page_is_one_document_and_revalidates_cheaply():
+    """A first visit is one request (each is a Lambda invocation; parallel ones start cold
+    workers on the emulator): the stylesheet, scripts and settings are inlined; a browser
+    holding the current copy gets a 304 without a body."""
+    with Client(app.app) as client:
+        page = client.http.get("/console/")
+        html = page.body.decode()
+        assert not re.search(r'<(script|link)[^>]+(src|href)=', html), "the page loads another file"
+        for name in ("sigv4.js", "api.js", "chart.js", "app.js", "console.css"):
+            with open(os.path.join(console.STATIC, name)) as f:
+                assert f.read() in html, name
+        settings = re.search(r'<script id="settings" type="application/json">([^<]+)</script>', html)
+        assert json.loads(settings.group(1)) == console.settings()
+        etag = page.headers["ETag"]
+        assert page.headers["Cache-Control"] == "no-cache"
+        again = client.http.get("/console/index.html", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and not again.body and again.headers["ETag"] == etag
+        assert client.http.get("/console/", headers={"If-None-Match": '"stale"'}).status_code == 200
 
 
 def test_assets_are_deployment_inputs():

@@ -11,10 +11,11 @@ const Api = (() => {
     constructor(code, message, status) { super(`${code}: ${message}`); this.code = code; this.status = status; }
   }
 
+  /** POST `body` (bytes, or a payload sent as JSON) to `path`, signed. */
   async function send(path, headers, payload) {
     const keys = creds();
     if (!keys) throw new ApiError("NotSignedIn", "enter an access key first", 0);
-    const body = new TextEncoder().encode(JSON.stringify(payload || {}));
+    const body = payload instanceof Uint8Array ? payload : new TextEncoder().encode(JSON.stringify(payload || {}));
     const url = base + path;
     const signed = await SigV4.sign({ method: "POST", url, headers, body, accessKey: keys.accessKey,
                                       secret: keys.secret, region: keys.region || settings.region,
@@ -44,8 +45,12 @@ const Api = (() => {
     return out;
   }
 
+  /** The deployment's settings: inline in the served page (chalicelib/console document()),
+   *  else settings.json (the page opened from its source files). */
   async function loadSettings() {
-    try { settings = await (await fetch(base + "/console/settings.json")).json(); } catch (e) { /* default */ }
+    const inline = document.getElementById("settings");
+    try { settings = inline ? JSON.parse(inline.textContent) : await (await fetch(base + "/console/settings.json")).json(); }
+    catch (e) { /* default */ }
     return settings;
   }
 
@@ -58,5 +63,10 @@ const Api = (() => {
     recommendations: (p) => rest("/recommendations", p),
     ranking: (p) => rest("/personalize-ranking", p),
     putEvents: (p) => rest("/events", p),
+    /** The console's CSV upload to the stack's data bucket (chalicelib/service/uploads.py):
+     *  -> {dataLocation, bytes, columns}. */
+    upload: (datasetArn, fileName, bytes) => send(
+      `/console/upload?datasetArn=${encodeURIComponent(datasetArn)}&fileName=${encodeURIComponent(fileName)}`,
+      { "content-type": "application/octet-stream" }, bytes),
   };
 })();

@@ -27,12 +27,37 @@ function badge(status) {
   const cls = status === "ACTIVE" ? "ACTIVE" : /FAILED/.test(status || "") ? "failed" : "pending";
   return h("span", { class: `status ${cls}` }, status || "—");
 }
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
 function elapsed(rec) {
   const start = rec.creationDateTime;
   if (!start) return "";
-  const end = terminal(rec.status) ? (rec.lastUpdatedDateTime || start) : Date.now() / 1000;
-  const s = Math.max(0, Math.round(end - start));
-  return s >= 60 ? `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+  return duration((terminal(rec.status) ? (rec.lastUpdatedDateTime || start) : Date.now() / 1000) - start);
+}
+const STAGES = { hpo: "HPO", training: "training", evaluation: "evaluating on held-out users",
+                 final: "final fit with the chosen hyperparameters" };
+/** A training's live progress: DescribeSolutionVersion's `trainingProgress` (a member of this
+ *  project, from the training log: stage, HPO trials, epoch) while the version trains; without
+ *  it (a server that does not send it, a recipe without epochs) the status and elapsed time. */
+function progress(v) {
+  const p = v.trainingProgress;
+  if (terminal(v.status)) return "";
+  if (!p) return h("span", { class: "progress-text" }, `${v.status} · ${elapsed(v)}`);
+  const parts = [STAGES[p.stage] || p.stage];
+  let done = 0;  // fraction of the whole training, for the bar
+  const epochShare = p.epochs > 0 ? Math.min(1, (p.epoch || 0) / p.epochs) : 0;
+  if (p.stage === "hpo" && p.trialsTotal > 0) {
+    const current = p.currentTrial != null ? p.currentTrial : Math.min(p.trialsTotal, p.trialsCompleted + 1);
+    parts[0] = `HPO trial ${current} of ${p.trialsTotal} (${p.trialsCompleted} done)`;
+    done = Math.min(1, (p.trialsCompleted + (p.currentTrial != null ? epochShare : 0)) / p.trialsTotal);
+  } else done = p.stage === "evaluation" ? 1 : epochShare;
+  if (p.epochs > 0 && p.stage !== "evaluation") parts.push(`epoch ${p.epoch} of ${p.epochs}`);
+  if (p.elapsedSeconds != null) parts.push(duration(p.elapsedSeconds));
+  if (p.updatedDateTime) parts.push(`updated ${duration(Date.now() / 1000 - p.updatedDateTime)} ago`);
+  return h("span", { class: "training-progress", "data-stage": p.stage },
+    h("progress", { max: 1, value: done.toFixed(3) }), " ", h("span", { class: "progress-text" }, parts.join(" · ")));
 }
 const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "");
 function table(columns, rows, empty) {
@@ -114,26 +139,28 @@ function deleteButton(op, params, after) {
 
 async function dashboardPage(groupArn) {
   const gen = generation;
-  const [group, datasets, trackers, solutions, filters] = await Promise.all([
+  // independent chains side by side: the page waits for the longest one, not for their sum
+  const importJobs = async (datasets) => (await Promise.all(datasets.map(async (d) => {
+    const jobs = await Api.listAll("ListDatasetImportJobs", { datasetArn: d.datasetArn }, "datasetImportJobs");
+    return Promise.all(jobs.map(async (j) => {
+      const [runs, described] = await Promise.all([
+        Api.listAll("ListDatasetImportJobRuns", { datasetImportJobArn: j.datasetImportJobArn }, "datasetImportJobRuns")
+          .catch(() => []),
+        // a summary without the reason of its failure (the seed's has none): ask the job
+        /FAILED/.test(j.status) && !j.failureReason ? Api.control("DescribeDatasetImportJob",
+          { datasetImportJobArn: j.datasetImportJobArn }).then((r) => r.datasetImportJob) : j]);
+      return { ...j, datasetName: d.name, runs, failureReason: j.failureReason || described.failureReason };
+    }));
+  }))).flat();
+  const [group, [datasets, jobs], trackers, [solutions, campaigns], filters] = await Promise.all([
     Api.control("DescribeDatasetGroup", { datasetGroupArn: groupArn }).then((r) => r.datasetGroup),
-    Api.listAll("ListDatasets", { datasetGroupArn: groupArn }, "datasets"),
-    Api.listAll("ListEventTrackers", { datasetGroupArn: groupArn }, "eventTrackers"),
-    Api.listAll("ListSolutions", { datasetGroupArn: groupArn }, "solutions"),
+    Api.listAll("ListDatasets", { datasetGroupArn: groupArn }, "datasets").then(async (ds) => [ds, await importJobs(ds)]),
+    Api.listAll("ListEventTrackers", { datasetGroupArn: groupArn }, "eventTrackers").then((ts) => Promise.all(ts.map((t) =>
+      Api.control("DescribeEventTracker", { eventTrackerArn: t.eventTrackerArn }).then((r) => r.eventTracker)))),
+    Api.listAll("ListSolutions", { datasetGroupArn: groupArn }, "solutions").then(async (ss) => [ss, (await Promise.all(ss.map((s) =>
+      Api.listAll("ListCampaigns", { solutionArn: s.solutionArn }, "campaigns")))).flat()]),
     Api.listAll("ListFilters", { datasetGroupArn: groupArn }, "Filters").catch(() => []),
   ]);
-  const jobs = (await Promise.all(datasets.map((d) =>
-    Api.listAll("ListDatasetImportJobs", { datasetArn: d.datasetArn }, "datasetImportJobs")
-      .then((js) => js.map((j) => ({ ...j, datasetName: d.name })))))).flat();
-  const runs = await Promise.all(jobs.map((j) =>
-    Api.listAll("ListDatasetImportJobRuns", { datasetImportJobArn: j.datasetImportJobArn }, "datasetImportJobRuns")
-      .catch(() => [])));
-  const described = await Promise.all(jobs.map((j) =>
-    Api.control("DescribeDatasetImportJob", { datasetImportJobArn: j.datasetImportJobArn }).then((r) => r.datasetImportJob)));
-  jobs.forEach((j, k) => { j.runs = runs[k]; j.failureReason = j.failureReason || described[k].failureReason; });
-  const trackerDetails = await Promise.all(trackers.map((t) =>
-    Api.control("DescribeEventTracker", { eventTrackerArn: t.eventTrackerArn }).then((r) => r.eventTracker)));
-  const campaigns = (await Promise.all(solutions.map((s) =>
-    Api.listAll("ListCampaigns", { solutionArn: s.solutionArn }, "campaigns")))).flat();
   const g = `#/group/${enc(groupArn)}`;
   paint(gen, 
     h("h1", {}, `Dataset group ${group.name} `, badge(group.status)),
@@ -148,7 +175,7 @@ async function dashboardPage(groupArn) {
       ["Failure reason", (j) => h("span", { class: "reason" }, j.failureReason || "")]], jobs)),
     h("section", { id: "event-trackers" }, h("h2", {}, "Event trackers"), table([
       ["Name", (t) => t.name], ["Status", (t) => badge(t.status)],
-      ["Tracking ID", (t) => h("span", { class: "mono" }, t.trackingId || "")]], trackerDetails),
+      ["Tracking ID", (t) => h("span", { class: "mono" }, t.trackingId || "")]], trackers),
       h("button", { id: "create-tracker", onclick: (e) => act(e.target, async () => {
         await ensureTracker(groupArn); render(); }) }, "Create event tracker")),
     h("section", { id: "solutions" }, h("h2", {}, "Solutions"), table([
@@ -231,25 +258,52 @@ async function datasetPage(groupArn) {
     h("button", { id: "validate-schema", onclick: check }, "Validate"), create, problems));
 }
 
+const UPLOAD_LIMIT = 4 * 1024 * 1024;  // chalicelib/service/uploads.py MAX_BYTES
+
 async function importPage(groupArn) {
   const gen = generation;
   const datasets = await Api.listAll("ListDatasets", { datasetGroupArn: groupArn }, "datasets");
   const dataset = h("select", { id: "import-dataset" }, datasets.map((d) => h("option", { value: d.datasetArn }, `${d.name} (${d.datasetType})`)));
   const job = h("input", { type: "text", id: "job-name", value: `import-${Date.now() % 100000}` });
+  const fromS3 = h("input", { type: "radio", name: "source", id: "source-s3", checked: true });
+  const fromFile = h("input", { type: "radio", name: "source", id: "source-file" });
   const location_ = h("input", { type: "text", id: "data-location", placeholder: "s3://<bucket>/<folder path>/<CSV filename>" });
+  const file = h("input", { type: "file", id: "data-file", accept: ".csv,text/csv" });
   const role = h("input", { type: "text", id: "role-arn", value: `arn:aws:iam::${accountOf(groupArn)}:role/PersonalizeConsole` });
-  const error = h("p", { class: "error" });
+  const error = h("p", { class: "error", id: "import-error" });
+  const s3Row = field("Data location", location_, "A CSV file (or a folder ending in /) matching the dataset's schema.");
+  const fileRow = field("CSV file", file, "Uploaded to this stack's data bucket (at most 4 MiB, UTF-8, " +
+    "a header that maps to the dataset's schema); larger files: upload to S3 and import from there.");
+  const choose = () => { s3Row.hidden = !fromS3.checked; fileRow.hidden = fromS3.checked; };
+  fromS3.addEventListener("change", choose); fromFile.addEventListener("change", choose); choose();
+  /** The data location to import: the S3 one typed in, or where the chosen file was uploaded. */
+  async function source() {
+    if (fromS3.checked) {
+      if (!/^s3:\/\/[^/]+\/.+/.test(location_.value.trim())) throw new Error("Data location must be s3://<bucket>/<key>");
+      return location_.value.trim();
+    }
+    const chosen = file.files[0];
+    if (!chosen) throw new Error("Choose a CSV file to upload");
+    if (chosen.size > UPLOAD_LIMIT) throw new Error(`${chosen.name} has ${chosen.size} bytes, above the upload limit of 4 MiB: upload it to S3 and import from its location`);
+    const name = chosen.name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^[._-]+/, "");
+    const uploaded = await Api.upload(dataset.value, name, new Uint8Array(await chosen.arrayBuffer()));
+    toast(`Uploaded ${uploaded.bytes} bytes to ${uploaded.dataLocation}`);
+    return uploaded.dataLocation;
+  }
   const go = h("button", { class: "primary", id: "start-import", onclick: () => act(go, async () => {
-    if (!/^s3:\/\/[^/]+\/.+/.test(location_.value.trim())) { error.textContent = "Data location must be s3://<bucket>/<key>"; return; }
+    error.textContent = "";
+    let dataLocation;
+    try { dataLocation = await source(); } catch (e) { error.textContent = e.message; return; }
     await Api.control("CreateDatasetImportJob", { jobName: job.value.trim(), datasetArn: dataset.value,
-      roleArn: role.value.trim(), dataSource: { dataLocation: location_.value.trim() } });
+      roleArn: role.value.trim(), dataSource: { dataLocation } });
     toast("Import job started"); location.hash = `#/group/${enc(groupArn)}`;
   }) }, "Start import");
   paint(gen, h("h1", {}, "Import data"), h("section", {},
     datasets.length ? null : h("p", { class: "error" }, "Create a dataset first."),
     field("Dataset", dataset), field("Dataset import job name", job, NAME_HINT),
-    field("Custom IAM role ARN", role), field("Data location", location_, "A CSV file matching the dataset's schema."),
-    go, error));
+    field("Custom IAM role ARN", role), h("label", {}, "Data source"),
+    h("div", {}, h("label", {}, fromS3, " An S3 location"), h("label", {}, fromFile, " Upload a CSV file")),
+    s3Row, fileRow, go, error));
 }
 
 /** The hyperparameters of a recipe's algorithm: [{name, default, kind, min, max, values, tunable}]. */
@@ -338,15 +392,20 @@ const METRICS = [["precision_at_5", "P@5"], ["precision_at_10", "P@10"], ["preci
 
 async function solutionPage(solutionArn) {
   const gen = generation;
-  const solution = (await Api.control("DescribeSolution", { solutionArn })).solution;
-  const summaries = await Api.listAll("ListSolutionVersions", { solutionArn }, "solutionVersions");
-  const versions = await Promise.all(summaries.map((v) =>
-    Api.control("DescribeSolutionVersion", { solutionVersionArn: v.solutionVersionArn }).then((r) => r.solutionVersion)));
+  // each version described and (once ACTIVE) its metrics asked at once, beside the solution
+  const [solution, versions] = await Promise.all([
+    Api.control("DescribeSolution", { solutionArn }).then((r) => r.solution),
+    Api.listAll("ListSolutionVersions", { solutionArn }, "solutionVersions").then((summaries) => Promise.all(
+      summaries.map(async (summary) => {
+        const arn = summary.solutionVersionArn;
+        const v = (await Api.control("DescribeSolutionVersion", { solutionVersionArn: arn })).solutionVersion;
+        if (v.status === "ACTIVE") v.metrics = (await Api.control("GetSolutionMetrics", { solutionVersionArn: arn })).metrics || {};
+        return v;
+      })))]);
   versions.sort((a, b) => a.creationDateTime - b.creationDateTime);
   versions.forEach((v, k) => { v.label = `v${k + 1}`; });
   const active = versions.filter((v) => v.status === "ACTIVE");
-  const metrics = await Promise.all(active.map((v) =>
-    Api.control("GetSolutionMetrics", { solutionVersionArn: v.solutionVersionArn }).then((r) => r.metrics || {})));
+  const metrics = active.map((v) => v.metrics);
   const series = active.map((v, k) => ({ label: `${v.label} ${shortArn(v.recipeArn) || ""}`, values: metrics[k] }));
   const shown = METRICS.filter(([key]) => metrics.some((m) => key in m));
   const train = h("button", { id: "train-version", onclick: () => act(train, async () => {
@@ -359,7 +418,8 @@ async function solutionPage(solutionArn) {
       link(`#/group/${enc(solution.datasetGroupArn)}/campaign`, "Create campaign")),
     h("section", { id: "versions" }, h("h2", {}, "Solution versions"), table([
       ["Version", (v) => h("span", { title: v.solutionVersionArn }, v.label)], ["Status", (v) => badge(v.status)],
-      ["Elapsed", elapsed, "num elapsed"], ["Training mode", (v) => v.trainingMode || ""],
+      ["Elapsed", elapsed, "num elapsed"], ["Progress", progress, "progress"],
+      ["Training mode", (v) => v.trainingMode || ""],
       ["Failure reason", (v) => h("span", { class: "reason" }, v.failureReason || "")]], versions), train),
     h("section", { id: "metrics" }, h("h2", {}, "Metrics"),
       active.length ? [Chart.bars(series, shown), table([["Metric", ([, label]) => label],
@@ -431,11 +491,13 @@ async function campaignPage(campaignArn) {
     return;
   }
   const version = (await Api.control("DescribeSolutionVersion", { solutionVersionArn: campaign.solutionVersionArn })).solutionVersion;
-  const solution = (await Api.control("DescribeSolution", { solutionArn: version.solutionArn })).solution;
+  // a version names its group and trained recipe (today's SolutionVersion); else its solution does
+  const solution = version.datasetGroupArn && version.recipeArn ? version
+    : (await Api.control("DescribeSolution", { solutionArn: version.solutionArn })).solution;
   const recipeArn = version.recipeArn || solution.recipeArn || (solution.autoMLResult || {}).bestRecipeArn;
-  const recipeType = (await Api.control("DescribeRecipe", { recipeArn })).recipe.recipeType;
   const groupArn = solution.datasetGroupArn;
-  const [filters, columns] = await Promise.all([
+  const [recipeType, filters, columns] = await Promise.all([
+    Api.control("DescribeRecipe", { recipeArn }).then((r) => r.recipe.recipeType),
     Api.listAll("ListFilters", { datasetGroupArn: groupArn }, "Filters").catch(() => []),
     itemColumns(groupArn, campaign).catch(() => [])]);
   const user = h("input", { type: "text", id: "user-id", value: "1" });
