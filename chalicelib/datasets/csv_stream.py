@@ -17,7 +17,10 @@ import io
 import itertools
 from typing import Iterable, Iterator, List, Optional
 
+import numpy as np
+
 READ_SIZE = 1 << 20
+BLOCK_BYTES = 4 << 20  # the columnar reader's unit (`blocks`)
 
 
 class _ChunkRaw(io.RawIOBase):
@@ -97,18 +100,20 @@ class RowBatches:
     breaks inside quoted cells.
     """
 
-    def __init__(self, chunks: Iterable[bytes]):
+    def __init__(self, chunks: Iterable[bytes], lines_before: int = 0, bom: bool = True):
         raw = _ChunkRaw(chunks)
-        # utf-8-sig drops a leading BOM; newline="" hands \r\n to csv untouched
-        # so quoted line breaks survive and csv counts physical lines.
+        # utf-8-sig drops a leading BOM (only at the start of a file: `bom`); newline=""
+        # hands \r\n to csv untouched so quoted line breaks survive and csv counts
+        # physical lines. `lines_before`: lines of the file before these bytes.
         self._text = io.TextIOWrapper(io.BufferedReader(raw, READ_SIZE),
-                                      encoding="utf-8-sig", newline="")
+                                      encoding="utf-8-sig" if bom else "utf-8", newline="")
         self._text._CHUNK_SIZE = READ_SIZE  # decode in large blocks (default 8 KB)
         self._reader = csv.reader(self._text, strict=False)
+        self._before = lines_before
 
     @property
     def line_num(self):
-        return self._reader.line_num
+        return self._before + self._reader.line_num
 
     def header(self) -> Optional[List[str]]:
         """The first non-blank row, or None for a file with no rows at all."""
@@ -117,21 +122,21 @@ class RowBatches:
                 if row:
                     return row
         except UnicodeDecodeError:
-            raise NotUtf8(self._reader.line_num + 1) from None
+            raise NotUtf8(self.line_num + 1) from None
         except csv.Error as e:
-            raise BadCsv(self._reader.line_num, str(e)) from None
+            raise BadCsv(self.line_num, str(e)) from None
         return None
 
     def batches(self, size: int) -> Iterator["Batch"]:
         reader = self._reader
         while True:
-            first_line = reader.line_num + 1
+            first_line = self.line_num + 1
             try:
                 rows = list(itertools.islice(reader, size))
             except UnicodeDecodeError:
-                raise NotUtf8(reader.line_num + 1) from None
+                raise NotUtf8(self.line_num + 1) from None
             except csv.Error as e:  # the rows read before it are lost: the run fails anyway
-                raise BadCsv(reader.line_num, str(e)) from None
+                raise BadCsv(self.line_num, str(e)) from None
             if not rows:
                 return
             batch = Batch(first_line, rows)
@@ -140,6 +145,37 @@ class RowBatches:
                 if not batch.rows:
                     continue
             yield batch
+
+
+def blocks(chunks: Iterable[bytes], size: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """The bytes of `chunks` regrouped into blocks of about `size` that end just after
+    a line feed (the last block: wherever the data ends). A cut after LF is a character
+    boundary in UTF-8 and never splits CRLF; it may fall inside a quoted cell, which is
+    why a block holding a quote is read by `RowBatches` together with what follows."""
+    pending, held = [], 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held < size:
+            continue
+        data = b"".join(pending)
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:            # one very long line: keep reading
+            pending, held = [data], len(data)
+            continue
+        yield data[:cut]
+        pending, held = [data[cut:]], len(data) - cut
+    data = b"".join(pending)
+    if data:
+        yield data
+
+
+def count_lines(data: bytes) -> int:
+    """Physical lines ended in `data` as csv counts them: LF, CRLF and a lone CR."""
+    lines = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))  # bytes.count is slower
+    if b"\r" in data:
+        lines += data.count(b"\r") - data.count(b"\r\n")
+    return lines
 
 
 class Batch:

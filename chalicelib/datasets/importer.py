@@ -30,13 +30,15 @@ published, so a failed run leaves the previous data as it was.
 """
 from __future__ import annotations
 
+import codecs
 import gc
+import itertools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from chalicelib.datasets import cells, objects, versions
+from chalicelib.datasets import cells, columnar, csv_stream, objects, versions
 from chalicelib.datasets.csv_stream import BadCsv, NotUtf8, RowBatches, first_bad_line
 from chalicelib.datasets.schema import ITEMS, USERS, DatasetSchema
 from chalicelib.datasets.versions import VersionWriter
@@ -154,64 +156,145 @@ def map_header(header: List[str], schema: DatasetSchema, source: str,
 
 def _read_file(bucket, key, schema, writer, problems, batch_rows) -> int:
     """Validate one CSV object; append its rows to `writer` while no problem is known."""
-    source = f"s3://{bucket}/{key}"
-    stream = RowBatches(objects.iter_bytes(bucket, key))
+    return read_csv(lambda: objects.iter_bytes(bucket, key), f"s3://{bucket}/{key}",
+                    schema, writer, problems, batch_rows)
+
+
+def read_csv(open_chunks, source, schema, writer, problems, batch_rows=BATCH_ROWS, *,
+             header: Optional[List[str]] = None, lines_before: int = 0) -> int:
+    """Validate the CSV bytes `open_chunks()` yields (a whole file, or with `header` given
+    the lines of one byte range after `lines_before` lines); returns the rows read.
+
+    Blocks of whole lines take the columnar path (`columnar.parse_block`); a block it
+    declines is read again by csv + `cells.convert`, which names every problem as they
+    always have, and from the first block holding a quote (a quoted cell may hold line
+    breaks, so lines are no longer records) csv reads the rest of the bytes."""
+    blocks = csv_stream.blocks(open_chunks())
+    first_lines = lines_before
+    try:
+        if header is None:
+            first = next(blocks, b"")
+            plain = _plain_header(first)
+            if plain is None:   # csv reads the whole file
+                stream = RowBatches(itertools.chain([first], blocks))
+                header = _exact_header(stream, source, problems)
+                if header is None:
+                    return 0
+                lines_before, blocks = stream.line_num, None
+            else:
+                header, lines_before, rest = plain
+                blocks = itertools.chain([rest], blocks)
+        before = problems.count
+        columns = map_header(header, schema, source, problems, line=lines_before)
+        if problems.count > before:
+            return 0  # rows cannot be read against a header that does not map
+        width = len(header)
+        specs = [(index, schema.field(name)) for index, name in columns.items()]
+        if blocks is None:
+            return _exact_rows(stream, width, specs, source, writer, problems, batch_rows)
+        rows = 0
+        for block in blocks:
+            if b'"' in block:
+                stream = RowBatches(itertools.chain([block], blocks), lines_before, bom=False)
+                return rows + _exact_rows(stream, width, specs, source, writer, problems,
+                                          batch_rows)
+            parsed = columnar.parse_block(block, width, specs)
+            if parsed is None:
+                stream = RowBatches([block], lines_before, bom=False)
+                rows += _exact_rows(stream, width, specs, source, writer, problems, batch_rows)
+            else:
+                n, typed = parsed
+                rows += n
+                if problems.count == 0:
+                    writer.append(typed, n)
+                lines_before += n     # one record per line, none blank
+                continue
+            lines_before += csv_stream.count_lines(block)
+        return rows
+    except NotUtf8 as e:
+        # Rare: read the bytes again to name the exact line (the text layer decodes ahead).
+        line = first_bad_line(open_chunks())
+        problems.add(source, line + first_lines if line else e.line, None,
+                     "the file is not UTF-8 text")
+    except BadCsv as e:
+        problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
+    return 0
+
+
+BOM = codecs.BOM_UTF8
+
+
+def _plain_header(data: bytes):
+    """(header, its line, the bytes after it) when the file's first non-blank line is
+    plain (no quote, NUL or lone CR, UTF-8) and ends with a line feed, else None."""
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    pos, line = 0, 0
+    while True:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            return None
+        line += 1
+        body = data[pos:end]
+        if body.endswith(b"\r"):
+            body = body[:-1]
+        if b"\r" in body or b'"' in body or b"\x00" in body:
+            return None
+        if body:
+            break
+        pos = end + 1
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text.split(","), line, data[end + 1:]
+
+
+def _exact_header(stream, source, problems):
+    """The header row read by csv, or None after adding the problem that stops the file."""
     try:
         header = stream.header()
-    except NotUtf8 as e:
-        _not_utf8(bucket, key, e, problems)
-        return 0
+    except NotUtf8:
+        raise
     except BadCsv as e:
         problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
-        return 0
+        return None
     if header is None:
         raise ImportFailed(f"{source} is empty: the first row must hold the column headers")
-    before = problems.count
-    columns = map_header(header, schema, source, problems, line=stream.line_num)
-    if problems.count > before:
-        return 0  # rows cannot be read against a header that does not map
-    width = len(header)
-    specs = [(index, schema.field(name)) for index, name in columns.items()]
+    return header
+
+
+def _exact_rows(stream, width, specs, source, writer, problems, batch_rows) -> int:
+    """csv + `cells.convert` over `stream`'s rows: every problem with its line."""
     rows_read = 0
-    try:
-        for batch in stream.batches(batch_rows):
-            rows = batch.rows
-            keep, found = None, []  # this batch's problems, reported in line order
-            if any(n != width for n in set(map(len, rows))):
-                keep = []
-                for i, row in enumerate(rows):
-                    if len(row) == width:
-                        keep.append(i)
-                    else:
-                        values = "1 value" if len(row) == 1 else f"{len(row)} values"
-                        found.append((batch.line(i), "", None,
-                                      f"{values}, but the header has {width} columns"))
-                rows = [rows[i] for i in keep]
-            rows_read += len(rows)
-            cols = list(zip(*rows))
-            typed = {}
-            for index, spec in specs if rows else ():
-                try:
-                    typed[spec.name] = cells.convert(cols[index], spec)
-                except cells.CellProblems as e:
-                    for row_index, message in e.problems:
-                        original = keep[row_index] if keep is not None else row_index
-                        found.append((batch.line(original), spec.name, spec.name, message))
-            for line, _, column, message in sorted(found, key=lambda p: p[:2]):
-                problems.add(source, line, column, message)
-            if problems.count == 0 and rows:
-                writer.append(typed, len(rows))
-    except NotUtf8 as e:
-        _not_utf8(bucket, key, e, problems)
-    except BadCsv as e:
-        problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
+    for batch in stream.batches(batch_rows):
+        rows = batch.rows
+        keep, found = None, []  # this batch's problems, reported in line order
+        if any(n != width for n in set(map(len, rows))):
+            keep = []
+            for i, row in enumerate(rows):
+                if len(row) == width:
+                    keep.append(i)
+                else:
+                    values = "1 value" if len(row) == 1 else f"{len(row)} values"
+                    found.append((batch.line(i), "", None,
+                                  f"{values}, but the header has {width} columns"))
+            rows = [rows[i] for i in keep]
+        rows_read += len(rows)
+        cols = list(zip(*rows))
+        typed = {}
+        for index, spec in specs if rows else ():
+            try:
+                typed[spec.name] = cells.convert(cols[index], spec)
+            except cells.CellProblems as e:
+                for row_index, message in e.problems:
+                    original = keep[row_index] if keep is not None else row_index
+                    found.append((batch.line(original), spec.name, spec.name, message))
+        for line, _, column, message in sorted(found, key=lambda p: p[:2]):
+            problems.add(source, line, column, message)
+        if problems.count == 0 and rows:
+            writer.append(typed, len(rows))
     return rows_read
-
-
-def _not_utf8(bucket, key, error, problems):
-    # Rare: read the object again to name the exact line (the text layer decodes ahead).
-    line = first_bad_line(objects.iter_bytes(bucket, key)) or error.line
-    problems.add(f"s3://{bucket}/{key}", line, None, "the file is not UTF-8 text")
 
 
 def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema, *,

@@ -34,7 +34,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from chalicelib import config
-from chalicelib.datasets import objects
+from chalicelib.datasets import columnar, objects
 from chalicelib.datasets.schema import DatasetSchema
 
 FORMAT = "personalize-data-version/1"
@@ -86,6 +86,7 @@ class VersionWriter:
         self.rows = 0
         self.parts: List[dict] = []
         self._dicts = {f.name: {} for f in schema.fields if f.type == "string"}
+        self._key_codes = {name: columnar.KeyCodes(values) for name, values in self._dicts.items()}
         self._pending: Dict[str, list] = {f.name: [] for f in schema.fields}
         self._pending_nulls: Dict[str, list] = {f.name: [] for f in schema.fields}
         self._pending_rows = 0
@@ -110,15 +111,19 @@ class VersionWriter:
         return np.array(operator.itemgetter(*values)(local), dtype=np.int32)
 
     def append(self, columns: Dict[str, tuple], n_rows: int) -> None:
-        """Add a batch: `columns[name] = (data, null_mask)` from `cells.convert`.
-        Schema fields absent from `columns` (left out of the file) are null."""
+        """Add a batch: `columns[name] = (data, null_mask)` from `cells.convert` (or
+        `columnar.parse_block`, whose string data are `columnar.Keys`). Schema fields
+        absent from `columns` (left out of the file) are null."""
         for spec in self.schema.fields:
             data, mask = columns.get(spec.name, (None, None))
             if data is None:
                 mask = np.ones(n_rows, dtype=bool)
                 data = ([""] * n_rows if spec.type == "string"
                         else np.zeros(n_rows, STORAGE_DTYPES[spec.type]))
-            if spec.type == "string":
+            if isinstance(data, columnar.Keys):
+                data = self._key_codes[spec.name].encode(data, mask)
+                mask = None
+            elif spec.type == "string":
                 data = self._encode(spec.name, data, mask)
                 mask = None  # nulls are code -1
             self._pending[spec.name].append(np.asarray(data, STORAGE_DTYPES[spec.type]))
