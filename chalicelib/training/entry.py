@@ -8,8 +8,8 @@ What it does (seed: "Creating a Solution", "Evaluating Solutions"; ../shared/EVA
    transformation's history-length percentiles (`transform`).
 2. Split off the evaluation users (seeded, `test_ratio` of the users, 10% by default) with
    `chalicelib.algorithms.evaluation.split_interactions`.
-3. If AutoML or HPO is asked for, split the *training* users again into a validation split and
-   choose there (`selection`): the recipe (AutoML, by the AutoML metric), then its
+3. If AutoML or HPO is asked for, split the *training* users again into a validation split
+   (`selection.validation_split`) and choose there (`selection`): the recipe (AutoML, by the AutoML metric), then its
    hyperparameters (HPO, within the hpoResourceConfig budget).
 4. Fit the chosen recipe and hyperparameters on the training users and score the evaluation
    users: these held-out metrics are what GetMetrics / GetSolutionMetrics report.
@@ -118,7 +118,7 @@ def splits(plan: Plan, data, previous=None):
     report = {"seed": plan.seed, "interactions": len(data.interactions), "users": data.n_users,
               "items": data.n_items, "evaluationUsers": int(outer.users.size)}
     searching = plan.perform_automl or plan.perform_hpo
-    inner = split_interactions(outer.train, plan.seed + 1, user_fraction=share) if searching else None
+    inner = selection.validation_split(outer.train, plan.seed + 1, share) if searching else None
     return data, outer, inner, report
 
 

@@ -110,9 +110,23 @@ def test_the_trainer_chooses_on_validation_users_and_reports_held_out_metrics(do
     assert model.recipe == "aws-popularity-count"
     outer = split_interactions(data, 2)
     # validation users are training users, never the held-out evaluation users
-    assert report["automl"]["candidates"][0]["validation"]["_num_evaluation_users"] < outer.users.size
+    inner = selection.validation_split(outer.train, 3, 0.1)
+    assert not np.isin(inner.users, outer.users).any()
+    assert report["automl"]["candidates"][0]["validation"]["_num_evaluation_users"] == inner.users.size
     assert metrics["_num_evaluation_users"] == outer.users.size
     assert "hpo" not in report          # _perform_hpo was not asked for
+
+
+def test_the_validation_share_grows_to_enough_users_on_small_data():
+    small = skewed_data()
+    active = np.count_nonzero(np.bincount(small.interactions.user))
+    assert active < selection.VALIDATION_USERS / 0.1
+    share = selection.validation_share(small, 0.1)
+    assert share == min(selection.MAX_VALIDATION_SHARE, selection.VALIDATION_USERS / active) > 0.1
+    n = int(selection.VALIDATION_USERS / 0.1) * 2      # enough users: the evaluation share as it is
+    many = from_arrays(np.repeat(np.arange(n).astype(str), 2), np.tile(["a", "b"], n), np.tile([1, 2], n))
+    assert selection.validation_share(many, 0.1) == 0.1
+    assert selection.validation_split(many, 1, 0.1).users.size == n // 10
 
 
 def test_several_recipes_need_automl():
