@@ -47,6 +47,7 @@ class ServedModel:
         self._item_text = None
         self._item_stamp = None
         self._text_lock = threading.Lock()
+        self._trend = None   # (events version, trending's order), `_trend_now`
         # user id -> (whole history, key of the newest recorded event read, Model.fold state):
         # this worker's carried states for this solution version (a new version is a new
         # ServedModel, so its states start empty)
@@ -205,7 +206,20 @@ class ServedModel:
         if not getattr(self.model, "reads_recent_events", False):
             allowed = allowed_ids(self.model.item_ids) if allowed_ids is not None else None
             return self.recommend(None, n, allowed=allowed)
+        ids, order, trend = self._trend_now()
+        if allowed_ids is not None:
+            order = order[allowed_ids(ids)[order]]
+        return [(str(ids[i]), float(trend[i])) for i in order[:n]]
+
+    def _trend_now(self):
+        """(item ids, order, trend) of `trending`, kept until this worker's copy of the group's
+        events changes (`recorded.Feed.version`): a request with nothing new counts nothing."""
         from chalicelib.algorithms.trending import trend_order
+        version = recorded.feed(self.dataset_group_arn).current_version() \
+            if self.dataset_group_arn else None
+        kept = self._trend
+        if kept is not None and kept[0] == version:
+            return kept[1]
         interval = self.model.interval
         imported_ts = self.histories.timestamps
         # events older than two intervals before the newest import can never be in the window
@@ -219,9 +233,8 @@ class ServedModel:
         items = np.concatenate([self.histories.items.astype(np.int64), event_items])
         stamps = np.concatenate([imported_ts.astype(np.float64), recent["TIMESTAMP"].astype(np.float64)])
         order, trend = trend_order(items, stamps, ids.shape[0], interval)
-        if allowed_ids is not None:
-            order = order[allowed_ids(ids)[order]]
-        return [(str(ids[i]), float(trend[i])) for i in order[:n]]
+        self._trend = (version, (ids, order, trend))
+        return ids, order, trend
 
     def related(self, item_id: str, n: int,
                 allowed: Optional[np.ndarray] = None) -> List[Tuple[str, Optional[float]]]:

@@ -19,12 +19,20 @@ with digits, so they sort after every event and the time-ordered reads skip them
 consistent GetItem when there is nothing to move); "~user#<sessionId>" names the session's user
 once an event did, so later events sent without a user go straight to that user.
 
+A third kind is the change log: every write of events (PutEvents, a session's events moved to
+its user, a user's events deleted) adds one "~change#<ms>#<id>" item in the same write, naming
+the users whose events changed and the (event key, item id) of the interactions written. The
+runtime's per-worker copy of a group's events (`chalicelib.runtime.recorded`) reads these
+items since its last look, one query per group every few seconds, instead of one query per user
+per request.
+
 Writes are idempotent: an event's key is made only of what the caller sent (`sentAt`,
 `eventId`), so a retried PutEvents request overwrites its own items instead of adding new ones.
 """
 from __future__ import annotations
 
 import time
+import uuid
 from decimal import Decimal
 from typing import Dict, Iterator, List, Optional
 
@@ -36,6 +44,7 @@ from chalicelib.storage.clients import client
 USER_INDEX = "byUser"
 SESSION_MARK = "~session#"    # the session has events waiting for their user
 SESSION_USER = "~user#"        # the session's user, once an event named one
+CHANGE = "~change#"            # the change log (module docstring)
 LAST_EVENT_KEY = "9" * 16      # above every 15-digit time key, below the markers
 BATCH = 25               # BatchWriteItem's limit
 _MAX_UNPROCESSED_ROUNDS = 8
@@ -99,8 +108,45 @@ def put_events(dataset_arn: str, events: List[dict]) -> int:
     for sid in marks:  # a session with events waiting for their user
         items[SESSION_MARK + sid] = _encode({"datasetArn": dataset_arn,
                                              "eventKey": SESSION_MARK + sid, "sessionId": sid})
-    _write([{"PutRequest": {"Item": item}} for item in items.values()])
+    owners = [e.get("userId") or e.get("linkedUserId") for e in events]
+    written = [[event_key(e["sentAt"], e["eventId"]), e["itemId"]] for e in events if e.get("itemId")]
+    change = _change(dataset_arn, [u for u in owners if u], written, recorded_at)
+    _write([{"PutRequest": {"Item": item}} for item in list(items.values()) + [change]])
     return sum(1 for k in items if not k.startswith("~"))
+
+
+def _change(dataset_arn: str, users, written=(), at: Optional[float] = None) -> dict:
+    """A change-log item: the users whose events changed, the interactions written as
+    [event key, item id] (the key starts with sentAt in milliseconds)."""
+    at = time.time() if at is None else at
+    key = f"{CHANGE}{int(at * 1000):015d}#{uuid.uuid4().hex[:12]}"
+    return _encode({"datasetArn": dataset_arn, "eventKey": key, "users": sorted(set(users)),
+                    "written": list(written), "recordedAt": at})
+
+
+def change_head(dataset_arn: str) -> str:
+    """The newest change-log key of a dataset ("" when none): where a reader starts."""
+    out = client("dynamodb").query(
+        TableName=config.events_table(), ConsistentRead=True, ScanIndexForward=False, Limit=1,
+        KeyConditionExpression="datasetArn = :d AND begins_with(eventKey, :c)",
+        ExpressionAttributeValues={":d": {"S": dataset_arn}, ":c": {"S": CHANGE}})
+    items = out.get("Items") or []
+    return items[0]["eventKey"]["S"] if items else ""
+
+
+def changes(dataset_arn: str, since: str) -> Iterator[dict]:
+    """Change-log items with keys at or after `since` (a key or its prefix), oldest first:
+    {eventKey, users, written}."""
+    yield from _query(ConsistentRead=True, ScanIndexForward=True,
+                      KeyConditionExpression="datasetArn = :d AND eventKey BETWEEN :lo AND :hi",
+                      ExpressionAttributeValues={":d": {"S": dataset_arn},
+                                                 ":lo": {"S": max(since, CHANGE)},
+                                                 ":hi": {"S": CHANGE + "~"}})
+
+
+def change_key_at(at: float) -> str:
+    """The change-log key prefix of time `at` (seconds)."""
+    return f"{CHANGE}{max(0, int(at * 1000)):015d}"
 
 
 def session_user(dataset_arn: str, session_id: str) -> Optional[str]:
@@ -124,7 +170,9 @@ def link_session(dataset_arn: str, session_id: str, user_id: str) -> int:
     moved = [dict(e, userKey=user_key(dataset_arn, user_id), linkedUserId=user_id)
              for e in _query(IndexName=USER_INDEX, KeyConditionExpression="userKey = :k",
                              ExpressionAttributeValues={":k": {"S": session_key(dataset_arn, session_id)}})]
-    _write([{"PutRequest": {"Item": _encode(e)}} for e in moved])
+    if moved:
+        _write([{"PutRequest": {"Item": _encode(e)}} for e in moved]
+               + [{"PutRequest": {"Item": _change(dataset_arn, [user_id])}}])
     return len(moved)
 
 
@@ -205,7 +253,7 @@ def delete_dataset_events(dataset_arn: str) -> int:
     EVENT_INTERACTIONS dataset: a later tracker must not see the old events)."""
     keys = [{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
             for k in _keys_of(dataset_arn)]
-    _write(keys)
+    _write(keys)   # the change log too: its readers start over (recorded.Feed)
     return len(keys)
 
 
@@ -290,7 +338,7 @@ def delete_user_events(dataset_arn: str, user_ids) -> int:
         ExpressionAttributeValues={":d": {"S": dataset_arn}, ":m": {"S": SESSION_USER}})
         if m.get("userId") in wanted]
     _write([{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
-            for k in keys])
+            for k in keys] + [{"PutRequest": {"Item": _change(dataset_arn, wanted)}}])
     return deleted
 
 

@@ -26,6 +26,7 @@ from chalicelib.datasets.importer import ImportFailed
 from chalicelib.datasets.schema import INTERACTIONS, USERS, SchemaError
 from chalicelib.domain import arns, lifecycle, schemas
 from chalicelib.protocol.errors import ResourceNotFoundException
+from chalicelib.runtime import recorded
 from chalicelib.storage import events as event_store
 from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
@@ -98,8 +99,7 @@ def delete(state):
         removed[kind] = rows
     users_dataset = arns.dataset(group, USERS)
     removed["putUsers"] = event_store.delete_records(users_dataset, users)
-    removed["events"] = event_store.delete_user_events(
-        arns.dataset(group, schemas.EVENT_INTERACTIONS), users)
+    removed["events"] = recorded.delete_user_events(group, users)
     return {"numDeleted": counted, "removed": removed}
 
 

@@ -1,5 +1,7 @@
 """Issue 15 items 1 and 3 in the runtime: the user's carried state, this worker's copy of the
 recorded events (refreshed by PutEvents), and PutEvents in one DynamoDB write."""
+import time
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,38 @@ def test_recorded_events_are_read_once_and_refreshed_by_put_events(tracker, even
     assert "Query" not in calls                       # this worker's PutEvents updated the copy
     recorded.forget()
     assert [e["eventId"] for e in recorded.user_events(group, "u1")] == ["e1", "e0"]   # as stored
+
+
+def test_a_user_without_events_costs_no_query_and_other_workers_events_show_through_the_change_log(
+        tracker, events, calls, monkeypatch):  # noqa: F811
+    """The worker copies the group's events once; then it reads the store's change log at most
+    once per TTL, and only the users it names: other workers' PutEvents (written straight to
+    the store here, past this worker's copy) show after the TTL, moved session events too."""
+    from chalicelib.storage import events as store
+    group, tracking_id = tracker
+    recorded.forget()
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
+                      eventList=[click("e0", "i0", T0)])
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+    del calls[:]
+    for user in ("u2", "u3", "nobody"):
+        assert recorded.user_events(group, user) == []
+    assert "Query" not in calls and "GetItem" not in calls       # no read per user
+    dataset = recorded.dataset_arn_of_group(group)
+    store.put_events(dataset, [{"eventId": "x1", "eventType": "click", "sentAt": T0 + 9,
+                                "itemId": "i9", "userId": "u2", "sessionId": "s2"}])
+    assert recorded.user_events(group, "u2") == []               # within the TTL: the copy
+    monkeypatch.setenv("RUNTIME_EVENTS_TTL_SECONDS", "0.01")
+    time.sleep(0.02)
+    del calls[:]
+    assert [e["itemId"] for e in recorded.user_events(group, "u2")] == ["i9"]
+    assert calls.count("Query") == 2          # the change log, then the one user it names
+    time.sleep(0.02)
+    del calls[:]
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+    assert calls == ["Query"]                 # nothing new: the change log alone
+    items = recorded.dataset_group_items(group)["ITEM_ID"].tolist()
+    assert sorted(items) == ["i0", "i9"]      # Trending-Now's counts see both workers' events
 
 
 class Events:
