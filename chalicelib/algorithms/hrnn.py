@@ -6,10 +6,20 @@ prepares the sequences, trains, validates and serves.
 
 Sequences and sessions. Each user's interactions are sorted by timestamp
 (ties keep their input order). A new session starts when two consecutive
-interactions are more than `SESSION_GAP_SECONDS` (one hour) apart: in
-MovieLens-like data a user rates in bursts, and a burst is the natural
-"session" whose end updates the user-level state. Histories without
-timestamps are one session.
+interactions are more than the model's session gap apart: in MovieLens-like
+data a user rates in bursts, and a burst is the natural "session" whose end
+updates the user-level state. The gap adapts to the data's clock
+(`session_gap`): `SESSION_GAP_SECONDS` (one hour), or the timestamps'
+resolution where that is coarser (the greatest common divisor of the gaps
+between a user's consecutive interactions: 86400 for day-level dates), since
+one tick of the clock is no evidence of a break. With the one-hour rule every
+day of day-level data was a session of its own and the user-level GRU read one
+item per session (amazon-beauty, items one day apart, development seed 0:
+NDCG@10 0.0425 with a session per item, 0.0530 with the gap at the
+resolution; ml-latest-small, second-level times, is unchanged). Ties (equal
+times) never start a session, so a tie group is read inside one session, in
+its import order. The gap is saved with the model and used at inference.
+Histories without timestamps are one session.
 
 Training. Mini-batches are `training.batch_size` parallel streams; each
 stream reads one user's sequence after another (users longest first, equal
@@ -70,11 +80,14 @@ Co-occurrence (issue 18). Where the order of a user's events says little (day-le
 timestamps, events imported in batches, ties), a sequence model has little to read and falls
 below matrix factorisation. So every HRNN model also holds a weighted implicit factorisation
 (`spectral.implicit_factors`: `CF_FACTORS` factors, regularisation `CF_REG`, confidence
-`1 + CF_ALPHA`, `CF_ITERATIONS` sweeps) of the training spans, and scores
+`1 + alpha`, `CF_ITERATIONS` sweeps) of the training spans, and scores
 `blend(network, factorisation, weight)`: both rows divided by their standard deviation, the
-second times `weight`. The weight is chosen after training among `CF_WEIGHTS` (0 = the network
-alone, inf = the factorisation alone) by the same validation users and NDCG@25 as the epochs,
-so the data decides how much the order is worth; a weight above 0 must beat the network alone
+second times `weight`. The confidence alpha (of `CF_ALPHAS`) and the weight (of `CF_WEIGHTS`:
+0 = the network alone, inf = the factorisation alone) are chosen together after training by
+the same validation users and NDCG@25 as the epochs, so the data decides how much the order is
+worth and how much an observed pair outweighs an unobserved one (sparse catalogues want a
+larger alpha: amazon-beauty, 9 interactions a user, 40; MovieLens 1); a weight above 0 must
+beat the network alone
 by `CF_MARGIN` (relative) on validation (ml-latest-small, development seed 0: 0.25 was +2% on
 validation and -0.006 NDCG@10 held out, so 0; its order-free variant of bench/order_free.py:
 1.0, +20%). A user's factors are folded in from the
@@ -114,7 +127,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         UserState, candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, state_vectors, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.checkpoint import prefixed, rng_state, set_rng_state, unprefixed
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
@@ -151,23 +164,37 @@ METADATA_PARAMS = ("A_in", "A_out", "C")
 # the co-occurrence component (module docstring, "Co-occurrence")
 CF_FACTORS = 100
 CF_REG = 0.1
-CF_ALPHA = 1.0
+CF_ALPHA = 1.0          # the confidence of models saved before CF_ALPHAS
+CF_ALPHAS = (1.0, 10.0, 40.0)
 CF_ITERATIONS = 10
 CF_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
 CF_MARGIN = 0.05
 
 
 # --- sequences ------------------------------------------------------------------
-def session_modes(timestamps: Optional[np.ndarray], n: int) -> np.ndarray:
-    """Per-step mode of one user's sequence: NEW_USER first, NEW_SESSION after a gap."""
+def session_modes(timestamps: Optional[np.ndarray], n: int, gap: int = SESSION_GAP_SECONDS) -> np.ndarray:
+    """Per-step mode of one user's sequence: NEW_USER first, NEW_SESSION after more than `gap`
+    seconds."""
     modes = np.full(n, CONTINUE, np.int8)
     if n == 0:
         return modes
     if timestamps is not None and len(timestamps) == n:
         gaps = np.diff(np.asarray(timestamps, np.int64))
-        modes[1:][gaps > SESSION_GAP_SECONDS] = NEW_SESSION
+        modes[1:][gaps > gap] = NEW_SESSION
     modes[0] = NEW_USER
     return modes
+
+
+def session_gap(stamps: np.ndarray, bounds: np.ndarray) -> int:
+    """The data's session gap (module docstring, "Sequences and sessions"): the larger of
+    `SESSION_GAP_SECONDS` and the clock's resolution, the greatest common divisor of the positive
+    gaps between a user's consecutive interactions (86400 for day-level timestamps)."""
+    same = np.ones(max(stamps.shape[0] - 1, 0), bool)
+    same[bounds[1:-1][(bounds[1:-1] > 0) & (bounds[1:-1] < stamps.shape[0])] - 1] = False
+    gaps = np.diff(np.asarray(stamps, np.int64))[same]
+    gaps = np.unique(gaps[gaps > 0])
+    resolution = int(np.gcd.reduce(gaps)) if gaps.size else 0
+    return max(SESSION_GAP_SECONDS, resolution)
 
 
 def _layout(spans, rng, n_streams):
@@ -209,16 +236,18 @@ def _batch_arrays(placed, length, n_streams, items, modes, weights=None):
 
 
 # --- inference shared by every HRNN model ------------------------------------------
-def encode(net: HrnnNet, histories: Sequence[History], users=None) -> Tuple[np.ndarray, np.ndarray]:
-    """Final output vector of each history, `[B, H]`, and a mask of non-empty histories.
+def encode(net: HrnnNet, histories: Sequence[History], users=None,
+           gap: int = SESSION_GAP_SECONDS) -> Tuple[np.ndarray, np.ndarray]:
+    """Final output vector of each history, `[B, H]`, and a mask of non-empty histories;
+    sessions split after more than `gap` seconds (the model's `session_gap`).
 
     Histories are right-aligned in groups of similar length so that all rows end on
     the last step; the leading padding is overwritten by the NEW_USER reset."""
     with single_threaded_blas():
-        return _encode(net, histories, users)
+        return _encode(net, histories, users, gap)
 
 
-def _encode(net, histories, users):
+def _encode(net, histories, users, gap):
     b = len(histories)
     out = np.zeros((b, net.num_hidden), net.dtype)
     histories = [_known_part(h, net.params["b_out"].shape[0]) for h in histories]
@@ -236,7 +265,7 @@ def _encode(net, histories, users):
             h = histories[r]
             n = int(lens[r])
             X[t_len - n:, j] = h.items
-            M[t_len - n:, j] = session_modes(h.timestamps, n)
+            M[t_len - n:, j] = session_modes(h.timestamps, n, gap)
             U[t_len - n, j] = users[r]
         hs, hu = net.zero_state(rows.shape[0])
         xu, xinv = np.unique(X, return_inverse=True)
@@ -282,6 +311,8 @@ class HrnnModel(Model):
         self.feature_names = {}
         # the co-occurrence component ({"V", "gram", "weight"}), None without one
         self.cooccurrence = None
+        # sessions split after more than this many seconds (`session_gap`, from the training data)
+        self.session_gap = int(self.info.get("session_gap_seconds", SESSION_GAP_SECONDS))
         self._known, self._popularity = popularity_prior(self.item_counts)
         self._user_index = None
 
@@ -297,7 +328,7 @@ class HrnnModel(Model):
     def fold(self, state, history, user=None):
         """The recurrent state carried forward: the GRU steps over `history[state.folded:]`
         only, from the saved layer states, with the same session rule as `encode` (a gap of
-        more than `SESSION_GAP_SECONDS` after the last item read starts a session), so the
+        more than `session_gap` after the last item read starts a session), so the
         vector equals `encode` of the whole history. `carry` = (layer states, user state,
         timestamp of the last item read, user index)."""
         items = np.asarray(history.items, np.int64)
@@ -318,9 +349,9 @@ class HrnnModel(Model):
             modes = np.full(known.size, CONTINUE, np.int8)
             if kts is not None:
                 if last is None:
-                    modes[1:][np.diff(kts) > SESSION_GAP_SECONDS] = NEW_SESSION
+                    modes[1:][np.diff(kts) > self.session_gap] = NEW_SESSION
                 else:
-                    modes[np.diff(np.concatenate([[last], kts])) > SESSION_GAP_SECONDS] = NEW_SESSION
+                    modes[np.diff(np.concatenate([[last], kts])) > self.session_gap] = NEW_SESSION
                 last = int(kts[-1])
             if out is None:
                 modes[0] = NEW_USER
@@ -339,7 +370,7 @@ class HrnnModel(Model):
     def _outputs(self, histories, users=None, states=None):
         """`encode` of the histories, or the vectors of their carried `states`."""
         if states is None:
-            return encode(self.net, histories, users)
+            return encode(self.net, histories, users, self.session_gap)
         return state_vectors(states, self.net.num_hidden, self.net.dtype)
 
     def item_scores(self, histories: Sequence[History], users=None, items=None,
@@ -382,13 +413,14 @@ class HrnnModel(Model):
         if cf is not None:
             a["cf.V"], a["cf.gram"] = cf["V"], cf["gram"]
             a["cf.weight"] = np.asarray(cf["weight"], np.float64)
+            a["cf.alpha"] = np.asarray(cf["alpha"], np.float64)
         return a
 
     def meta(self):
         n = self.net
         return {"num_layers": n.num_layers, "num_hidden": n.num_hidden,
                 "skip_connection": n.skip_connection, "tied": n.tied,
-                "session_gap_seconds": SESSION_GAP_SECONDS, "training": self.info,
+                "session_gap_seconds": self.session_gap, "training": self.info,
                 "features": self.feature_names}
 
     @classmethod
@@ -406,9 +438,11 @@ class HrnnModel(Model):
         model = cls(item_ids, hyperparameters, net, arrays["item_counts"],
                     arrays.get("user_ids"), meta.get("training"))
         model.feature_names = dict(meta.get("features") or {})
+        model.session_gap = int(meta.get("session_gap_seconds", SESSION_GAP_SECONDS))
         if "cf.V" in arrays:
             model.cooccurrence = {"V": arrays["cf.V"], "gram": arrays["cf.gram"],
-                                  "weight": float(arrays["cf.weight"])}
+                                  "weight": float(arrays["cf.weight"]),
+                                  "alpha": float(arrays["cf.alpha"]) if "cf.alpha" in arrays else CF_ALPHA}
         model._load_extra(arrays, meta)
         return model
 
@@ -450,7 +484,7 @@ class Hrnn(Recipe):
                                            checkpoint=checkpoint, cooccurrence=self.cooccurrence)
         cf = info.pop("_cooccurrence", None)
         if cf is not None:
-            info["cooccurrence_weight"] = cf["weight"]
+            info["cooccurrence_weight"], info["cooccurrence_alpha"] = cf["weight"], cf["alpha"]
         model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
                                  data.user_ids if user_f is not None else None, info)
         model.feature_names = names
@@ -606,7 +640,8 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
     spans = [(u, bounds[u], ends[u]) for u in range(data.n_users) if ends[u] - bounds[u] >= 2]
     if not spans:
         raise ValueError("no user has two or more interactions to learn a sequence from")
-    modes = np.concatenate([session_modes(stamps[bounds[u]:bounds[u + 1]], bounds[u + 1] - bounds[u])
+    gap = session_gap(stamps, bounds)
+    modes = np.concatenate([session_modes(stamps[bounds[u]:bounds[u + 1]], bounds[u + 1] - bounds[u], gap)
                             for u in range(data.n_users)]) if items.shape[0] else np.zeros(0, np.int8)
 
     train_counts = np.zeros(n_items, np.float64)
@@ -637,16 +672,18 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
     if warm_facts is not None and val_hist:
         # recorded, not competing with the fine-tuned epochs: the previous model may have been
         # trained on the validation users' held-out interactions, so this score flatters it
-        warm_facts["startValidation"] = _validate(net, val_hist, val_targets, known, eval_time)
+        warm_facts["startValidation"] = _validate(net, val_hist, val_targets, known, eval_time, gap)
         log(f"warm start: validation NDCG@{VALIDATION_K} {warm_facts['startValidation']:.4f} before "
             "fine-tuning")
     stopped = "epochs"
     first_epoch, earlier_seconds = 1, 0.0
-    saved = checkpoint.resume() if checkpoint is not None else None
-    if saved is not None:
-        first_epoch, stopped, best, best_score, bad, history, earlier_seconds = _restore(
-            saved, net, opt, rng)
-        t_start -= earlier_seconds
+    resumed = resume_loop(checkpoint, net.params, opt, rng)
+    if resumed is not None:
+        first_epoch, arrays, state = resumed
+        best = {k[len("best."):]: v for k, v in arrays.items() if k.startswith("best.")} \
+            if state["hasBest"] else None
+        stopped, best_score, bad = state["stopped"], float(state["bestScore"]), int(state["bad"])
+        history, t_start = list(state["history"]), t_start - float(state["seconds"])
         log(f"resumed from the checkpoint after epoch {first_epoch - 1}")
     for epoch in range(first_epoch, max_epochs + 1):
         t0, c0_cpu = time.monotonic(), time.process_time()
@@ -682,7 +719,7 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                 stopped = "training.early_time"
                 break
         train_s = time.monotonic() - t0
-        score = _validate(net, val_hist, val_targets, known, eval_time) if val_hist else None
+        score = _validate(net, val_hist, val_targets, known, eval_time, gap) if val_hist else None
         msg = f"epoch {epoch}: loss {np.mean(losses):.4f} ({train_s:.1f}s, cpu {time.process_time() - c0_cpu:.1f}s)"
         if score is not None:
             msg += f", validation NDCG@{VALIDATION_K} {score:.4f} on {len(val_hist)} users"
@@ -699,78 +736,72 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                     break
         if stopped == "training.early_time":
             break
-        if checkpoint is not None and epoch < max_epochs and checkpoint.should_pause(time.monotonic() - t0):
-            _pause(checkpoint, net, opt, rng, epoch=epoch, stopped=stopped, best=best,
-                   best_score=best_score, bad=bad, history=history,
-                   seconds=time.monotonic() - t_start)
+        if at_epoch_end(checkpoint, epoch, max_epochs, time.monotonic() - t0):
+            pause_loop(checkpoint, epoch=epoch, params=net.params, opt=opt, rng=rng,
+                       seconds=time.monotonic() - t_start,
+                       arrays={f"best.{k}": v for k, v in (best or {}).items()},
+                       stopped=stopped, bestScore=best_score, hasBest=best is not None, bad=bad,
+                       history=history)
     if best is not None:
         net.params.update(best)
     info = {"epochs": len(history), "stopped_by": stopped, "history": history,
+            "session_gap_seconds": gap,
             "seconds": round(time.monotonic() - t_start, 3), "validation_users": len(val_hist),
             "best_validation": best_score if best is not None else None}
     if warm_facts is not None:
         info["warm_start"] = warm_facts
     if cooccurrence:
         info["_cooccurrence"] = _fit_cooccurrence(net, items, spans, n_items, known, val_hist,
-                                                  val_targets, rng, log)
+                                                  val_targets, rng, log, gap)
     log(f"trained {len(history)} epochs in {info['seconds']:.1f}s, stopped by {stopped}")
     return net, counts, info
 
 
-def _pause(checkpoint, net, opt, rng, *, epoch, stopped, best, best_score, bad, history, seconds):
-    """Hand the loop's whole state to the checkpoint and raise `Paused` (checkpoint.py)."""
-    arrays = dict(prefixed("p.", net.params), **prefixed("m.", opt.m), **prefixed("v.", opt.v))
-    if best is not None:
-        arrays.update(prefixed("best.", best))
-    checkpoint.pause(arrays, {"epoch": epoch, "stopped": stopped, "bestScore": best_score,
-                              "hasBest": best is not None, "bad": bad, "history": history,
-                              "adamSteps": opt.t, "rng": rng_state(rng), "seconds": seconds})
-
-
-def _restore(saved, net, opt, rng):
-    arrays, state = saved
-    for name, value in unprefixed("p.", arrays).items():
-        net.params[name][...] = value   # in place: the optimizer holds the same arrays
-    opt.m.update(unprefixed("m.", arrays))
-    opt.v.update(unprefixed("v.", arrays))
-    opt.t = int(state["adamSteps"])
-    set_rng_state(rng, state["rng"])
-    best = unprefixed("best.", arrays) if state["hasBest"] else None
-    return (int(state["epoch"]) + 1, state["stopped"], best, float(state["bestScore"]),
-            int(state["bad"]), list(state["history"]), float(state["seconds"]))
-
-
-def _fit_cooccurrence(net, items, spans, n_items, known, val_hist, val_targets, rng, log):
-    """The implicit factorisation of the training spans and the blend weight of `CF_WEIGHTS`
-    that scores best on the validation users (0 when there are none)."""
+def _fit_cooccurrence(net, items, spans, n_items, known, val_hist, val_targets, rng, log, gap):
+    """The implicit factorisation of the training spans, with the confidence of `CF_ALPHAS` and
+    the blend weight of `CF_WEIGHTS` that score best together on the validation users (the
+    first confidence and weight 0 when there are none)."""
     rows = np.concatenate([np.full(b - a, k) for k, (_, a, b) in enumerate(spans)])
     cols = np.concatenate([items[a:b] for _, a, b in spans])
     x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(len(spans), n_items))
-    _, v = implicit_factors(x, CF_FACTORS, CF_REG, CF_ALPHA, CF_ITERATIONS, rng)
-    cf = {"V": v.astype(np.float32), "gram": v.T @ v + CF_REG * np.eye(v.shape[1]), "weight": 0.0}
+
+    def factorisation(alpha):
+        _, v = implicit_factors(x, CF_FACTORS, CF_REG, alpha, CF_ITERATIONS, rng)
+        return {"V": v.astype(np.float32), "gram": v.T @ v + CF_REG * np.eye(v.shape[1]),
+                "alpha": float(alpha), "weight": 0.0}
+
     if not val_hist:
-        return cf
-    out, _ = encode(net, val_hist)
+        return factorisation(CF_ALPHAS[0])
+    out, _ = encode(net, val_hist, gap=gap)
     s_net = net.scores(out).astype(np.float64)
-    s_cf = cooccurrence_scores(cf, val_hist)
-    scores = {}
-    for w in CF_WEIGHTS:
-        s = blend(s_net, s_cf, w)
+
+    def score(s):
         s[:, ~known] = -np.inf
-        scores[w] = validation_ndcg(s, val_hist, val_targets)
-    best = max(CF_WEIGHTS, key=lambda w: (scores[w], -w))
+        return validation_ndcg(s, val_hist, val_targets)
+
+    alone = score(s_net.copy())
+    best, best_score, scores = None, -1.0, {}
+    for alpha in CF_ALPHAS:
+        cf = factorisation(alpha)
+        s_cf = cooccurrence_scores(cf, val_hist)
+        for w in CF_WEIGHTS[1:]:
+            scores[(alpha, w)] = score(blend(s_net, s_cf, w))
+            if scores[(alpha, w)] > best_score:
+                best, best_score = dict(cf, weight=float(w)), scores[(alpha, w)]
     # a blend must beat the network alone clearly: a few hundred validation users cannot tell
     # a 2% difference from noise (ml-latest-small seed 0: +2% on validation, -7% held out)
-    cf["weight"] = float(best) if scores[best] > (1.0 + CF_MARGIN) * scores[0.0] else 0.0
-    log("co-occurrence weight " + ", ".join(f"{w}: {v:.4f}" for w, v in scores.items())
-        + f"; chosen {cf['weight']}")
-    return cf
+    if not best_score > (1.0 + CF_MARGIN) * alone:
+        best["weight"] = 0.0
+    log(f"co-occurrence: network alone {alone:.4f}; " +
+        ", ".join(f"alpha {a:g} weight {w}: {v:.4f}" for (a, w), v in scores.items())
+        + f"; chosen alpha {best['alpha']:g}, weight {best['weight']}")
+    return best
 
 
 def cooccurrence_scores(cf: dict, histories) -> np.ndarray:
     """`[B, I]` scores of the factorisation for each history (folded in, `spectral.fold_in`)."""
     v = cf["V"].astype(np.float64)
-    u = np.stack([fold_in(v, cf["gram"], h.items, CF_ALPHA) for h in histories])
+    u = np.stack([fold_in(v, cf["gram"], h.items, cf.get("alpha", CF_ALPHA)) for h in histories])
     return u @ v.T
 
 
@@ -807,7 +838,7 @@ def _ndcg_gains(s: np.ndarray, hist, targets, k: int):
     return gains
 
 
-def _validate(net, hist, targets, known, budget):
+def _validate(net, hist, targets, known, budget, gap=SESSION_GAP_SECONDS):
     """Mean NDCG@VALIDATION_K of the held-out suffixes, within `budget` seconds (0: none)."""
     t0 = time.monotonic()
     gains = []
@@ -816,7 +847,7 @@ def _validate(net, hist, targets, known, budget):
     step = 64 if budget else INFERENCE_GROUP
     for g0 in range(0, len(hist), step):
         hs = hist[g0:g0 + step]
-        out, _ = encode(net, hs)
+        out, _ = encode(net, hs, gap=gap)
         s = net.scores(out).astype(np.float64)
         s[:, ~known] = -np.inf
         gains += _ndcg_gains(s, hs, targets[g0:g0 + step], VALIDATION_K)

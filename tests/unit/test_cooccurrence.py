@@ -55,3 +55,23 @@ def test_order_free_keeps_each_users_items_and_ties_days():
         assert per_day[:-1].min() >= 2 and per_day.max() <= 6
     assert not np.array_equal(it.item, orig.item)          # the order within each user changed
     assert np.array_equal(order_free(data, seed=3).interactions.item, it.item)   # seeded
+
+
+def test_the_confidence_and_weight_are_chosen_on_validation_and_saved(tmp_path):
+    from chalicelib.algorithms import hrnn
+    from chalicelib.algorithms.base import load_model
+    from chalicelib.algorithms.registry import recipe_for
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(90), 8).astype(str)
+    items = np.concatenate([rng.choice(12, 8, replace=False) + (12 if u % 2 else 0) for u in range(90)])
+    data = from_arrays(users, items.astype(str), np.tile(np.arange(8) * 86400, 90))
+    model = recipe_for("aws-hrnn").fit(data, {"training.epochs": "1", "model.num_hidden": "32",
+                                              "training.batch_size": "8"}, seed=0)
+    cf = model.cooccurrence
+    assert cf["alpha"] in hrnn.CF_ALPHAS and cf["weight"] in hrnn.CF_WEIGHTS
+    assert model.info["cooccurrence_alpha"] == cf["alpha"] and model.info["validation_users"] >= 20
+    model.save(str(tmp_path))
+    loaded = load_model(str(tmp_path))
+    assert loaded.cooccurrence["alpha"] == cf["alpha"] and loaded.cooccurrence["weight"] == cf["weight"]
+    h = [History(np.array([0, 2, 4], np.int32))]
+    assert np.allclose(loaded.item_scores(h), model.item_scores(h))

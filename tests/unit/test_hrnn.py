@@ -219,6 +219,30 @@ def test_session_modes_split_on_the_gap():
     assert hrnn.session_modes(None, 3).tolist() == [NEW_USER, CONTINUE, CONTINUE]
 
 
+def test_the_session_gap_is_at_least_the_clocks_resolution():
+    bounds = np.array([0, 3, 5])
+    days = np.array([0, 86400, 3 * 86400, 7 * 86400, 7 * 86400])   # day-level, one tie
+    assert hrnn.session_gap(days, bounds) == 86400
+    seconds = np.array([0, 60, 5460, 100, 107])
+    assert hrnn.session_gap(seconds, bounds) == hrnn.SESSION_GAP_SECONDS
+    assert hrnn.session_gap(np.zeros(5, np.int64), bounds) == hrnn.SESSION_GAP_SECONDS
+
+
+def test_day_level_data_keeps_consecutive_days_in_one_session(tmp_path):
+    base = cyclic_data(n_users=8, length=8)
+    it = base.interactions
+    daily = from_arrays(base.user_ids[it.user], base.item_ids[it.item], it.timestamp // 3600 * 86400)
+    model = recipe_for("aws-hrnn").fit(daily, dict(FAST, **{"training.epochs": "1"}), seed=0)
+    assert model.session_gap == 86400 and model.info["session_gap_seconds"] == 86400
+    h = History(idx(daily, "i01", "i02", "i03"), np.array([0, 86400, 2 * 86400]))
+    one = hrnn.encode(model.net, [History(h.items, np.zeros(3, np.int64))])[0]
+    assert np.allclose(model._outputs([h])[0], one)          # a day apart: the same session
+    model.save(str(tmp_path))
+    loaded = load_model(str(tmp_path))
+    assert loaded.session_gap == 86400
+    assert np.array_equal(loaded.recommend([h], 5)[0], model.recommend([h], 5)[0])
+
+
 def test_session_boundaries_change_the_user_state(data, model):
     items = idx(data, "i01", "i02", "i03")
     same = hrnn.encode(model.net, [History(items, np.array([0, 60, 120]))])[0]
@@ -326,18 +350,19 @@ def test_eval_epoch_time_bounds_validation(monkeypatch):
     seen = []
     orig = hrnn._validate
 
-    def spy(net, hist, targets, known, budget):
+    def spy(net, hist, targets, known, budget, gap):
         monkeypatch.setattr(hrnn.time, "monotonic", lambda: next(clock))
         try:
             seen.append((len(hist), budget))
-            return orig(net, hist, targets, known, budget)
+            return orig(net, hist, targets, known, budget, gap)
         finally:
             monkeypatch.setattr(hrnn.time, "monotonic", real)
 
     monkeypatch.setattr(hrnn, "_validate", spy)
     calls = []
     encode = hrnn.encode
-    monkeypatch.setattr(hrnn, "encode", lambda net, hs, users=None: calls.append(len(hs)) or encode(net, hs, users))
+    monkeypatch.setattr(hrnn, "encode", lambda net, hs, users=None, gap=hrnn.SESSION_GAP_SECONDS:
+                        calls.append(len(hs)) or encode(net, hs, users, gap))
     m = recipe_for("aws-hrnn").fit(d, dict(FAST, **{"training.epochs": "1",
                                                     "training.eval_epoch_time": "5"}), seed=0)
     assert seen == [(90, 5)] and m.info["history"][0]["validation"] is not None
