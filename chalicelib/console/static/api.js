@@ -11,8 +11,23 @@ const Api = (() => {
     constructor(code, message, status) { super(`${code}: ${message}`); this.code = code; this.status = status; }
   }
 
+  // At most this many calls in flight: each is a Lambda invocation, and one that finds no idle
+  // worker starts a cold one (on the emulator a new process, 0.5-1.5 s, several at once contend
+  // for the CPU). bench/console_pages.py, the dashboard's first visit (8 calls): 5.4 s with all
+  // in flight, 1.8 s with 2, 0.38 s with 1 (the worker that served the page), and the same
+  // medians afterwards: a warm call costs a few ms, so waiting for one is cheaper than a cold start.
+  const MAX_IN_FLIGHT = 1;
+  let inFlight = 0;
+  const waiting = [];
+  async function limited(fn) {
+    if (inFlight >= MAX_IN_FLIGHT) await new Promise((resolve) => waiting.push(resolve));  // a slot handed over
+    else inFlight += 1;
+    try { return await fn(); } finally { const next = waiting.shift(); if (next) next(); else inFlight -= 1; }
+  }
+
   /** POST `body` (bytes, or a payload sent as JSON) to `path`, signed. */
-  async function send(path, headers, payload) {
+  const send = (path, headers, payload) => limited(() => signedPost(path, headers, payload));
+  async function signedPost(path, headers, payload) {
     const keys = creds();
     if (!keys) throw new ApiError("NotSignedIn", "enter an access key first", 0);
     const body = payload instanceof Uint8Array ? payload : new TextEncoder().encode(JSON.stringify(payload || {}));
