@@ -6,8 +6,8 @@ The evaluator (`chalicelib.filters.evaluate`) reads plain arrays; this module bu
 - `ItemTable`: the group's Items dataset as it is now (imported rows and items put with
   PutItems, `datasets.current`) over the model's item index, one column per field a filter
   names, built on first use and kept with the loaded model until the Items dataset's put-records
-  stamp changes (one consistent read per request that needs it): a PutItems is seen by the
-  next request;
+  stamp changes (one consistent read per request that needs it, however many parts of the
+  request do: `Tables`): a PutItems is seen by the next request;
 - `UserTable`: the Users dataset, for `IF CurrentUser.<field>`;
 - `interacted`: the user's imported interactions (with their EVENT_TYPE) plus the events
   recorded with PutEvents (passed in, read once per request), the most recent
@@ -137,10 +137,15 @@ class ItemTable(_Table):
                 for k in range(len(item_ids))]
 
 
-def _cached(served, key: str, dataset_type: str, build):
-    """A table kept on the loaded model until the dataset's put-records stamp changes."""
+_READ = object()   # `_cached`'s default: read the stamp there
+
+
+def _cached(served, key: str, dataset_type: str, build, stamp=_READ):
+    """A table kept on the loaded model until the dataset's put-records stamp changes
+    (`stamp`: the one the request read, `Tables`; else read here)."""
     group = served.dataset_group_arn
-    stamp = current.stamp(group, dataset_type) if group else None
+    if stamp is _READ:
+        stamp = current.stamp(group, dataset_type) if group else None
     with _lock:
         tables = served.__dict__.setdefault("_filter_tables", {})
         found = tables.get(key)
@@ -153,12 +158,35 @@ def _cached(served, key: str, dataset_type: str, build):
     return table
 
 
-def item_table(served) -> ItemTable:
-    return _cached(served, "items", ITEMS, lambda data: ItemTable(data, served.index))
+def item_table(served, stamp=_READ) -> ItemTable:
+    return _cached(served, "items", ITEMS, lambda data: ItemTable(data, served.index), stamp)
 
 
-def user_table(served) -> _Table:
-    return _cached(served, "users", USERS, lambda data: _Table(data, "USER_ID"))
+def user_table(served, stamp=_READ) -> _Table:
+    return _cached(served, "users", USERS, lambda data: _Table(data, "USER_ID"), stamp)
+
+
+class Tables:
+    """The Items and Users tables one request sees: each dataset's put-records stamp read once
+    per request, however many filters, promotions, metadataColumns and searchQuery ask (a
+    PutItems is still seen by the next request). Built lazily: a request that needs no table
+    reads no stamp."""
+
+    def __init__(self, served):
+        self.served = served
+        self._stamps: Dict[str, Optional[float]] = {}
+
+    def stamp(self, dataset_type: str) -> Optional[float]:
+        if dataset_type not in self._stamps:
+            group = self.served.dataset_group_arn
+            self._stamps[dataset_type] = current.stamp(group, dataset_type) if group else None
+        return self._stamps[dataset_type]
+
+    def items(self) -> ItemTable:
+        return item_table(self.served, self.stamp(ITEMS))
+
+    def users(self) -> _Table:
+        return user_table(self.served, self.stamp(USERS))
 
 
 def interacted(served, user_id: Optional[str], events: Optional[List[dict]],
@@ -189,41 +217,32 @@ def interacted(served, user_id: Optional[str], events: Optional[List[dict]],
     return mask
 
 
-def _once(get):
-    """`get()` called on first use only: one put-records stamp read per table per evaluation,
-    not one per condition that names a field."""
-    found = []
-
-    def table():
-        if not found:
-            found.append(get())
-        return found[0]
-    return table
-
-
 def inputs(served, user_id: Optional[str], item_id: Optional[str],
-           events: Optional[List[dict]]) -> evaluate.Inputs:
+           events: Optional[List[dict]], tables: Optional[Tables] = None) -> evaluate.Inputs:
     """What a filter reads for this request (each table only when the filter asks)."""
-    items, users = _once(lambda: item_table(served)), _once(lambda: user_table(served))
+    tables = tables or Tables(served)
     return evaluate.Inputs(
         size=served.index.size,
-        column=lambda dataset, name: items().column(name) if dataset == language.ITEMS else None,
+        column=lambda dataset, name: tables.items().column(name) if dataset == language.ITEMS else None,
         interacted=lambda types: interacted(served, user_id, events, types),
-        current_user=lambda name: users().value(user_id, name),
-        current_item=lambda name: items().value(item_id, name))
+        current_user=lambda name: tables.users().value(user_id, name),
+        current_item=lambda name: tables.items().value(item_id, name))
 
 
 def allowed(served, parsed: language.Filter, bound: evaluate.Bound, user_id: Optional[str],
-            item_id: Optional[str] = None, events: Optional[List[dict]] = None) -> np.ndarray:
+            item_id: Optional[str] = None, events: Optional[List[dict]] = None,
+            tables: Optional[Tables] = None) -> np.ndarray:
     """The model items the filter lets through for this request (FilterError on bad values)."""
-    return evaluate.allowed(parsed, bound, inputs(served, user_id, item_id, events))
+    return evaluate.allowed(parsed, bound, inputs(served, user_id, item_id, events, tables))
 
 
 def allowed_ids(served, parsed: language.Filter, bound: evaluate.Bound, ids: Sequence[str],
-                user_id: Optional[str] = None, events: Optional[List[dict]] = None) -> np.ndarray:
+                user_id: Optional[str] = None, events: Optional[List[dict]] = None,
+                tables: Optional[Tables] = None) -> np.ndarray:
     """The filter over arbitrary item ids (items the model does not know: Trending-Now's new
     items); `interacted` is then matched by id."""
-    table = item_table(served)
+    tables = tables or Tables(served)
+    table = tables.items()
     rows = table.ids.lookup(list(ids))
     index = histories.ItemIndex(np.asarray(ids, str))
 
@@ -250,10 +269,9 @@ def allowed_ids(served, parsed: language.Filter, bound: evaluate.Bound, ids: Seq
                     mask[pos] = True
         return mask
 
-    users = _once(lambda: user_table(served))
     return evaluate.allowed(parsed, bound, evaluate.Inputs(
         size=len(ids), column=column, interacted=touched,
-        current_user=lambda name: users().value(user_id, name)))
+        current_user=lambda name: tables.users().value(user_id, name)))
 
 
 def promoted_count(n: int, percent: int) -> int:
@@ -282,15 +300,16 @@ class Gate:
     def __init__(self, served, parsed: Optional[language.Filter] = None,
                  bound: Optional[evaluate.Bound] = None, user_id: Optional[str] = None,
                  item_id: Optional[str] = None, events: Optional[List[dict]] = None,
-                 blocked: Sequence[str] = ()):
+                 blocked: Sequence[str] = (), tables: Optional[Tables] = None):
         self.served, self.parsed, self.bound = served, parsed, bound or {}
         self.user_id, self.item_id, self.events = user_id, item_id, events
         self.blocked = list(blocked)
+        self.tables = tables or Tables(served)
         self._mask = None
 
     def block(self, item_ids: Sequence[str]) -> "Gate":
         return Gate(self.served, self.parsed, self.bound, self.user_id, self.item_id,
-                    self.events, self.blocked + list(item_ids))
+                    self.events, self.blocked + list(item_ids), self.tables)
 
     @property
     def active(self) -> bool:
@@ -301,7 +320,7 @@ class Gate:
             return None
         if self._mask is None:
             mask = allowed(self.served, self.parsed, self.bound, self.user_id, self.item_id,
-                           self.events) if self.parsed is not None \
+                           self.events, self.tables) if self.parsed is not None \
                 else np.ones(self.served.index.size, bool)
             if self.blocked:
                 idx = self.served.index.lookup(self.blocked)
@@ -311,7 +330,8 @@ class Gate:
 
     def for_ids(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, str)
-        mask = allowed_ids(self.served, self.parsed, self.bound, ids, self.user_id, self.events) \
+        mask = allowed_ids(self.served, self.parsed, self.bound, ids, self.user_id, self.events,
+                           self.tables) \
             if self.parsed is not None else np.ones(ids.shape[0], bool)
         if self.blocked:
             mask &= ~np.isin(ids, np.asarray(self.blocked, str))

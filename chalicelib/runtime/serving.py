@@ -27,6 +27,7 @@ from chalicelib.algorithms.base import History, Model, UserState
 from chalicelib.runtime import artifacts, histories, recorded
 from chalicelib.runtime.cache import ModelCache
 
+_READ = object()           # `item_text`'s default: read the Items stamp there
 MAX_USER_STATES = 20_000   # carried user states per loaded model (least recently used go first)
 
 
@@ -303,10 +304,12 @@ class ServedModel:
                                 np.flatnonzero(~scorable)])
         return [(item_ids[i], float(scores[i]) if scorable[i] else None) for i in order]
 
-    def item_text(self) -> Optional[np.ndarray]:
+    def item_text(self, stamp=_READ) -> Optional[np.ndarray]:
         # Items put with PutItems since the text was read show at once, as recorded events
-        # do in `history`: one read of the Items dataset's put-records stamp per request.
-        stamp = histories.item_records_stamp(self.dataset_group_arn)
+        # do in `history`: one read of the Items dataset's put-records stamp per request
+        # (`stamp`, when the request read it already: `filtering.Tables`).
+        if stamp is _READ:
+            stamp = histories.item_records_stamp(self.dataset_group_arn)
         with self._text_lock:
             if self._item_text is None or stamp != self._item_stamp:
                 text = histories.load_item_text(self.dataset_group_arn, self.index)

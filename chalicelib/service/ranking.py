@@ -40,11 +40,13 @@ def _distinct(items):
     return out
 
 
-def search_filter(served, item_ids, query):
+def search_filter(deployed, item_ids, query):
     """The items whose id or Items metadata text contains `query` (case-insensitive)."""
+    from chalicelib.datasets.schema import ITEMS
     q = query.lower()
+    served = deployed.served
     idx = served.index.lookup(item_ids)
-    text = served.item_text()
+    text = served.item_text(deployed.tables.stamp(ITEMS))
     keep = []
     for item, i in zip(item_ids, idx.tolist()):
         if q in item.lower() or (text is not None and i >= 0 and q in text[i]):
@@ -69,7 +71,7 @@ def personalize_ranking(params):
     columns = metadata_columns(params, deployed, len(items), "inputList")
     items = _distinct(items)
     if params.get("searchQuery"):
-        items = search_filter(deployed.served, items, params["searchQuery"])
+        items = search_filter(deployed, items, params["searchQuery"])
     user_id, events = params["userId"], None
     if params.get("filterArn"):
         events = deployed.served.recorded_events(user_id)

@@ -79,6 +79,15 @@ class CampaignModel:
         self.campaign_arn, self.version_arn = campaign_arn, version_arn
         self.recipe_name, self.recipe_type, self.served = recipe_name, recipe_type, served
         self.campaign_config = campaign_config or {}
+        self._tables = None
+
+    @property
+    def tables(self):
+        """This request's Items/Users tables (`runtime.filtering.Tables`: one stamp read each)."""
+        if self._tables is None:
+            from chalicelib.runtime import filtering
+            self._tables = filtering.Tables(self.served)
+        return self._tables
 
 
 def campaign_model(campaign_arn, resolve=campaigns.served_model):
@@ -139,14 +148,15 @@ def request_gate(params, deployed, user_id=None, item_id=None, events=None, wher
     if not arn:
         if params.get("filterValues"):
             raise InvalidInputException(f"{values_member}: given without {arn_member}")
-        return filtering.Gate(deployed.served, events=events)
+        return filtering.Gate(deployed.served, events=events, tables=deployed.tables)
     parsed = item_filter(arn, deployed.served.dataset_group_arn, deployed.recipe_type,
                          f"campaign {deployed.campaign_arn}", arn_member)
     try:
         bound = evaluate.bind(parsed, params.get("filterValues"), values_member)
     except language.FilterError as e:
         raise InvalidInputException(e.rule) from None
-    return filtering.Gate(deployed.served, parsed, bound, user_id, item_id, events)
+    return filtering.Gate(deployed.served, parsed, bound, user_id, item_id, events,
+                          tables=deployed.tables)
 
 
 def metadata_columns(params, deployed, n_items, items_member="numResults"):
@@ -170,7 +180,7 @@ def metadata_columns(params, deployed, n_items, items_member="numResults"):
     if n_items > MAX_WITH_METADATA and items_member != "numResults":
         raise InvalidInputException(f"{items_member}: {n_items} items; at most "
                                     f"{MAX_WITH_METADATA} with metadataColumns")
-    table = filtering.item_table(deployed.served)
+    table = deployed.tables.items()
     for column in columns:
         if table.spec(column) is None:
             raise InvalidInputException(
@@ -183,8 +193,7 @@ def with_metadata(deployed, pairs, columns):
     """Item metadata for the answer's items (None without metadataColumns)."""
     if columns is None:
         return None
-    from chalicelib.runtime import filtering
-    return filtering.item_table(deployed.served).metadata([i for i, _ in pairs], columns)
+    return deployed.tables.items().metadata([i for i, _ in pairs], columns)
 
 
 @operation("GetRecommendations", service=SERVICE)

@@ -227,3 +227,39 @@ def test_recommendation_id_goes_back_in_put_events(shop, stock_personalize, stoc
         {"eventType": "click", "itemId": "i1", "sentAt": datetime.datetime.now(), "recommendationId": rid}])
     from chalicelib.runtime import recorded
     assert [e.get("recommendationId") for e in recorded.user_events(group, "u0")] == [rid]
+
+
+def test_one_items_stamp_read_per_request(shop, stock_personalize, stock_runtime):
+    """A request with a filter, a promotion and metadataColumns reads the Items dataset's
+    put-records stamp once (issue 15: fixed costs per request), and a ranking with a filter
+    and metadataColumns once too."""
+    from chalicelib.storage.clients import client
+    from chalicelib.storage.events import RECORDS_STAMP
+    group, _ = shop
+    rich = deploy(stock_personalize, group, HRNN, "rich", config={"enableMetadataWithRecommendations": True})
+    horror = new_filter(stock_personalize, group, "horror", 'INCLUDE ItemID WHERE Items.GENRE IN ($G)')
+    no_horror = new_filter(stock_personalize, group, "no-horror",
+                           'EXCLUDE ItemID WHERE Items.GENRE IN ("Horror")')
+    reads = []
+
+    def hook(params, **kw):
+        if params.get("Key", {}).get("eventKey", {}).get("S") == RECORDS_STAMP:
+            reads.append(params["Key"]["datasetArn"]["S"])
+    ddb = client("dynamodb")
+    ddb.meta.events.register("provide-client-params.dynamodb.GetItem", hook)
+    try:
+        for _ in range(2):
+            del reads[:]
+            answer = stock_runtime.get_recommendations(
+                campaignArn=rich, userId="u0", numResults=10, filterArn=no_horror,
+                metadataColumns={"ITEMS": ["GENRE"]},
+                promotions=[{"name": "scary", "percentPromotedItems": 30, "filterArn": horror,
+                             "filterValues": {"G": '"Horror"'}}])
+            assert len(answer["itemList"]) == 10
+            assert len(reads) == 1 and reads[0].endswith("/ITEMS"), reads
+            del reads[:]
+            stock_runtime.get_personalized_ranking(campaignArn=rich, userId="u0", inputList=["i1", "i2"],
+                                                   filterArn=no_horror, metadataColumns={"ITEMS": ["GENRE"]})
+            assert len(reads) == 1, reads   # the filter and the metadata
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.GetItem", hook)
