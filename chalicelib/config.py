@@ -91,6 +91,24 @@ def trainer_max_concurrency():
         return 2
 
 
+def import_range_bytes():
+    """Source files larger than this are imported in byte ranges of about this size, read in
+    parallel by the import workflow's Map state: env `IMPORT_RANGE_BYTES`, default 64 MiB."""
+    try:
+        return max(1, int(_env("IMPORT_RANGE_BYTES", str(64 << 20))))
+    except ValueError:
+        return 64 << 20
+
+
+def import_max_concurrency():
+    """How many byte ranges the import workflow reads at once (its Map's MaxConcurrencyPath):
+    env `IMPORT_MAX_CONCURRENCY`, default 4; 0 means no limit."""
+    try:
+        return max(0, int(_env("IMPORT_MAX_CONCURRENCY", "4")))
+    except ValueError:
+        return 4
+
+
 def state_machine_arn(workflow):
     """ARN of the state machine for `workflow` ("import", "training", ...): env
     `<WORKFLOW>_STATE_MACHINE_ARN` (dashes as underscores), set by template.yaml."""

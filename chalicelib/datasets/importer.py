@@ -60,21 +60,29 @@ class Problems:
 
     limit: int = SHOWN_PROBLEMS
     count: int = 0
-    shown: List[str] = field(default_factory=list)
+    entries: List[tuple] = field(default_factory=list)   # (source, line, column, message)
 
     def add(self, source: str, line: Optional[int], column: Optional[str], message: str):
         self.count += 1
-        if len(self.shown) < self.limit:
+        if len(self.entries) < self.limit:
+            self.entries.append((source, line, column, message))
+
+    @property
+    def shown(self) -> List[str]:
+        out = []
+        for source, line, column, message in self.entries:
             where = source + (f" line {line}" if line else "")
             where += f", column {column}" if column else ""
-            self.shown.append(f"{where}: {message}")
+            out.append(f"{where}: {message}")
+        return out
 
     def reason(self) -> str:
+        shown = self.shown
         noun = "problem" if self.count == 1 else "problems"
         text = f"The data does not match the dataset's schema ({self.count} {noun}). "
-        text += "; ".join(self.shown)
-        if self.count > len(self.shown):
-            text += f"; and {self.count - len(self.shown)} more"
+        text += "; ".join(shown)
+        if self.count > len(shown):
+            text += f"; and {self.count - len(shown)} more"
         return text + "."
 
 
@@ -174,7 +182,7 @@ def read_csv(open_chunks, source, schema, writer, problems, batch_rows=BATCH_ROW
     try:
         if header is None:
             first = next(blocks, b"")
-            plain = _plain_header(first)
+            plain = plain_header(first)
             if plain is None:   # csv reads the whole file
                 stream = RowBatches(itertools.chain([first], blocks))
                 header = _exact_header(stream, source, problems)
@@ -224,7 +232,7 @@ def read_csv(open_chunks, source, schema, writer, problems, batch_rows=BATCH_ROW
 BOM = codecs.BOM_UTF8
 
 
-def _plain_header(data: bytes):
+def plain_header(data: bytes):
     """(header, its line, the bytes after it) when the file's first non-blank line is
     plain (no quote, NUL or lone CR, UTF-8) and ends with a line feed, else None."""
     if data.startswith(BOM):
@@ -325,7 +333,7 @@ def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema,
             raise ImportFailed(problems.reason())
         if rows == 0:
             raise ImportFailed(f"{data_location} holds column headers but no data rows")
-        kept = _carry_over(base, schema, writer) if base is not None else 0
+        kept = carry_over(base, schema, writer) if base is not None else 0
         sources = [f"s3://{source_bucket}/{k}" for k in keys]
         manifest = writer.finish(sources)
     except BaseException:
@@ -341,7 +349,7 @@ def import_location(data_location: str, dataset_arn: str, schema: DatasetSchema,
     return ImportResult(writer.version_id, rows, sources, manifest, kept)
 
 
-def _carry_over(base: versions.VersionData, schema: DatasetSchema, writer: VersionWriter) -> int:
+def carry_over(base: versions.VersionData, schema: DatasetSchema, writer: VersionWriter) -> int:
     """Append the base rows an incremental import keeps; returns how many."""
     id_field = RECORD_ID.get(schema.dataset_type)
     keep = None

@@ -110,6 +110,25 @@ def iter_bytes(bucket: str, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterato
         body.close()
 
 
+def get_range(bucket: str, key: str, start: int, end: int) -> bytes:
+    """Bytes `start` .. `end` (exclusive) of a source object (one Range read)."""
+    try:
+        return port.get_range(port.uri(bucket, key), start, end)
+    except Exception as e:
+        if _code(e) in ("NoSuchKey", "404"):
+            raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
+        if _code(e) in DENIED:
+            raise _denied(port.uri(bucket, key)) from None
+        raise
+
+
+def iter_range(bucket: str, key: str, start: int, end: int,
+               chunk_bytes: int = 8 * CHUNK_BYTES) -> Iterator[bytes]:
+    """Bytes `start` .. `end` of the object in Range reads of `chunk_bytes` (bounded memory)."""
+    for offset in range(start, end, chunk_bytes):
+        yield get_range(bucket, key, offset, min(end, offset + chunk_bytes))
+
+
 def put_bytes(bucket: str, key: str, data: bytes, content_type="application/octet-stream"):
     port.put_bytes(port.uri(bucket, key), data, content_type)
 

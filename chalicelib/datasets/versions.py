@@ -65,7 +65,7 @@ def new_version_id() -> str:
     return f"{stamp}-{secrets.token_hex(4)}"
 
 
-def _npz_bytes(arrays: Dict[str, np.ndarray]) -> bytes:
+def npz_bytes(arrays: Dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -76,12 +76,13 @@ class VersionWriter:
 
     def __init__(self, dataset_arn: str, schema: DatasetSchema, *,
                  version_id: Optional[str] = None, bucket: Optional[str] = None,
-                 part_rows: int = PART_ROWS):
+                 part_rows: int = PART_ROWS, part_prefix: Optional[str] = None):
         self.dataset_arn = dataset_arn
         self.schema = schema
         self.version_id = version_id or new_version_id()
         self.bucket = bucket or config.internal_bucket()
         self.prefix = version_prefix(dataset_arn, self.version_id)
+        self.part_prefix = part_prefix or self.prefix   # a byte range's parts: its own folder
         self.part_rows = part_rows
         self.rows = 0
         self.parts: List[dict] = []
@@ -143,20 +144,39 @@ class VersionWriter:
             arrays[name] = np.concatenate(chunks)
             if self._pending_nulls[name]:
                 arrays[f"{name}__null"] = np.concatenate(self._pending_nulls[name])
-        key = f"{self.prefix}part-{len(self.parts):05d}.npz"
-        objects.put_bytes(self.bucket, key, _npz_bytes(arrays))
+        key = f"{self.part_prefix}part-{len(self.parts):05d}.npz"
+        objects.put_bytes(self.bucket, key, npz_bytes(arrays))
         self.parts.append({"key": key, "rows": self._pending_rows})
         self._pending = {name: [] for name in self._pending}
         self._pending_nulls = {name: [] for name in self._pending_nulls}
         self._pending_rows = 0
 
+    def flush(self) -> None:
+        """Write the rows not yet in a part."""
+        self._flush()
+
+    def codes_for(self, name: str, values: np.ndarray) -> np.ndarray:
+        """This version's codes for `values` of a string field (new ones added in order),
+        with -1 appended: indexing it with codes into `values` maps -1 (null) to -1."""
+        known = self._dicts[name]
+        return np.array([known.setdefault(v, len(known)) for v in values.tolist()] + [-1],
+                        dtype=np.int32)
+
+    def adopt(self, parts: List[dict]) -> None:
+        """Continue from parts already written (a merged import's byte ranges) whose string
+        codes are this writer's (`codes_for`)."""
+        self.parts.extend(parts)
+        self.rows += sum(p["rows"] for p in parts)
+
+    def dictionaries(self) -> Dict[str, np.ndarray]:
+        return {name: np.array(list(values), dtype=str) if values else np.zeros(0, dtype="<U1")
+                for name, values in self._dicts.items()}
+
     def finish(self, sources: List[str]) -> dict:
         """Write the last part, the dictionaries and the manifest; return the manifest."""
         self._flush()
-        dictionaries = {name: np.array(list(values), dtype=str) if values
-                        else np.zeros(0, dtype="<U1")
-                        for name, values in self._dicts.items()}
-        objects.put_bytes(self.bucket, f"{self.prefix}dictionaries.npz", _npz_bytes(dictionaries))
+        objects.put_bytes(self.bucket, f"{self.prefix}dictionaries.npz",
+                          npz_bytes(self.dictionaries()))
         manifest = {
             "format": FORMAT,
             "datasetArn": self.dataset_arn,
@@ -273,7 +293,7 @@ def read_manifest(dataset_arn: str, version_id: str, bucket: Optional[str] = Non
     return json.loads(objects.get_bytes(bucket, key))
 
 
-def _load_npz(bucket, key) -> Dict[str, np.ndarray]:
+def load_npz(bucket, key) -> Dict[str, np.ndarray]:
     with np.load(io.BytesIO(objects.get_bytes(bucket, key)), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
 
@@ -282,7 +302,7 @@ def load(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> Ver
     """Load a whole version (all parts concatenated)."""
     bucket = bucket or config.internal_bucket()
     manifest = read_manifest(dataset_arn, version_id, bucket)
-    parts = [_load_npz(bucket, p["key"]) for p in manifest["parts"]]
+    parts = [load_npz(bucket, p["key"]) for p in manifest["parts"]]
     columns, nulls = {}, {}
     for f in manifest["fields"]:
         name = f["name"]
@@ -292,7 +312,7 @@ def load(dataset_arn: str, version_id: str, bucket: Optional[str] = None) -> Ver
         if f["nullable"] and f["type"] != "string":
             nulls[name] = (np.concatenate([p[f"{name}__null"] for p in parts]) if parts
                            else np.zeros(0, bool))
-    dictionaries = _load_npz(bucket, f"{version_prefix(dataset_arn, version_id)}dictionaries.npz")
+    dictionaries = load_npz(bucket, f"{version_prefix(dataset_arn, version_id)}dictionaries.npz")
     return VersionData(manifest, columns, nulls, dictionaries)
 
 

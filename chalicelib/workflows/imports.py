@@ -14,6 +14,10 @@ job's schedule (DatasetImportJobConfig.importJobSchedule). The steps:
                     tick when the dataset is busy.
 1. `import.start`   run -> CREATE IN_PROGRESS; read dataset, location, the
                     current data version; choose the new version id.
+1b. `import.plan`   split sources over IMPORT_RANGE_BYTES into byte ranges; then
+                    `import.parse_range` per range (a Map state, IMPORT_MAX_CONCURRENCY
+                    at once) and `import.merge` (one version, as step 2 writes it) take
+                    the place of step 2. Otherwise (`ranged: false`):
 2. `import.parse`   stream + validate every row, write the new version (an
                     INCREMENTAL run also carries over the rows of the version current
                     at start that the files do not replace, `importer.RECORD_ID`). Data
@@ -34,7 +38,8 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.datasets import importer, records, versions
+from chalicelib import config
+from chalicelib.datasets import importer, ranges, records, versions
 from chalicelib.datasets.schema import SchemaError
 from chalicelib.domain import records as job_records
 from chalicelib.workflows import failures
@@ -106,15 +111,73 @@ def parse(state):
         return {"failureReason": f"The dataset's schema cannot be used for import: {e}"}
     if not run.get("dataLocation"):
         return {"failureReason": "The run has no dataSource.dataLocation to import from"}
-    base = None
-    if run.get("importMode") == job_records.INCREMENTAL and run.get("previousVersion"):
-        # the version current at start: activation publishes only if it is still current
-        base = versions.load(dataset_arn, run["previousVersion"])
     try:
         result = importer.import_location(run["dataLocation"], dataset_arn, schema,
-                                          version_id=version_id, base=base)
+                                          version_id=version_id, base=_base(run))
     except importer.ImportFailed as e:
         return {"failureReason": str(e)}
+    return _parsed(result)
+
+
+@task("import.plan")
+def plan(state):
+    """Split large sources into byte ranges for the Map state (`datasets/ranges.py`), or
+    answer `ranged: false` and leave everything, its checks included, to `import.parse`."""
+    run = state["run"]
+    dataset = records.dataset(run["datasetArn"])
+    if dataset is None or not run.get("dataLocation"):
+        return {"ranged": False}
+    try:
+        schema = records.dataset_schema_of(dataset)
+        split = ranges.plan(run["dataLocation"], config.import_range_bytes(), schema)
+    except (SchemaError, importer.ImportFailed):
+        return {"ranged": False}
+    if len(split["ranges"]) < 2:
+        return {"ranged": False}
+    return {"ranged": True, "bucket": split["bucket"], "files": split["files"],
+            "ranges": split["ranges"], "maxConcurrency": config.import_max_concurrency()}
+
+
+@task("import.parse_range")
+def parse_range(state):
+    """One Map iteration: validate and write one byte range (its own folder of the version)."""
+    run, split = state["run"], state["plan"]
+    file, start, end = state["range"]
+    schema = records.dataset_schema_of(records.dataset(run["datasetArn"]))
+    result = ranges.read_range(run["datasetArn"], schema, run["versionId"], split["bucket"],
+                               split["files"][file], start, end, f"{state['index']:05d}")
+    return {"index": state["index"], "rows": result["rows"], "seconds": result["seconds"]}
+
+
+@task("import.merge")
+def merge(state):
+    """The ranges as one version, or the failureReason a one-range import gives."""
+    run, split = state["run"], state["plan"]
+    dataset = records.dataset(run["datasetArn"])
+    if dataset is None:
+        return {"failureReason": f"Dataset {run['datasetArn']} no longer exists"}
+    schema = records.dataset_schema_of(dataset)
+    try:
+        result = ranges.merge(run["datasetArn"], schema, run["versionId"], run["dataLocation"],
+                              split, base=_base(run))
+    except importer.ImportFailed as e:
+        return {"failureReason": str(e)}
+    answer = _parsed(result)
+    read = state.get("rangeResults") or []
+    answer.update(ranges=len(split["ranges"]), maxConcurrency=split.get("maxConcurrency"),
+                  rangeSeconds=[r.get("seconds") for r in read])
+    return answer
+
+
+def _base(run):
+    """The version an INCREMENTAL run carries over: the one current at start (activation
+    publishes only if it is still current)."""
+    if run.get("importMode") == job_records.INCREMENTAL and run.get("previousVersion"):
+        return versions.load(run["datasetArn"], run["previousVersion"])
+    return None
+
+
+def _parsed(result):
     # The state's payload is limited (256 KB): name a few sources, count them all.
     return {"versionId": result.version_id, "rows": result.rows, "keptRows": result.kept_rows,
             "sources": result.sources[:10], "sourceCount": len(result.sources)}
