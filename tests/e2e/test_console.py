@@ -169,6 +169,7 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser, tmp_p
         if name == "no-timestamp.csv":  # the upload route's typed error, no job created
             b.wait(has_text("#import-error", "InvalidInputException"), what="the refused upload")
             assert "TIMESTAMP" in b.text("#import-error"), b.text("#import-error")
+            b.screenshot("main", os.path.join(DOCS, "console-upload.png"))
     b.wait("document.querySelectorAll('#import-jobs tbody tr').length === 2 && "
            "!/IN_PROGRESS|PENDING/.test(document.querySelector('#import-jobs').innerText) && "
            + has_text("#import-jobs", "ACTIVE"), timeout=120, what="the uploaded file's import ACTIVE")

@@ -36,8 +36,8 @@ function elapsed(rec) {
   if (!start) return "";
   return duration((terminal(rec.status) ? (rec.lastUpdatedDateTime || start) : Date.now() / 1000) - start);
 }
-const STAGES = { hpo: "HPO", training: "training", evaluation: "evaluating on held-out users",
-                 final: "final fit with the chosen hyperparameters" };
+const STAGES = { hpo: "search", training: "training started", evaluation: "evaluation fit (for the metrics)",
+                 final: "final fit on all the data" };
 /** A training's live progress: DescribeSolutionVersion's `trainingProgress` (a member of this
  *  project, from the training log: stage, HPO trials, epoch) while the version trains; without
  *  it (a server that does not send it, a recipe without epochs) the status and elapsed time. */
@@ -46,14 +46,14 @@ function progress(v) {
   if (terminal(v.status)) return "";
   if (!p) return h("span", { class: "progress-text" }, `${v.status} · ${elapsed(v)}`);
   const parts = [STAGES[p.stage] || p.stage];
-  let done = 0;  // fraction of the whole training, for the bar
+  let done = 0;  // for the bar: the share of the search's trials done, or of the current fit's epochs
   const epochShare = p.epochs > 0 ? Math.min(1, (p.epoch || 0) / p.epochs) : 0;
   if (p.stage === "hpo" && p.trialsTotal > 0) {
     const current = p.currentTrial != null ? p.currentTrial : Math.min(p.trialsTotal, p.trialsCompleted + 1);
-    parts[0] = `HPO trial ${current} of ${p.trialsTotal} (${p.trialsCompleted} done)`;
+    parts[0] = `trial ${current} of ${p.trialsTotal} (${p.trialsCompleted} done)`;  // HPO / AutoML
     done = Math.min(1, (p.trialsCompleted + (p.currentTrial != null ? epochShare : 0)) / p.trialsTotal);
-  } else done = p.stage === "evaluation" ? 1 : epochShare;
-  if (p.epochs > 0 && p.stage !== "evaluation") parts.push(`epoch ${p.epoch} of ${p.epochs}`);
+  } else done = epochShare;
+  if (p.epochs > 0) parts.push(`epoch ${p.epoch} of ${p.epochs}`);
   if (p.elapsedSeconds != null) parts.push(duration(p.elapsedSeconds));
   if (p.updatedDateTime) parts.push(`updated ${duration(Date.now() / 1000 - p.updatedDateTime)} ago`);
   return h("span", { class: "training-progress", "data-stage": p.stage },
