@@ -9,6 +9,7 @@ modules and `observability` may use it too.
 import itertools
 import json
 import re
+import threading
 
 from chalicelib.protocol import errors
 
@@ -21,6 +22,13 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+# this thread's last decoded request body: (the bytes object, what, value). The logging
+# middleware (`observability`) and the dispatcher both read a request's body; the second read
+# is the same bytes object (Chalice keeps `raw_body`), so it is decoded once per request. Only
+# valid bodies are kept; neither reader changes the value (parse_input builds a new one).
+_last = threading.local()
+
+
 class JsonTooDeep(errors.SerializationException):
     """JSON text nested deeper than MAX_JSON_DEPTH."""
 
@@ -31,6 +39,16 @@ def load_json(raw, what="Request body"):
     its pair decodes to a lone surrogate, which no UTF-8 store or client can carry.
     SerializationException for text that is not such JSON, InvalidInputException naming the
     member that holds a lone surrogate."""
+    kept = getattr(_last, "body", None)
+    if kept is not None and kept[0] is raw and kept[1] == what:
+        return kept[2]
+    body = _decode(raw, what)
+    if isinstance(raw, (bytes, bytearray)):
+        _last.body = (raw, what, body)
+    return body
+
+
+def _decode(raw, what):
     try:
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
     except UnicodeDecodeError as e:
