@@ -133,7 +133,7 @@ from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
-from chalicelib.algorithms.spectral import fold_in, implicit_factors, start_embeddings
+from chalicelib.algorithms.spectral import fold_in, fold_in_more, implicit_factors, start_embeddings
 from chalicelib.algorithms.warm_start import (UPDATE_EPOCHS, align, carry_rows, cooccurrence_rows,
                                               feature_rows, ridge_predict)
 from chalicelib.domain.recipes import parse_hyperparameters
@@ -330,7 +330,8 @@ class HrnnModel(Model):
         only, from the saved layer states, with the same session rule as `encode` (a gap of
         more than `session_gap` after the last item read starts a session), so the
         vector equals `encode` of the whole history. `carry` = (layer states, user state,
-        timestamp of the last item read, user index)."""
+        timestamp of the last item read, user index, the co-occurrence component's folded-in
+        factors: `spectral.fold_in_more`, None without a blend)."""
         items = np.asarray(history.items, np.int64)
         start = 0 if state is None else state.folded
         ts = history.timestamps if history.timestamps is not None and \
@@ -339,11 +340,14 @@ class HrnnModel(Model):
         ok = (new >= 0) & (new < self.item_ids.shape[0])
         known = new[ok]
         if state is not None and state.vector is not None:
-            hs, hu, last, user = state.carry
+            hs, hu, last, user, factors = state.carry
             out = state.vector[None, :]
         else:
-            (hs, hu), last, out = self.net.zero_state(1), None, None
+            (hs, hu), last, out, factors = self.net.zero_state(1), None, None, None
             user = -1 if user is None else int(user)
+        cf = self.cooccurrence
+        if cf is not None and cf["weight"] > 0:
+            factors = fold_in_more(cf["V"], cf["gram"], cf.get("alpha", CF_ALPHA), factors, known)
         if known.size:
             kts = None if ts is None else np.asarray(ts, np.int64)[start:][ok]
             modes = np.full(known.size, CONTINUE, np.int8)
@@ -365,7 +369,7 @@ class HrnnModel(Model):
                     out, hs, hu, _ = net._step(x @ w0 + b0, x, modes[t:t + 1], users[t:t + 1],
                                                hs, hu, nomask)
         vector = None if out is None else out[0]
-        return UserState(len(items), vector, (hs, hu, last, user))
+        return UserState(len(items), vector, (hs, hu, last, user, factors))
 
     def _outputs(self, histories, users=None, states=None):
         """`encode` of the histories, or the vectors of their carried `states`."""
@@ -383,7 +387,8 @@ class HrnnModel(Model):
         cols = slice(None) if items is None else np.asarray(items)
         cf = self.cooccurrence
         if cf is not None and cf["weight"] > 0 and nonempty.any():
-            s_cf = cooccurrence_scores(cf, histories)[:, cols]
+            factors = None if states is None else [None if st is None else st.carry[4] for st in states]
+            s_cf = cooccurrence_scores(cf, histories, items, factors)
             s = blend(s, s_cf, cf["weight"])
         s[~nonempty] = self._popularity[cols]
         s[:, ~self._known[cols]] = -np.inf
@@ -798,11 +803,19 @@ def _fit_cooccurrence(net, items, spans, n_items, known, val_hist, val_targets, 
     return best
 
 
-def cooccurrence_scores(cf: dict, histories) -> np.ndarray:
-    """`[B, I]` scores of the factorisation for each history (folded in, `spectral.fold_in`)."""
-    v = cf["V"].astype(np.float64)
-    u = np.stack([fold_in(v, cf["gram"], h.items, cf.get("alpha", CF_ALPHA)) for h in histories])
-    return u @ v.T
+def cooccurrence_scores(cf: dict, histories, items=None, factors=None) -> np.ndarray:
+    """`[B, I]` (or `[B, len(items)]`) scores of the factorisation for each history (folded
+    in, `spectral.fold_in`; or the carried `factors` of `HrnnModel.fold`, one per history:
+    then against the item table as it is, without a float64 copy of it per request)."""
+    v = cf["V"]
+    cols = slice(None) if items is None else np.asarray(items)
+    if factors is None:      # training's validation, batch jobs: in float64, as trained
+        v64 = v.astype(np.float64)
+        u = np.stack([fold_in(v64, cf["gram"], h.items, cf.get("alpha", CF_ALPHA)) for h in histories])
+        return (u @ v64.T)[:, cols]
+    u = np.stack([np.zeros(v.shape[1]) if f is None else f[3] for f in factors])
+    with single_threaded_blas():
+        return (u.astype(v.dtype) @ v[cols].T).astype(np.float64)
 
 
 def blend(s_net: np.ndarray, s_cf: np.ndarray, weight: float) -> np.ndarray:

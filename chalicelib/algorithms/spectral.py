@@ -126,6 +126,25 @@ def _cg_side(x, a, b, reg, alpha, steps):
     return a
 
 
+def fold_in_more(v: np.ndarray, gram: np.ndarray, alpha: float, carried, items: np.ndarray):
+    """`fold_in` carried forward (issue 15: a request reads only the new events): `carried` =
+    (items read, sum of their v_i^T v_i, sum of their v_i, factors) or None; the items of
+    `items` not read yet are added and the factors solved again only when there are any.
+    The factors equal `fold_in` of every item read so far."""
+    seen, a, b, u = carried if carried is not None else \
+        (np.zeros(0, np.int64), np.zeros((v.shape[1], v.shape[1])), np.zeros(v.shape[1]),
+         np.zeros(v.shape[1]))
+    items = np.unique(np.asarray(items, np.int64))
+    items = items[(items >= 0) & (items < v.shape[0])]
+    new = np.setdiff1d(items, seen, assume_unique=True)
+    if new.size == 0:
+        return seen, a, b, u
+    vi = np.asarray(v[new], np.float64)
+    a, b = a + vi.T @ vi, b + vi.sum(axis=0)
+    u = np.linalg.solve(gram + alpha * a, (1.0 + alpha) * b)
+    return np.union1d(seen, new), a, b, u
+
+
 def fold_in(v: np.ndarray, gram: np.ndarray, items: np.ndarray, alpha: float) -> np.ndarray:
     """A new user's factors from the items of their history (exact solve of `_cg_side`'s system;
     `gram` = V^T V + reg I); zeros for an empty history."""

@@ -109,12 +109,21 @@ def served_with(model, version, data, log):
     return sm
 
 
-@pytest.mark.parametrize("recipe", ["aws-hrnn", "aws-ffnn", "aws-deepfm"])
+@pytest.mark.parametrize("recipe", ["aws-hrnn", "aws-hrnn+blend", "aws-ffnn", "aws-deepfm"])
 def test_carried_state_answers_as_a_fresh_worker(recipe):
+    """`+blend`: HRNN with its co-occurrence component on (weight 1): the user's factors are
+    carried too (folded in from the new items only) and score as a full fold-in."""
     data = cyclic_data()
+    recipe, _, blended = recipe.partition("+")
     hp = {"aws-hrnn": dict(FAST, **{"training.epochs": "1"}), "aws-deepfm": {"epochs": "1"},
           "aws-ffnn": {"dsize": "8", "batch_size": "16", "min_hist_length": "1"}}[recipe]
     model = recipe_for(recipe).fit(data, hp, seed=0)
+    if blended:
+        model.cooccurrence["weight"] = 1.0
+        solves = []
+        real_solve = np.linalg.solve
+        monkey = pytest.MonkeyPatch()
+        monkey.setattr(np.linalg, "solve", lambda a, b: solves.append(1) or real_solve(a, b))
     log = Events()
     warm = served_with(model, "v1", data, log)
     folds = []
@@ -136,6 +145,12 @@ def test_carried_state_answers_as_a_fresh_worker(recipe):
     # the warm worker read each new event once: its folds continue from the previous state
     # (the fresh workers' folds start from None)
     assert sum(1 for start, end in folds if start is not None and end - start == 1) >= 29
+    if blended:   # nothing new: the carried factors answer, no solve per request
+        del solves[:]
+        warm.recommend("u3", 10)
+        warm.rank("u3", items)
+        monkey.undo()
+        assert solves == []
     # a new solution version (another ServedModel) starts from nothing
     other = recipe_for(recipe).fit(data, hp, seed=1)
     v2 = served_with(other, "v2", data, log)
