@@ -12,6 +12,7 @@ The screenshots in docs/ (README, "Console") are taken here.
 """
 import os
 import random
+import re
 import urllib.parse
 
 import pytest
@@ -269,17 +270,43 @@ def test_console_from_empty_group_to_test_campaign_results(stack, browser, tmp_p
     b.screenshot("main", os.path.join(DOCS, "console-dashboard.png"))
 
 
-def test_related_items_campaign_asks_for_an_item(stack, browser):
-    """An aws-sims campaign (built over boto3): the test page asks for an item id instead of
-    a user's history, and answers items similar to it, without a click button."""
+PROGRESS_SEEN = """
+window.__progress = new Set();
+new MutationObserver(() => document.querySelectorAll('#versions .training-progress').forEach(
+  (e) => window.__progress.add(e.dataset.stage + ': ' + e.innerText))).observe(
+  document.getElementById('view'), {subtree: true, childList: true});
+"""
+
+
+def test_live_training_progress_and_a_related_items_campaign(stack, browser):
+    """aws-sims trained with HPO from the page: while it trains the versions table shows the
+    search's trial ("trial 2 of 4") from trainingProgress, polled. Then an aws-sims campaign
+    (over boto3): the test page asks for an item id instead of a user's history, and answers
+    items similar to it, without a click button."""
     personalize = stack.client("personalize")
     group, _ = flows.import_interactions(stack, personalize, interactions_csv(), "console-sims")
-    _, version = flows.train(personalize, group, "aws-sims", "console-sims")
-    assert version["status"] == "ACTIVE", version.get("failureReason")
-    campaign = flows.campaign(personalize, version["solutionVersionArn"], "console-sims")
     b = browser
     sign_in(b, stack_cli.console_url(stack.personalize_endpoint), stack.keys)
     b.wait("document.getElementById('group-name')")
+    b.js("location.hash = arguments[0]", f"#/group/{urllib.parse.quote(group, safe='')}/solution")
+    b.wait("Array.from(document.querySelectorAll('#recipe option')).some(o => o.innerText === 'aws-sims')")
+    b.set_value("#recipe", b.js("return Array.from(document.querySelectorAll('#recipe option'))"
+                                ".find(o => o.innerText === 'aws-sims').value"))
+    b.wait(has_text("#hyperparameters", "alpha"), what="aws-sims' hyperparameters")
+    b.click("#perform-hpo")
+    b.type("#solution-name", flows.name("console-sims"))
+    b.js(PROGRESS_SEEN)
+    b.click("#create-solution")
+    b.wait("document.getElementById('train-version')", what="the solution page")
+    b.wait(has_text("#versions", "ACTIVE"), timeout=240, what="the HPO version ACTIVE")
+    solution = personalize.list_solutions(datasetGroupArn=group)["solutions"][0]["solutionArn"]
+    version = personalize.describe_solution_version(solutionVersionArn=personalize.list_solution_versions(
+        solutionArn=solution)["solutionVersions"][0]["solutionVersionArn"])["solutionVersion"]
+    assert version["performHPO"] and version["status"] == "ACTIVE", version
+    seen = b.js("return Array.from(window.__progress)")
+    assert any(re.match(r"hpo:\s+trial \d of 4 \(\d done\)", p) for p in seen), seen
+
+    campaign = flows.campaign(personalize, version["solutionVersionArn"], "console-sims")
     b.js("location.hash = arguments[0]", "#/campaign/" + urllib.parse.quote(campaign, safe=""))
     b.wait("document.getElementById('item-id')", what="the related-items form")
     assert "RELATED_ITEMS" in b.text("#test-campaign")
