@@ -296,51 +296,79 @@ def key_texts(keys: np.ndarray) -> list:
         return [bytes(key).decode("utf-8") for key in raw.tolist()]
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+class _Table:
+    """An open hash table of uint64 keys -> codes, one slot per hash (0 = free)."""
+
+    def __init__(self, bits: int, multiplier: int):
+        self.bits, self.multiplier = bits, np.uint64(multiplier)
+        self.keys = np.zeros(1 << bits, dtype=np.uint64)
+        self.codes = np.full(1 << bits, -1, dtype=np.int32)
+
+    def slots(self, keys):
+        return (keys * self.multiplier) >> np.uint64(64 - self.bits)
+
+    def lookup(self, keys) -> np.ndarray:
+        """Codes, -2 where the key is not here."""
+        slots = self.slots(keys)
+        return np.where(self.keys[slots] == keys, self.codes[slots], -2)
+
+    def place(self, keys, codes) -> np.ndarray:
+        """Put keys into free slots; returns the mask of those that found none."""
+        slots = self.slots(keys)
+        free = self.keys[slots] == 0
+        self.keys[slots[free]] = keys[free]
+        self.codes[slots[free]] = codes[free]
+        return self.keys[slots] != keys          # two new keys on one free slot: one wins
+
+
+_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F)
 
 
 class KeyCodes:
     """Keys -> a string field's dictionary codes, sharing `values` (text -> code, in
-    first-seen order) with the exact path. Short keys go through an open hash table (one
-    slot per hash, collisions in a sorted overflow), so a block costs a few vector steps;
-    only keys not seen before touch Python, once each."""
+    first-seen order) with the exact path. Short keys go through two open hash tables (a
+    key that finds its slot taken in the first goes to the second, then to a small sorted
+    overflow), so a block costs a few vector steps; only keys not seen before touch
+    Python, once each."""
 
     def __init__(self, values: dict):
         self.values = values
-        self._bits = 12
-        self._slot_keys = np.zeros(1 << self._bits, dtype=np.uint64)
-        self._slot_codes = np.full(1 << self._bits, -1, dtype=np.int32)
+        self._count = 0
+        self._reset(12)
+
+    def _reset(self, bits):
+        self._tables = [_Table(bits, m) for m in _MULTIPLIERS]
         self._over_keys = np.zeros(0, dtype=np.uint64)
         self._over_codes = np.zeros(0, dtype=np.int32)
-        self._count = 0
 
     def encode(self, keys: Keys, null: Optional[np.ndarray] = None) -> np.ndarray:
         """Codes of `keys`; -1 where `null` (the empty cells) is True."""
         keys = keys.keys
         if keys.dtype != np.uint64:
             return self._encode_bytes(keys)
-        codes = self._lookup(keys, null)
-        unknown = codes == -2
-        if unknown.any():
-            self._add(keys[unknown])
-            codes[unknown] = self._lookup(keys[unknown], None)
-        return codes
-
-    def _hash(self, keys):
-        return (keys * _GOLDEN) >> np.uint64(64 - self._bits)
-
-    def _lookup(self, keys, null):
-        """Codes, -1 for the empty cell, -2 for keys not known yet."""
-        slots = self._hash(keys)
-        codes = np.where(self._slot_keys[slots] == keys, self._slot_codes[slots], -2)
+        codes = self._lookup(keys)
         if null is not None:
             codes[null] = -1
+        unknown = np.flatnonzero(codes == -2)
+        if unknown.size:
+            self._add(keys[unknown])
+            codes[unknown] = self._lookup(keys[unknown])
+        return codes
+
+    def _lookup(self, keys):
+        """Codes, -2 for keys not known yet."""
+        first, second = self._tables
+        codes = first.lookup(keys)
         rest = np.flatnonzero(codes == -2)
+        if rest.size:
+            found = second.lookup(keys[rest])
+            codes[rest] = found
+            rest = rest[found == -2]
         if rest.size and self._over_keys.size:
             at = np.searchsorted(self._over_keys, keys[rest]).clip(max=self._over_keys.size - 1)
             hit = self._over_keys[at] == keys[rest]
             codes[rest[hit]] = self._over_codes[at[hit]]
-        return codes.astype(np.int32)
+        return codes
 
     def _add(self, keys):
         distinct, first = np.unique(keys, return_index=True)
@@ -348,32 +376,27 @@ class KeyCodes:
         codes = np.array([self.values.setdefault(text, len(self.values))
                           for text in key_texts(distinct)], dtype=np.int32)
         self._count += len(distinct)
-        if self._count * 4 > len(self._slot_keys):
+        if self._count * 4 > len(self._tables[0].keys):
             self._grow()
         self._place(distinct, codes)
 
     def _place(self, keys, codes):
-        slots = self._hash(keys)
-        free = self._slot_keys[slots] == 0
-        self._slot_keys[slots[free]] = keys[free]
-        self._slot_codes[slots[free]] = codes[free]
-        placed = self._slot_keys[slots] == keys          # two new keys on one free slot: one wins
-        if not placed.all():
-            over_keys = np.concatenate([self._over_keys, keys[~placed]])
-            over_codes = np.concatenate([self._over_codes, codes[~placed]])
+        for table in self._tables:
+            left = table.place(keys, codes)
+            keys, codes = keys[left], codes[left]
+        if keys.size:
+            over_keys = np.concatenate([self._over_keys, keys])
+            over_codes = np.concatenate([self._over_codes, codes])
             order = np.argsort(over_keys)
             self._over_keys, self._over_codes = over_keys[order], over_codes[order]
 
     def _grow(self):
-        used = self._slot_keys != 0
-        keys = np.concatenate([self._slot_keys[used], self._over_keys])
-        codes = np.concatenate([self._slot_codes[used], self._over_codes])
-        while self._count * 4 > (1 << self._bits):
-            self._bits += 1
-        self._slot_keys = np.zeros(1 << self._bits, dtype=np.uint64)
-        self._slot_codes = np.full(1 << self._bits, -1, dtype=np.int32)
-        self._over_keys = np.zeros(0, dtype=np.uint64)
-        self._over_codes = np.zeros(0, dtype=np.int32)
+        keys = np.concatenate([t.keys[t.keys != 0] for t in self._tables] + [self._over_keys])
+        codes = np.concatenate([t.codes[t.keys != 0] for t in self._tables] + [self._over_codes])
+        bits = self._tables[0].bits
+        while self._count * 4 > (1 << bits):
+            bits += 1
+        self._reset(bits)
         self._place(keys, codes)
 
     def _encode_bytes(self, keys):
