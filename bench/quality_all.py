@@ -10,7 +10,7 @@ Per set and seed, on the same split (`split_interactions(data, seed)`):
   set has item metadata: MovieLens genres);
 - AutoML: the trainer's own code (`chalicelib.training.selection.automl`) over the default list
   (`chalicelib.domain.recipes.AUTOML_RECIPES`) on the trainer's inner validation split
-  (`split_interactions(split.train, seed + 1)`, as `chalicelib.training.entry.train` makes it),
+  (`selection.validation_split(split.train, seed + 1, 0.1)`, as `chalicelib.training.entry` makes it),
   by the trainer's default metric; the pick's held-out score is its row's (same split, same fit seed);
 - popularity (aws-popularity-count), implicit ALS with its defaults (100 factors, regularization
   0.01, alpha 1), implicit ALS tuned on the same inner validation split over factors 64/128 x
@@ -52,6 +52,7 @@ from chalicelib.training import selection  # noqa: E402
 NDCG10 = "normalized_discounted_cumulative_gain_at_10"
 RECIPES = ["aws-popularity-count", "aws-hrnn", "aws-hrnn-metadata", "aws-deepfm", "aws-ffnn",
            "aws-user-personalization", "aws-user-personalization-v2"]
+CHOSEN = ("session_gap_seconds", "cooccurrence_alpha", "cooccurrence_weight", "neighbour_weight")   # what HRNN chose
 ALS_GRID = {"factors": (64, 128), "regularization": (0.05, 1.0), "alpha": (1.0, 10.0, 40.0)}
 
 
@@ -91,21 +92,25 @@ def tuned_als(split, inner, seed):
     return als(split.train, seed, **best), best
 
 
-def run_set(name, seeds, recipes, log):
+def run_set(name, seeds, recipes, log, save=lambda out: None):
+    """{seed: {label: result}} of one set; `save(out)` after every seed (a long run keeps what
+    it has)."""
     data = load_set(name)
     if name.startswith("ml"):
         data = with_genres(data)
     out = {}
     for seed in seeds:
         split = split_interactions(data, seed)
-        inner = split_interactions(split.train, seed + 1)
+        inner = selection.validation_split(split.train, seed + 1, 0.1)
         res = {}
         for r in recipes:
             if r == "aws-hrnn-metadata" and data.items is None:
                 continue
-            m, secs, _ = evaluate(r, data, {}, seed, split=split)
-            res[r] = {"heldout": m, "fit_s": secs}
-            log(f"{name} seed {seed} {r}: NDCG@10 {m[NDCG10]:.4f} ({secs:.1f}s)")
+            m, secs, model = evaluate(r, data, {}, seed, split=split)
+            info = getattr(model, "info", None) or {}
+            res[r] = {"heldout": m, "fit_s": secs,
+                      "chosen": {k: info[k] for k in CHOSEN if k in info}}
+            log(f"{name} seed {seed} {r}: NDCG@10 {m[NDCG10]:.4f} ({secs:.1f}s) {res[r]['chosen']}")
         from hrnn_quality import fit_implicit
         for label, fit in (("implicit ALS default", lambda: als(split.train, seed)),
                            ("implicit BPR default", lambda: fit_implicit("bpr", split.train, seed))):
@@ -132,6 +137,7 @@ def run_set(name, seeds, recipes, log):
         log(f"{name} seed {seed} AutoML picked {chosen.recipe}: NDCG@10 {res['AutoML pick']['heldout'][NDCG10]:.4f}")
         res["_validation"] = validation
         out[str(seed)] = res
+        save(out)
     return out
 
 
@@ -162,6 +168,16 @@ def print_tables(results):
             if lab == "implicit ALS tuned":
                 extra = " (" + "; ".join(str(per_seed[s][lab]["chosen"]) for s in seeds) + ")"
             print(f"| {lab}{extra} | {v.mean():.4f} ± {v.std():.4f} | {p.mean():.4f} ± {p.std():.4f} | {f.mean():.1f} |")
+        mean = lambda lab: float(np.mean([per_seed[s][lab]["heldout"][NDCG10] for s in seeds]))  # noqa: E731
+        if "aws-hrnn" in labels:
+            print(f"\ntargets ({name}, NDCG@10 means): AutoML pick / ALS tuned "
+                  f"{mean('AutoML pick') / mean('implicit ALS tuned'):.3f}, aws-hrnn / ALS default "
+                  f"{mean('aws-hrnn') / mean('implicit ALS default'):.3f}, aws-hrnn / popularity "
+                  f"{mean('aws-hrnn') / mean('aws-popularity-count'):.2f}")
+            chosen = [per_seed[s]["aws-hrnn"].get("chosen") for s in seeds]
+            print("aws-hrnn chose (session gap, co-occurrence alpha, weight, neighbour weight) per seed: " + "; ".join(
+                f"{c.get('session_gap_seconds')}, {c.get('cooccurrence_alpha')}, {c.get('cooccurrence_weight')}, {c.get('neighbour_weight')}"
+                for c in chosen if c))
         print(f"\nvalidation vs held-out ({metric}), {name}:")
         print(f"| candidate | validation | held-out |")
         print("|---|---|---|")
@@ -193,12 +209,14 @@ def main(argv=None):
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     seeds = [int(s) for s in args.seeds.split(",")]
     results = {}
-    for name in args.sets.split(","):
-        results[name] = run_set(name, seeds, args.recipes.split(","), log)
+    def save(name, out):
+        results[name] = out
         if args.json:
             os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
             with open(args.json, "w") as f:
                 json.dump(results, f)
+    for name in args.sets.split(","):
+        results[name] = run_set(name, seeds, args.recipes.split(","), log, lambda out: save(name, out))
     print_tables(results)
 
 

@@ -78,22 +78,26 @@ learn from).
 
 Co-occurrence (issue 18). Where the order of a user's events says little (day-level
 timestamps, events imported in batches, ties), a sequence model has little to read and falls
-below matrix factorisation. So every HRNN model also holds a weighted implicit factorisation
-(`spectral.implicit_factors`: `CF_FACTORS` factors, regularisation `CF_REG`, confidence
-`1 + alpha`, `CF_ITERATIONS` sweeps) of the training spans, and scores
-`blend(network, factorisation, weight)`: both rows divided by their standard deviation, the
-second times `weight`. The confidence alpha (of `CF_ALPHAS`) and the weight (of `CF_WEIGHTS`:
-0 = the network alone, inf = the factorisation alone) are chosen together after training by
-the same validation users and NDCG@25 as the epochs, so the data decides how much the order is
-worth and how much an observed pair outweighs an unobserved one (sparse catalogues want a
-larger alpha: amazon-beauty, 9 interactions a user, 40; MovieLens 1); a weight above 0 must
-beat the network alone
-by `CF_MARGIN` (relative) on validation (ml-latest-small, development seed 0: 0.25 was +2% on
-validation and -0.006 NDCG@10 held out, so 0; its order-free variant of bench/order_free.py:
-1.0, +20%). A user's factors are folded in from the
-history at request time (`spectral.fold_in`, an exact solve), like the recurrent state.
+below matrix factorisation. So every HRNN model also holds what co-occurrence says, from the
+training spans: a weighted implicit factorisation (`spectral.implicit_factors`: `CF_FACTORS`
+factors, regularisation `CF_REG`, confidence `1 + alpha`, `CF_ITERATIONS` sweeps) and item
+neighbours (`neighbours.item_neighbours`: shrunk cosines, 100 per item), and scores
+`blend(network, factorisation, weight, neighbours, neighbour weight)`: every row divided by its
+standard deviation, the factorisation's times `weight`, the neighbours' times the neighbour
+weight. The confidence alpha (of `CF_ALPHAS`), the weight (of `CF_WEIGHTS`: 0 = none, inf = the
+factorisation in the network's place) and the neighbour weight (of `KNN_WEIGHTS`) are chosen
+together after training by the same validation users and NDCG@25 as the epochs, so the data
+decides how much the order is worth, how much an observed pair outweighs an unobserved one and
+whether neighbours or factors describe the catalogue better (sparse catalogues like
+amazon-beauty, 9 interactions a user, favour the neighbours and a larger alpha; MovieLens 1).
+A blend must beat the network alone by `CF_MARGIN` (relative) on validation, else both weights
+are 0 (ml-latest-small, development seed 0: a weight of 0.25 was +2% on validation and -0.006
+NDCG@10 held out). A user's factors are folded in from the history at request time
+(`spectral.fold_in`, an exact solve), the neighbours summed over it, like the recurrent state.
 Ties in time keep their import order (`data.user_sequences`, a stable sort) and stay in one
-session (a gap of 0 never exceeds `SESSION_GAP_SECONDS`); the factorisation ignores order.
+session (a gap of 0 never exceeds the session gap); the co-occurrence component ignores order.
+(Shuffling the tied items anew every epoch was tried: ml-latest-small seed 0 fell from 0.087
+to 0.074, since its same-second ratings come in movieId order, which says something.)
 
 Warm start (today's trainingMode UPDATE; `warm_start.py` says what today's API documents).
 `fit(data, hyperparameters, warm_start=previous_model)` re-indexes the data with the previous
@@ -131,6 +135,7 @@ from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_lo
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
+from chalicelib.algorithms.neighbours import item_neighbours, neighbour_scores
 from chalicelib.algorithms.optim import Adam, finish_grads
 from chalicelib.algorithms.softmax import NegativeSampler
 from chalicelib.algorithms.spectral import fold_in, fold_in_more, implicit_factors, start_embeddings
@@ -165,10 +170,11 @@ METADATA_PARAMS = ("A_in", "A_out", "C")
 CF_FACTORS = 100
 CF_REG = 0.1
 CF_ALPHA = 1.0          # the confidence of models saved before CF_ALPHAS
-CF_ALPHAS = (1.0, 10.0, 40.0)
+CF_ALPHAS = (1.0, 10.0)
 CF_ITERATIONS = 10
 CF_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
 CF_MARGIN = 0.05
+KNN_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 
 # --- sequences ------------------------------------------------------------------
@@ -386,10 +392,14 @@ class HrnnModel(Model):
             s = self.net.scores(out, items).astype(np.float64)
         cols = slice(None) if items is None else np.asarray(items)
         cf = self.cooccurrence
-        if cf is not None and cf["weight"] > 0 and nonempty.any():
-            factors = None if states is None else [None if st is None else st.carry[4] for st in states]
-            s_cf = cooccurrence_scores(cf, histories, items, factors)
-            s = blend(s, s_cf, cf["weight"])
+        wk = 0.0 if cf is None else cf.get("knn_weight", 0.0)
+        if cf is not None and (cf["weight"] > 0 or wk > 0) and nonempty.any():
+            s_cf = None
+            if cf["weight"] > 0:
+                factors = None if states is None else [None if st is None else st.carry[4] for st in states]
+                s_cf = cooccurrence_scores(cf, histories, items, factors)
+            s_knn = neighbour_scores(cf["S"], histories)[:, cols] if wk > 0 else None
+            s = blend(s, s_cf, cf["weight"], s_knn, wk)
         s[~nonempty] = self._popularity[cols]
         s[:, ~self._known[cols]] = -np.inf
         return s
@@ -419,6 +429,11 @@ class HrnnModel(Model):
             a["cf.V"], a["cf.gram"] = cf["V"], cf["gram"]
             a["cf.weight"] = np.asarray(cf["weight"], np.float64)
             a["cf.alpha"] = np.asarray(cf["alpha"], np.float64)
+            a["cf.knn_weight"] = np.asarray(cf.get("knn_weight", 0.0), np.float64)
+            if cf.get("S") is not None:
+                m = cf["S"]
+                a["knn.data"], a["knn.indices"], a["knn.indptr"] = m.data, m.indices, m.indptr
+                a["knn.shape"] = np.asarray(m.shape, np.int64)
         return a
 
     def meta(self):
@@ -432,7 +447,7 @@ class HrnnModel(Model):
     def from_artifacts(cls, item_ids, hyperparameters, arrays, meta):
         params = params_of(arrays)
         feats = {}
-        for tag in ("fi", "fu"):
+        for tag in ("fi", "fu", "knn"):
             if f"{tag}.data" in arrays:
                 feats[tag] = sp.csr_matrix((arrays[f"{tag}.data"], arrays[f"{tag}.indices"],
                                             arrays[f"{tag}.indptr"]),
@@ -447,7 +462,9 @@ class HrnnModel(Model):
         if "cf.V" in arrays:
             model.cooccurrence = {"V": arrays["cf.V"], "gram": arrays["cf.gram"],
                                   "weight": float(arrays["cf.weight"]),
-                                  "alpha": float(arrays["cf.alpha"]) if "cf.alpha" in arrays else CF_ALPHA}
+                                  "alpha": float(arrays["cf.alpha"]) if "cf.alpha" in arrays else CF_ALPHA,
+                                  "knn_weight": float(arrays["cf.knn_weight"]) if "cf.knn_weight" in arrays
+                                  else 0.0, "S": feats.get("knn")}
         model._load_extra(arrays, meta)
         return model
 
@@ -490,6 +507,7 @@ class Hrnn(Recipe):
         cf = info.pop("_cooccurrence", None)
         if cf is not None:
             info["cooccurrence_weight"], info["cooccurrence_alpha"] = cf["weight"], cf["alpha"]
+            info["neighbour_weight"] = cf["knn_weight"]
         model = self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts,
                                  data.user_ids if user_f is not None else None, info)
         model.feature_names = names
@@ -763,17 +781,19 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
 
 
 def _fit_cooccurrence(net, items, spans, n_items, known, val_hist, val_targets, rng, log, gap):
-    """The implicit factorisation of the training spans, with the confidence of `CF_ALPHAS` and
-    the blend weight of `CF_WEIGHTS` that score best together on the validation users (the
-    first confidence and weight 0 when there are none)."""
+    """The co-occurrence component of the training spans (module docstring, "Co-occurrence"):
+    the implicit factorisation with the confidence of `CF_ALPHAS`, the item neighbours
+    (`neighbours.item_neighbours`), and the weights of `CF_WEIGHTS` and `KNN_WEIGHTS` that score
+    best together on the validation users (the first confidence and weights 0 without them)."""
     rows = np.concatenate([np.full(b - a, k) for k, (_, a, b) in enumerate(spans)])
     cols = np.concatenate([items[a:b] for _, a, b in spans])
     x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(len(spans), n_items))
+    neighbours = item_neighbours(x)
 
     def factorisation(alpha):
         _, v = implicit_factors(x, CF_FACTORS, CF_REG, alpha, CF_ITERATIONS, rng)
         return {"V": v.astype(np.float32), "gram": v.T @ v + CF_REG * np.eye(v.shape[1]),
-                "alpha": float(alpha), "weight": 0.0}
+                "alpha": float(alpha), "weight": 0.0, "S": neighbours, "knn_weight": 0.0}
 
     if not val_hist:
         return factorisation(CF_ALPHAS[0])
@@ -785,21 +805,28 @@ def _fit_cooccurrence(net, items, spans, n_items, known, val_hist, val_targets, 
         return validation_ndcg(s, val_hist, val_targets)
 
     alone = score(s_net.copy())
+    u_net = unit_rows(s_net)
+    u_knn = None if neighbours is None else unit_rows(neighbour_scores(neighbours, val_hist))
+    knn_weights = KNN_WEIGHTS if u_knn is not None else (0.0,)
     best, best_score, scores = None, -1.0, {}
     for alpha in CF_ALPHAS:
         cf = factorisation(alpha)
-        s_cf = cooccurrence_scores(cf, val_hist)
-        for w in CF_WEIGHTS[1:]:
-            scores[(alpha, w)] = score(blend(s_net, s_cf, w))
-            if scores[(alpha, w)] > best_score:
-                best, best_score = dict(cf, weight=float(w)), scores[(alpha, w)]
+        u_cf = unit_rows(cooccurrence_scores(cf, val_hist))
+        for w in CF_WEIGHTS:
+            for wk in knn_weights:
+                if w == 0 and wk == 0:
+                    continue
+                scores[(alpha, w, wk)] = score(mix(s_net, u_net, u_cf, w, u_knn, wk))
+                if scores[(alpha, w, wk)] > best_score:
+                    best, best_score = dict(cf, weight=float(w), knn_weight=float(wk)), scores[(alpha, w, wk)]
     # a blend must beat the network alone clearly: a few hundred validation users cannot tell
     # a 2% difference from noise (ml-latest-small seed 0: +2% on validation, -7% held out)
     if not best_score > (1.0 + CF_MARGIN) * alone:
-        best["weight"] = 0.0
-    log(f"co-occurrence: network alone {alone:.4f}; " +
-        ", ".join(f"alpha {a:g} weight {w}: {v:.4f}" for (a, w), v in scores.items())
-        + f"; chosen alpha {best['alpha']:g}, weight {best['weight']}")
+        best["weight"] = best["knn_weight"] = 0.0
+    top = sorted(scores.items(), key=lambda kv: -kv[1])[:5]
+    log(f"co-occurrence: network alone {alone:.4f}; best (alpha, weight, neighbour weight): "
+        + ", ".join(f"{k}: {v:.4f}" for k, v in top)
+        + f"; chosen alpha {best['alpha']:g}, weight {best['weight']}, neighbour weight {best['knn_weight']}")
     return best
 
 
@@ -818,19 +845,36 @@ def cooccurrence_scores(cf: dict, histories, items=None, factors=None) -> np.nda
         return (u.astype(v.dtype) @ v[cols].T).astype(np.float64)
 
 
-def blend(s_net: np.ndarray, s_cf: np.ndarray, weight: float) -> np.ndarray:
-    """The sequence model's scores plus `weight` times the co-occurrence scores, each row of each
-    divided by its standard deviation over finite entries (the two live on different scales);
-    weight 0 is the network alone, inf the factorisation alone."""
-    def unit(s):
-        f = np.where(np.isfinite(s), s, np.nan)
-        sd = np.nanstd(f, axis=1, keepdims=True)
-        return s / np.where(sd > 0, sd, 1.0)
-    if weight == 0:
+def unit_rows(s: np.ndarray) -> np.ndarray:
+    """Each row of `s` divided by its standard deviation over finite entries (1 where that is 0)."""
+    f = np.where(np.isfinite(s), s, np.nan)
+    sd = np.nanstd(f, axis=1, keepdims=True)
+    return s / np.where(sd > 0, sd, 1.0)
+
+
+def mix(s_net, u_net, u_cf, weight, u_knn=None, knn_weight=0.0):
+    """`blend` of rows already divided by their deviation (`unit_rows`); `u_cf` is not read
+    when `weight` is 0, nor `u_knn` when `knn_weight` is."""
+    if weight == 0 and knn_weight == 0:
         return s_net
     if np.isinf(weight):
-        return np.where(np.isfinite(s_net), s_cf, s_net)
-    return unit(s_net) + weight * unit(s_cf)
+        out = np.where(np.isfinite(s_net), u_cf, s_net)
+    else:
+        out = u_net + weight * u_cf if weight else u_net
+    return out + knn_weight * u_knn if knn_weight else out
+
+
+def blend(s_net: np.ndarray, s_cf: Optional[np.ndarray], weight: float,
+          s_knn: Optional[np.ndarray] = None, knn_weight: float = 0.0) -> np.ndarray:
+    """The sequence model's scores plus `weight` times the factorisation's and `knn_weight` times
+    the neighbours', each row of each divided by its standard deviation over finite entries (they
+    live on different scales); weights 0 are the network alone, `weight` inf the factorisation in
+    the network's place (what the network scores -inf stays -inf)."""
+    if weight == 0 and knn_weight == 0:
+        return s_net
+    unit = lambda s: None if s is None else unit_rows(s)  # noqa: E731
+    return mix(s_net, unit_rows(s_net), unit(s_cf) if weight else None, weight,
+               unit(s_knn) if knn_weight else None, knn_weight)
 
 
 def validation_ndcg(scores: np.ndarray, hist, targets, k: int = VALIDATION_K) -> float:

@@ -19,7 +19,8 @@ def test_blend_endpoints_and_scale():
     net = np.array([[1.0, 2.0, 3.0, -np.inf]])
     cf = np.array([[30.0, 20.0, 10.0, 5.0]])
     assert blend(net, cf, 0.0) is net
-    assert np.array_equal(blend(net, cf, np.inf), np.array([[30.0, 20.0, 10.0, -np.inf]]))
+    alone = blend(net, cf, np.inf)              # the factorisation in the network's place
+    assert np.allclose(alone[:, :3] * np.std(cf), cf[:, :3]) and alone[0, 3] == -np.inf
     mixed = blend(net, cf * 1000, 1.0)          # the scale of either side does not matter
     assert np.allclose(mixed[:, :3], blend(net, cf, 1.0)[:, :3]) and mixed[0, 3] == -np.inf
 
@@ -75,3 +76,21 @@ def test_the_confidence_and_weight_are_chosen_on_validation_and_saved(tmp_path):
     assert loaded.cooccurrence["alpha"] == cf["alpha"] and loaded.cooccurrence["weight"] == cf["weight"]
     h = [History(np.array([0, 2, 4], np.int32))]
     assert np.allclose(loaded.item_scores(h), model.item_scores(h))
+
+
+def test_neighbours_are_shrunk_cosines_cut_to_k_and_score_histories():
+    from chalicelib.algorithms.neighbours import item_neighbours, neighbour_scores
+    # items 0 and 1 always together (4 users), item 2 once with 0
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 1, 1], [0, 0, 1]], float))
+    s = item_neighbours(x, k=1, shrink=1.0).toarray()
+    assert np.isclose(s[0, 1], 4 / (4 + 1)) and s[0, 2] == 0          # k = 1 keeps the best only
+    assert np.isclose(s[2, 0], 1 / (np.sqrt(4 * 2) + 1)) and s.diagonal().sum() == 0
+    scores = neighbour_scores(item_neighbours(x, k=2, shrink=1.0), [History(np.array([0, 0], np.int32))])
+    assert np.argmax(scores[0]) == 1 and scores[0, 0] == 0
+
+
+def test_blend_adds_the_neighbours():
+    net = np.array([[3.0, 2.0, 1.0]])
+    knn = np.array([[0.0, 0.0, 9.0]])
+    assert np.argmax(blend(net, None, 0.0, knn, 4.0)[0]) == 2
+    assert blend(net, None, 0.0, knn, 0.0) is net
