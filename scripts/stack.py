@@ -93,8 +93,9 @@ def _stack_complete(endpoint_url, region, stack_name):
 
 def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=False,
                        record_path=None, progress=print, build_dir=package.BUILD,
-                       root=ROOT, body_limit=deploy.TEMPLATE_BODY_LIMIT):
+                       root=ROOT, body_limit=deploy.TEMPLATE_BODY_LIMIT, parameters=None):
     """Deploy (or, when nothing changed, reuse) the stack on a running ministack.
+    `parameters`: template parameters beyond TrainingBackend (e.g. TrainerTimeBudgetSeconds).
 
     The decision rests on `package.source_digest`: the same inputs on the same
     emulator mean the same stack, so a second `make up` does no work."""
@@ -114,7 +115,7 @@ def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=Fal
         progress("not deployed (no infrastructure/statemachines/<name>.asl.json yet): "
                  + ", ".join(pkg.skipped_workflows))
     dep = deploy.deploy(pkg, stack_name=stack_name, endpoint_url=emu.endpoint, region=region,
-                        parameters={"TrainingBackend": "lambda"}, progress=progress,
+                        parameters=dict(parameters or {}, TrainingBackend="lambda"), progress=progress,
                         body_limit=body_limit)
     record = {"digest": digest, "port": emu.port, "stack_name": stack_name, "region": region,
               "outputs": dep.outputs, "personalize_endpoint": dep.personalize_endpoint,

@@ -2,13 +2,20 @@
 
 A recipe whose `fit` takes `checkpoint=` (`Recipe.supports_checkpoint`) asks the checkpoint at the
 end of every epoch whether the next epoch still fits in the invocation's time
-(`Checkpoint.should_pause(epoch_seconds)`). If not, it hands over everything the rest of the fit
-depends on, as named numpy arrays (parameters, optimizer moments, best parameters so far) and a
-small JSON-safe dict (epoch and step counters, the RNG's bit-generator state, the loss history),
-and raises `Paused`. The next invocation builds the same starting point from the same seed, then
-`resume()` gives the arrays and dict back and the loop goes on from the next epoch: the resumed
-fit computes exactly what the uninterrupted one would (same float operations in the same order,
-so the parameters are bit-identical).
+(`at_epoch_end(checkpoint, epoch, epochs, epoch_seconds)`, which also reports the epoch to
+`Checkpoint.on_epoch`: the training's progress). If not, it hands over everything the rest of
+the fit depends on, as named numpy arrays (parameters, optimizer moments, best parameters so
+far) and a small JSON-safe dict (epoch and step counters, the RNG's bit-generator state, the
+loss history), and raises `Paused`. The next invocation builds the same starting point from the
+same seed, then `resume()` gives the arrays and dict back and the loop goes on from the next
+epoch: the resumed fit computes exactly what the uninterrupted one would (same float operations
+in the same order, so the parameters are bit-identical).
+
+The epoch loops of the gradient-trained recipes (FFNN, DeepFM, the v2 attention recipes) hold
+the same three things between epochs: parameters updated in place by an `optim.Adam`, its
+moments and step count, one `np.random.Generator`. `pause_loop` / `resume_loop` save and
+restore exactly those (plus any extra arrays and JSON-safe fields a loop names), so each loop
+adds two calls and no checkpoint code of its own.
 
 Where the state is kept is the caller's business (`chalicelib.training.entry` writes a folder,
 the trainer Lambda syncs it with S3); this module is numpy and the standard library only.
@@ -18,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -38,13 +45,15 @@ class Checkpoint:
     """A place for one fit's state in a folder, and the time budget of this invocation.
     `budget_seconds` None: never pause (SageMaker, the command line)."""
 
-    def __init__(self, directory: str, budget_seconds: Optional[float] = None, clock=time.monotonic):
+    def __init__(self, directory: str, budget_seconds: Optional[float] = None, clock=time.monotonic,
+                 on_epoch: Optional[Callable[[int, int], None]] = None):
         self.directory = directory
         self.budget = budget_seconds
         self.clock = clock
         self.started = clock()
         self.saves = 0
         self.save_seconds = 0.0
+        self.on_epoch = on_epoch     # (epoch done, epochs planned): progress, from `at_epoch_end`
 
     def should_pause(self, next_epoch_seconds: float) -> bool:
         """True when another epoch of about `next_epoch_seconds` would overrun the budget."""
@@ -95,3 +104,41 @@ def prefixed(prefix: str, arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray
 
 def unprefixed(prefix: str, arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     return {k[len(prefix):]: np.array(v) for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def at_epoch_end(checkpoint: Optional[Checkpoint], epoch: int, epochs: int, epoch_seconds: float) -> bool:
+    """Report epoch `epoch` of `epochs` as done; True when the loop should pause now (another
+    epoch of about `epoch_seconds` would overrun the budget; never after the last epoch)."""
+    if checkpoint is None:
+        return False
+    if checkpoint.on_epoch is not None:
+        checkpoint.on_epoch(int(epoch), int(epochs))
+    return epoch < epochs and checkpoint.should_pause(epoch_seconds)
+
+
+def pause_loop(checkpoint: Checkpoint, *, epoch: int, params: Dict[str, np.ndarray], opt, rng,
+               seconds: float, arrays: Optional[Dict[str, np.ndarray]] = None, **fields) -> None:
+    """Save an epoch loop's state after `epoch` and raise `Paused`: `params` (updated in place by
+    `opt`, an `optim.Adam`), Adam's moments and step count, `rng`'s state, the seconds spent so
+    far, and the loop's own `arrays` and JSON-safe `fields`."""
+    saved = dict(prefixed("p.", params), **prefixed("m.", opt.m), **prefixed("v.", opt.v),
+                 **prefixed("x.", arrays or {}))
+    checkpoint.pause(saved, dict(fields, epoch=int(epoch), adamSteps=int(opt.t), rng=rng_state(rng),
+                                 seconds=float(seconds)))
+
+
+def resume_loop(checkpoint: Optional[Checkpoint], params: Dict[str, np.ndarray], opt, rng):
+    """None without a saved state; else restore what `pause_loop` saved into `params` (in place:
+    the optimizer and the network hold the same arrays), `opt` and `rng`, and return
+    `(next epoch, the loop's arrays, its fields with "seconds")`."""
+    saved = checkpoint.resume() if checkpoint is not None else None
+    if saved is None:
+        return None
+    arrays, state = saved
+    for name, value in unprefixed("p.", arrays).items():
+        params[name][...] = value
+    opt.m.update(unprefixed("m.", arrays))
+    opt.v.update(unprefixed("v.", arrays))
+    opt.t = int(state["adamSteps"])
+    set_rng_state(rng, state["rng"])
+    return int(state["epoch"]) + 1, unprefixed("x.", arrays), state

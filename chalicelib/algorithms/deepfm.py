@@ -88,6 +88,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
 from chalicelib.algorithms.deepfm_net import DeepFmNet
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads
@@ -248,19 +249,22 @@ class DeepFm(Recipe):
     name = NAME
     recipe_type = USER_PERSONALIZATION
     model_class = DeepFmModel
+    supports_checkpoint = True   # train_deepfm's epoch loop (checkpoint.pause_loop)
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None) -> DeepFmModel:
+            log: Callable[[str], None] = lambda msg: None, checkpoint=None) -> DeepFmModel:
         hp = parse_hyperparameters(NAME, hyperparameters)
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         with single_threaded_blas():
-            net, counts, info = train_deepfm(data, hp, seed=seed, log=log)
+            net, counts, info = train_deepfm(data, hp, seed=seed, log=log, checkpoint=checkpoint)
         return DeepFmModel(data.item_ids, dict(hyperparameters or {}), net, counts, info)
 
 
-def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32):
-    """Train on `data` with typed hyperparameters `hp`; returns `(net, item_counts, info)`."""
+def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32,
+                 checkpoint=None):
+    """Train on `data` with typed hyperparameters `hp`; returns `(net, item_counts, info)`.
+    `checkpoint`: pause at an epoch end and resume there (`chalicelib.algorithms.checkpoint`)."""
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, _, bounds = user_sequences(data)
@@ -289,9 +293,14 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
         label_counts = np.bincount(items[is_label], minlength=n_items).astype(np.float64)
         sampler = NegativeSampler(label_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
     opt = Adam(net.params, lr=LEARNING_RATE)
-    history = []
-    for epoch in range(1, epochs + 1):
-        t0 = time.process_time()
+    history, first = [], 1
+    resumed = resume_loop(checkpoint, net.params, opt, rng)
+    if resumed is not None:
+        first, _, state = resumed
+        history, t_start = list(state["history"]), t_start - state["seconds"]
+        log(f"resumed from the checkpoint after epoch {first - 1}")
+    for epoch in range(first, epochs + 1):
+        t0, w0 = time.process_time(), time.monotonic()
         order = rng.permutation(examples.shape[0])
         losses = []
         for b0 in range(0, order.shape[0], batch):
@@ -315,6 +324,9 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
         cpu = time.process_time() - t0
         history.append({"epoch": epoch, "loss": float(np.mean(losses))})
         log(f"epoch {epoch}: loss {np.mean(losses):.4f} on {examples.shape[0]} examples (cpu {cpu:.1f}s)")
+        if at_epoch_end(checkpoint, epoch, epochs, time.monotonic() - w0):
+            pause_loop(checkpoint, epoch=epoch, params=net.params, opt=opt, rng=rng,
+                       seconds=time.monotonic() - t_start, history=history)
     info = {"epochs": epochs, "examples": int(examples.shape[0]), "sampled_softmax": bool(sampled),
             "history": history, "seconds": round(time.monotonic() - t_start, 3)}
     return net, counts, info

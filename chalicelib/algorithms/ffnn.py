@@ -87,6 +87,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         param_arrays, params_of, popularity_prior, state_vectors,
                                         top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
 from chalicelib.algorithms.optim import Adam, finish_grads
@@ -235,14 +236,15 @@ class Ffnn(Recipe):
     name = NAME
     recipe_type = USER_PERSONALIZATION
     model_class = FfnnModel
+    supports_checkpoint = True   # train_ffnn's epoch loop (checkpoint.pause_loop)
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None) -> FfnnModel:
+            log: Callable[[str], None] = lambda msg: None, checkpoint=None) -> FfnnModel:
         hp = parse_hyperparameters(NAME, hyperparameters)
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         with single_threaded_blas():
-            net, counts, info = train_ffnn(data, hp, seed=seed, log=log)
+            net, counts, info = train_ffnn(data, hp, seed=seed, log=log, checkpoint=checkpoint)
         return FfnnModel(data.item_ids, dict(hyperparameters or {}), net, counts,
                          int(hp["max_hist_length"]), info, (RECENCY_HALF_LIFE, RECENCY_FLOOR))
 
@@ -261,8 +263,10 @@ def epoch_examples(bounds, users, min_hist, rng):
     return t[perm], a[owner][perm], b[owner][perm]
 
 
-def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32):
-    """Train on `data` with typed hyperparameters; returns `(net, item_counts, info)`."""
+def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtype=np.float32,
+               checkpoint=None):
+    """Train on `data` with typed hyperparameters; returns `(net, item_counts, info)`.
+    `checkpoint`: pause at an epoch end and resume there (`chalicelib.algorithms.checkpoint`)."""
     t_start, c_start = time.monotonic(), time.process_time()
     rng = np.random.default_rng(seed)
     items, _, bounds = user_sequences(data)
@@ -290,9 +294,14 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
                          INIT_ROW_NORM)
     opt = Adam(net.params, lr=float(hp["learning_rate"]))
     recency = (RECENCY_HALF_LIFE, RECENCY_FLOOR)
-    history = []
-    for epoch in range(1, EPOCHS + 1):
-        c0 = time.process_time()
+    history, first = [], 1
+    resumed = resume_loop(checkpoint, net.params, opt, rng)
+    if resumed is not None:
+        first, _, state = resumed
+        history, t_start = list(state["history"]), t_start - state["seconds"]
+        log(f"resumed from the checkpoint after epoch {first - 1}")
+    for epoch in range(first, EPOCHS + 1):
+        c0, t0 = time.process_time(), time.monotonic()
         t, ua, ub = epoch_examples(bounds, users, min_hist, rng)
         losses = []
         for s in range(0, t.shape[0], batch):
@@ -314,6 +323,9 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
         history.append({"epoch": epoch, "loss": loss, "examples": int(t.shape[0])})
         log(f"epoch {epoch}: loss {'n/a' if loss is None else f'{loss:.4f}'} on {t.shape[0]} examples "
             f"(cpu {time.process_time() - c0:.1f}s)")
+        if at_epoch_end(checkpoint, epoch, EPOCHS, time.monotonic() - t0):
+            pause_loop(checkpoint, epoch=epoch, params=net.params, opt=opt, rng=rng,
+                       seconds=time.monotonic() - t_start, history=history)
     info = {"epochs": EPOCHS, "history": history, "trained_users": int(users.size),
             "seconds": round(time.monotonic() - t_start, 3),
             "cpu_seconds": round(time.process_time() - c_start, 3)}

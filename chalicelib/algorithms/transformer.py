@@ -42,6 +42,7 @@ from chalicelib.algorithms.base import (PERSONALIZED_RANKING, USER_PERSONALIZATI
                                         Recipe, TrainingData, candidate_scores, exclude_histories,
                                         in_catalogue, param_arrays, params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads, scatter_rows
 from chalicelib.algorithms.softmax import NegativeSampler, softmax_cross_entropy
@@ -228,7 +229,9 @@ def _targets(batch, length):
     return np.concatenate(rows), np.concatenate(pos), np.concatenate(w)
 
 
-def train_attention(data: TrainingData, recency_bias: bool, *, seed=0, log=lambda m: None):
+def train_attention(data: TrainingData, recency_bias: bool, *, seed=0, log=lambda m: None, checkpoint=None):
+    """`(net, item_counts, info)`; `checkpoint`: pause at an epoch end and resume there
+    (`chalicelib.algorithms.checkpoint`)."""
     t_start = time.monotonic()
     rng = np.random.default_rng(seed)
     items, stamps, bounds = user_sequences(data)
@@ -246,8 +249,14 @@ def train_attention(data: TrainingData, recency_bias: bool, *, seed=0, log=lambd
         np.add.at(target_counts, items[s + 1:e], 1.0)
     sampler = NegativeSampler(target_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
     opt = Adam(net.params, lr=LEARNING_RATE)
-    history = []
-    for epoch in range(1, EPOCHS + 1):
+    history, first = [], 1
+    resumed = resume_loop(checkpoint, net.params, opt, rng)
+    if resumed is not None:
+        first, _, state = resumed
+        history, t_start = list(state["history"]), t_start - state["seconds"]
+        log(f"resumed from the checkpoint after epoch {first - 1}")
+    for epoch in range(first, EPOCHS + 1):
+        t0 = time.monotonic()
         order = rng.permutation(len(windows))
         losses = []
         for b0 in range(0, order.size, BATCH):
@@ -273,6 +282,9 @@ def train_attention(data: TrainingData, recency_bias: bool, *, seed=0, log=lambd
             losses.append(loss)
         history.append({"epoch": epoch, "loss": float(np.mean(losses))})
         log(f"epoch {epoch}: loss {np.mean(losses):.4f} ({len(windows)} windows)")
+        if at_epoch_end(checkpoint, epoch, EPOCHS, time.monotonic() - t0):
+            pause_loop(checkpoint, epoch=epoch, params=net.params, opt=opt, rng=rng,
+                       seconds=time.monotonic() - t_start, history=history)
     info = {"epochs": EPOCHS, "history": history, "seconds": round(time.monotonic() - t_start, 3),
             "windows": len(windows), "apply_recency_bias": bool(recency_bias)}
     return net, counts, info
@@ -282,14 +294,16 @@ class UserPersonalizationV2(Recipe):
     name = "aws-user-personalization-v2"
     recipe_type = USER_PERSONALIZATION
     model_class = AttentionModel
+    supports_checkpoint = True   # train_attention's epoch loop (checkpoint.pause_loop)
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None) -> AttentionModel:
+            log: Callable[[str], None] = lambda msg: None, checkpoint=None) -> AttentionModel:
         hp = parse_hyperparameters(self.name, hyperparameters or {})
         if len(data.interactions) == 0:
             raise ValueError("no interactions to train on")
         with single_threaded_blas():
-            net, counts, info = train_attention(data, bool(hp["apply_recency_bias"]), seed=seed, log=log)
+            net, counts, info = train_attention(data, bool(hp["apply_recency_bias"]), seed=seed, log=log,
+                                                checkpoint=checkpoint)
         return self.model_class(data.item_ids, dict(hyperparameters or {}), net, counts, info)
 
 

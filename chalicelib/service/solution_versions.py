@@ -322,6 +322,44 @@ def record_training_result(arn, *, metrics=None, training_hours=None, model_key=
                                           "recording results") from None
 
 
+# trainingProgress (a project extension of SolutionVersion, specs/personalize.json): the fields
+# the trainer reports; elapsedSeconds and updatedDateTime are stamped here.
+PROGRESS_FIELDS = ("stage", "trialsCompleted", "trialsTotal", "currentTrial", "epoch", "epochs")
+PROGRESS_STAGES = ("training", "hpo", "evaluation", "final")
+
+
+def record_progress(arn, fields, *, start=False):
+    """Set the version's `trainingProgress` from `fields` (PROGRESS_FIELDS; `currentTrial`
+    only while a trial runs) while it trains: `elapsedSeconds` since the training began
+    (`trainingStartedDateTime`, set when `start`), `updatedDateTime` now. A version that has
+    ended, or is being stopped, keeps what it has (False is returned); the last figures stay
+    on the version once it is ACTIVE or failed."""
+    stamp = now()
+    progress = {k: fields[k] for k in PROGRESS_FIELDS if fields.get(k) is not None}
+    if progress.get("stage") not in PROGRESS_STAGES:
+        raise ValueError(f"trainingProgress.stage: {progress.get('stage')!r} is not one of {PROGRESS_STAGES}")
+    for k in PROGRESS_FIELDS[1:]:
+        if k in progress:
+            progress[k] = int(progress[k])
+    changes = {"trainingProgress": progress}
+    if start:
+        changes["trainingStartedDateTime"] = stamp
+        began = stamp
+    else:
+        version = get(arn)
+        began = version.get("trainingStartedDateTime") or stamp
+        # parallel trials count the finished ones at different moments: never show fewer
+        before = (version.get("trainingProgress") or {}).get("trialsCompleted")
+        if before is not None and "trialsCompleted" in progress:
+            progress["trialsCompleted"] = max(int(before), progress["trialsCompleted"])
+    progress.update(elapsedSeconds=round(max(0.0, (stamp - began).total_seconds()), 3), updatedDateTime=stamp)
+    try:
+        store().update(arn, changes, expect_status=(lifecycle.CREATE_IN_PROGRESS,))
+        return True
+    except ConditionFailed:
+        return False
+
+
 def _hp_text(value):
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 

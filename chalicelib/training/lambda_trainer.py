@@ -20,12 +20,19 @@ error, so the state machine does not retry a training that cannot succeed). Erro
 A training in several invocations (`chalicelib.training.stepwise`; the event's `step`):
 
 - `{"step": "trial", "trial": {...}}` scores one trial and writes its result to
-  `<outputUri>/<job>/search/<phase>-<index>.json`; answers `{"trial": index, "objective"}`.
+  `<outputUri>/<job>/search/<phase>-<index>.json`; answers `{"trial": index, "phase"}`, or
+  `{"continue": true, "progress"}` when its fit paused (its checkpoint under
+  `<job>/checkpoints/<stepwise.trial_checkpoint_name>/`, resumed by the next invocation).
 - `{"step": "fit"}` downloads `<job>/search/chosen.json` and `<job>/checkpoints/`, runs the fits
   within `budget_seconds(context)` (`config.trainer_time_budget_seconds`, and the invocation's
   remaining time less `config.trainer_time_margin_seconds`), uploads the checkpoints and answers
   `{"continue": true, "progress"}` after a pause, else as above. A retried invocation resumes
   from the last checkpoint too.
+
+`progress` (from the training workflow, optional) is called with the fields of the version's
+`trainingProgress` at every epoch end (`stepwise`, module docstring), plus `trialsCompleted`
+(the trial files under `<job>/search/`, counted when the invocation starts and after its own
+trial) and `trialsTotal` (the trial's or the choice's `trialsTotal`).
 """
 from __future__ import annotations
 
@@ -79,6 +86,20 @@ def _upload_folder(directory: str, uri: str) -> None:
             objects.put_file(uri + os.path.relpath(path, directory).replace(os.sep, "/"), path)
 
 
+def trials_completed(event: dict) -> int:
+    """Trial result files written so far under `<job>/search/` (every phase)."""
+    names = (o["key"].rsplit("/", 1)[-1] for o in objects.list_prefix(work_uri(event, "search")))
+    return sum(1 for n in names if n.endswith(".json") and n != stepwise.CHOSEN_FILE)
+
+
+def _counted(progress, event, total):
+    """`progress` with the search's counts added (see the module docstring)."""
+    if progress is None:
+        return None
+    counts = {"trialsCompleted": trials_completed(event), "trialsTotal": int(total or 0)}
+    return lambda fields: progress(dict(counts, **fields))
+
+
 def _structured(job):
     def log(message):
         logger.info(message if message.startswith("{") else
@@ -86,7 +107,7 @@ def _structured(job):
     return log
 
 
-def handle(event: dict, should_stop=None, context=None) -> dict:
+def handle(event: dict, should_stop=None, context=None, progress=None) -> dict:
     job = event["trainingJobName"]
     channels = event.get("channels") or {}
     started = time.monotonic()
@@ -99,20 +120,31 @@ def handle(event: dict, should_stop=None, context=None) -> dict:
         step, log = event.get("step"), _structured(job)
         if step == "trial":
             trial = event["trial"]
-            if stepwise.run_trial(root, trial, log=log) != 0:
+            name = stepwise.trial_checkpoint_name(trial)
+            folder, uri = os.path.join(stepwise.checkpoint_dir(layout), name), work_uri(event, "checkpoints") + name + "/"
+            _download_prefix(uri, folder)
+            code = stepwise.run_trial(root, trial, log=log, should_stop=should_stop,
+                                      budget_seconds=budget_seconds(context),
+                                      progress=_counted(progress, event, trial.get("trialsTotal")))
+            if code == stepwise.CONTINUE:
+                return _continue(layout, folder, uri)
+            if code != 0:
                 return {"failureReason": layout.read_failure() or "Training failed without saying why"}
             objects.put_file(trial_uri(event, trial["phase"], trial["index"]),
                              os.path.join(layout.output_dir, stepwise.TRIAL_FILE))
+            objects.delete_prefix(uri)   # the trial's checkpoint is of no use once it is scored
+            if progress is not None:
+                progress({"stage": stepwise.HPO, "trialsCompleted": trials_completed(event),
+                          "trialsTotal": int(trial.get("trialsTotal") or 0), "epoch": 0, "epochs": 0})
             return {"trial": trial["index"], "phase": trial["phase"]}
         if step == "fit":
             checkpoints = stepwise.checkpoint_dir(layout)
             _download_prefix(work_uri(event, "search"), stepwise.search_dir(layout))
             _download_prefix(work_uri(event, "checkpoints"), checkpoints)
-            code = stepwise.run_fit(root, log=log, should_stop=should_stop, budget_seconds=budget_seconds(context))
+            code = stepwise.run_fit(root, log=log, should_stop=should_stop, budget_seconds=budget_seconds(context),
+                                    progress=_counted(progress, event, stepwise.trials_total(layout)))
             if code == stepwise.CONTINUE:
-                _upload_folder(checkpoints, work_uri(event, "checkpoints"))
-                with open(os.path.join(layout.output_dir, stepwise.PROGRESS_FILE)) as f:
-                    return {"continue": True, "progress": json.load(f)}
+                return _continue(layout, checkpoints, work_uri(event, "checkpoints"))
         else:
             code = entry.run(root, log=log, should_stop=should_stop)
         if code != 0:
@@ -120,3 +152,10 @@ def handle(event: dict, should_stop=None, context=None) -> dict:
         archive = artifacts.pack(layout.model_dir, os.path.join(root, artifacts.ARCHIVE))
         location = objects.put_file(artifacts.archive_key(event["outputUri"], job), archive)
     return {"modelArtifacts": location, "trainingTimeInSeconds": int(round(time.monotonic() - started))}
+
+
+def _continue(layout, folder, uri):
+    """A paused step: its checkpoint folder to S3, and the answer the state machine loops on."""
+    _upload_folder(folder, uri)
+    with open(os.path.join(layout.output_dir, stepwise.PROGRESS_FILE)) as f:
+        return {"continue": True, "progress": json.load(f)}

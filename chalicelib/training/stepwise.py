@@ -8,13 +8,22 @@ The training workflow (`infrastructure/statemachines/training.asl.json`) drives 
    round; HPO's rounds are those of `selection.hpo` (`maxParallelTrainingJobs` trials each,
    drawn by `selection.next_round`, which replays the seeded generator), so the trials, the
    chosen recipe, its hyperparameters and tunedHPOParams are those of the in-process search.
-2. `run_trial` (a trainer invocation per trial, in a Map state): rebuilds the seeded splits
-   (`entry.splits`), scores one candidate or one hyperparameter set on the validation split
-   (`selection.automl_entry` / `selection.run_trial`), and writes `output/trial.json`.
+2. `run_trial` (a trainer invocation per trial, in a Map state, again until done): rebuilds the
+   seeded splits (`entry.splits`), scores one candidate or one hyperparameter set on the
+   validation split (`selection.automl_entry` / `selection.run_trial`), and writes
+   `output/trial.json`. Its fit pauses and resumes like the chosen fits below
+   (`trial_checkpoint_name`), so a trial has no 15-minute wall either.
 3. `run_fit` (a trainer invocation, again until done): the chosen fits of `entry.fit_chosen`
    with `FitCheckpoints` under `/opt/ml/checkpoints` (SageMaker's checkpoint folder). When the
    next epoch would overrun the invocation's time budget the fit pauses (`CONTINUE`), and the
    state machine calls the trainer again, which resumes it from the checkpoint.
+
+Progress: every epoch end of a fit with a checkpoint (`checkpoint.at_epoch_end`) logs one JSON
+line (`{"training": "epoch", "stage", "epoch", "epochs", "currentTrial"?}`) and hands the same
+fields to the `progress` callback (the trainer Lambda records them on the version as
+`trainingProgress`): stage `hpo` during a trial (AutoML candidates included; `currentTrial` is
+the trial's place in the whole search, from 1: the trial's `number`), `evaluation` during the
+fit scored on the held-out users, `final` during the refit on all the data.
 
 The trainer Lambda (`lambda_trainer`) moves the files between S3 and the folder; nothing here
 imports boto3.
@@ -30,11 +39,18 @@ import traceback
 from chalicelib.algorithms.checkpoint import Checkpoint, Paused
 from chalicelib.training import channel, contract, entry, selection
 
-CONTINUE = 2                  # run_fit's exit code when it paused at a checkpoint
+CONTINUE = 2                  # run_fit's / run_trial's exit code when it paused at a checkpoint
 TRIAL_FILE = "trial.json"     # under output/
 PROGRESS_FILE = "progress.json"
 CHOSEN_FILE = "chosen.json"   # the search's outcome, handed to run_fit
 AUTOML, HPO = "automl", "hpo"
+
+# Recipes fitted in one pass without epochs (`Recipe.supports_checkpoint` False): counts, sorts
+# and fixed-rank factorisations whose time grows about linearly with the interactions;
+# bench/single_pass_fits.py measures them against the trainer's budget. Every recipe trained
+# in epochs checkpoints (tests/unit/test_checkpoint_resume.py keeps the two lists apart).
+SINGLE_PASS = ("aws-popularity-count", "aws-sims", "aws-similar-items", "aws-trending-now",
+               "aws-item-affinity", "aws-item-attribute-affinity")
 
 
 def checkpoint_dir(layout: contract.Layout) -> str:
@@ -43,6 +59,21 @@ def checkpoint_dir(layout: contract.Layout) -> str:
 
 def search_dir(layout: contract.Layout) -> str:
     return os.path.join(layout.root, "search")
+
+
+def trial_checkpoint_name(trial: dict) -> str:
+    """The trial's folder under the checkpoints (its own, so parallel trials never share one)."""
+    return f"trial-{trial['phase']}-{int(trial['index']):05d}"
+
+
+def _reporter(log, progress, **fixed):
+    """`on_epoch(epoch, epochs)` for a Checkpoint: one log line and the `progress` callback."""
+    def on_epoch(epoch, epochs):
+        fields = dict(fixed, epoch=epoch, epochs=epochs)
+        _log(log, "epoch", **fields)
+        if progress is not None:
+            progress(fields)
+    return on_epoch
 
 
 def _log(log, kind, **fields):
@@ -61,18 +92,46 @@ def _peak(timings):
     return peak
 
 
+def _trials_total(plan, chosen) -> int:
+    """The search's trials: the AutoML candidates, then HPO's maxNumberOfTrainingJobs for the
+    chosen recipe (the first candidate's while AutoML has not chosen yet)."""
+    total = len(plan.candidates) if plan.perform_automl else 0
+    if plan.perform_hpo:
+        settings = entry._hpo_settings(plan, chosen)
+        total += 0 if entry._hpo_skipped(settings) else settings.max_jobs
+    return total
+
+
+def search_size(values: dict) -> int:
+    """How many trials the search of the contract's hyperparameters `values` runs (AutoML
+    candidates and HPO trials; 0 without a search)."""
+    plan = entry.Plan(values)
+    return _trials_total(plan, plan.candidates[0])
+
+
+def trials_total(layout: contract.Layout) -> int:
+    """`trialsTotal` of the search's choice (0 without a search)."""
+    path = os.path.join(search_dir(layout), CHOSEN_FILE)
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f).get("trialsTotal") or 0)
+
+
 def plan_search(values: dict, done: dict) -> dict:
     """`{"trials": [...]}` (the next round) or `{"chosen": {...}}` (recipe, recipeArn,
-    hyperparameters, report parts, searchSeconds). `values`: the contract's hyperparameters;
-    `done`: {"automl": {index: trial file}, "hpo": {index: trial file}}."""
+    hyperparameters, report parts, searchSeconds, trialsTotal). `values`: the contract's
+    hyperparameters; `done`: {"automl": {index: trial file}, "hpo": {index: trial file}}."""
     plan = entry.Plan(values)
     chosen, found, seconds = plan.candidates[0], {}, 0.0
     hyperparameters = dict(chosen.hyperparameters)
     if plan.perform_automl:
         files = done.get(AUTOML) or {}
         if len(files) < len(plan.candidates):
+            total = _trials_total(plan, chosen)
             return {"trials": [{"phase": AUTOML, "index": i, "recipe": c.recipe, "recipeArn": c.recipe_arn,
-                                "hyperparameters": c.hyperparameters, "metric": plan.automl_metric}
+                                "hyperparameters": c.hyperparameters, "metric": plan.automl_metric,
+                                "trialsTotal": total, "number": i + 1}
                                for i, c in enumerate(plan.candidates)]}
         entries = [files[i]["result"] for i in range(len(plan.candidates))]
         seconds += sum(files[i]["seconds"] for i in range(len(plan.candidates)))
@@ -88,37 +147,59 @@ def plan_search(values: dict, done: dict) -> dict:
             results = [files[i]["result"] for i in range(len(files)) if i in files]
             batch = selection.next_round(chosen.hyperparameters, settings, plan.seed, results)
             if batch:
+                total = _trials_total(plan, chosen)
                 return {"trials": [{"phase": HPO, "index": len(results) + k, "recipe": chosen.recipe,
                                     "recipeArn": chosen.recipe_arn, "hyperparameters": hps,
-                                    "metric": settings.metric} for k, hps in enumerate(batch)]}
+                                    "metric": settings.metric, "trialsTotal": total,
+                                    "number": (len(plan.candidates) if plan.perform_automl else 0) + len(results) + k + 1}
+                                   for k, hps in enumerate(batch)]}
             seconds += sum(f["seconds"] for f in files.values())
             peak = _peak([(f["startedAt"], f["endedAt"]) for f in files.values()])
             hyperparameters, found["hpo"] = selection.hpo_outcome(results, settings, peak)
     return {"chosen": {"recipe": chosen.recipe, "recipeArn": chosen.recipe_arn,
-                       "hyperparameters": hyperparameters, "report": found, "searchSeconds": seconds}}
+                       "hyperparameters": hyperparameters, "report": found, "searchSeconds": seconds,
+                       "trialsTotal": _trials_total(plan, chosen)}}
 
 
 # --- 2. one trial -----------------------------------------------------------------------------
-def run_trial(root: str, trial: dict, log=None) -> int:
-    """Score one trial over the folder `root`; 0 with output/trial.json, 1 with the failure file
-    (a trial that cannot be scored ends the training only where the in-process search would)."""
+def run_trial(root: str, trial: dict, log=None, should_stop=None, budget_seconds=None, progress=None) -> int:
+    """Score one trial over the folder `root`; 0 with output/trial.json, CONTINUE after a pause
+    (its checkpoint under `checkpoint_dir/trial_checkpoint_name`, output/progress.json), 1 with the
+    failure file (a trial that cannot be scored ends the training only where the in-process
+    search would)."""
     layout = contract.Layout(root)
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    log = entry._checking(log or (lambda m: print(m, file=sys.stderr, flush=True)), should_stop)
     started, t0 = time.time(), time.perf_counter()
+    folder = StepFolder(os.path.join(checkpoint_dir(layout), trial_checkpoint_name(trial)))
+    spent = folder.progress()
+    checkpoint = Checkpoint(os.path.join(folder.directory, "fit"), budget_seconds,
+                            on_epoch=_reporter(log, progress, stage=HPO,
+                                               currentTrial=int(trial.get("number") or int(trial["index"]) + 1)))
     try:
         plan = entry.Plan(layout.read_hyperparameters())
         data = channel.read_channel(layout.channel_dir())
         _, _, inner, _ = entry.splits(plan, data)
         candidate = selection.Candidate(trial["recipe"], trial["recipeArn"], dict(trial["hyperparameters"]))
-        if trial["phase"] == AUTOML:
-            result = selection.automl_entry(candidate, inner, trial["metric"], plan.seed, log)
-        else:
-            result = selection.run_trial(candidate, int(trial["index"]), dict(trial["hyperparameters"]),
-                                         inner, trial["metric"], plan.seed, log)
-        out = {"result": result, "seconds": time.perf_counter() - t0, "startedAt": started, "endedAt": time.time()}
+        try:
+            if trial["phase"] == AUTOML:
+                result = selection.automl_entry(candidate, inner, trial["metric"], plan.seed, log, checkpoint)
+            else:
+                result = selection.run_trial(candidate, int(trial["index"]), dict(trial["hyperparameters"]),
+                                             inner, trial["metric"], plan.seed, log, checkpoint)
+        except Paused as paused:
+            spent = _account(spent, [checkpoint], t0, startedAt=spent.get("startedAt", started))
+            spent.update(stage=HPO, trial=int(trial["index"]), epoch=paused.state.get("epoch"))
+            folder.record(spent)
+            contract.write_json(os.path.join(layout.output_dir, PROGRESS_FILE), spent)
+            _log(log, "pause", **spent)
+            return CONTINUE
+        spent = _account(spent, [checkpoint], t0)
+        out = {"result": result, "seconds": spent["seconds"], "startedAt": spent.get("startedAt", started),
+               "endedAt": time.time(), "invocations": spent["invocations"]}
         contract.write_json(os.path.join(layout.output_dir, TRIAL_FILE), out)
         _log(log, "trial", phase=trial["phase"], index=trial["index"], recipe=trial["recipe"],
-             objective=result.get("objective"), error=result.get("error"), seconds=round(out["seconds"], 3))
+             objective=result.get("objective"), error=result.get("error"), seconds=round(out["seconds"], 3),
+             invocations=spent["invocations"])
         return 0
     except Exception as e:  # noqa: BLE001 - the contract turns every failure into the file
         traceback.print_exc(file=sys.stderr)
@@ -127,28 +208,15 @@ def run_trial(root: str, trial: dict, log=None) -> int:
 
 
 # --- 3. the fits, paused and resumed ----------------------------------------------------------
-class FitCheckpoints:
-    """The two fits' checkpoints (`evaluation`, `final`) and the finished evaluation's metrics,
-    in one folder that outlives the invocation (the trainer Lambda syncs it with S3)."""
+class StepFolder:
+    """A folder that outlives the invocation (the trainer Lambda syncs it with S3), with what
+    the step has spent so far over its invocations (`progress`, `record`)."""
 
-    def __init__(self, directory: str, budget_seconds=None):
+    def __init__(self, directory: str):
         self.directory = directory
-        self.evaluation = Checkpoint(os.path.join(directory, "evaluation"), budget_seconds)
-        self.final = Checkpoint(os.path.join(directory, "final"), budget_seconds)
-        self.final.started = self.evaluation.started   # one budget per invocation
 
     def _path(self, name):
         return os.path.join(self.directory, name)
-
-    def evaluation_done(self):
-        if not os.path.isfile(self._path("evaluation.json")):
-            return None
-        with open(self._path("evaluation.json")) as f:
-            return json.load(f)
-
-    def finish_evaluation(self, metrics, fit_seconds):
-        os.makedirs(self.directory, exist_ok=True)
-        contract.write_json(self._path("evaluation.json"), {"metrics": metrics, "fitSeconds": fit_seconds})
 
     def progress(self):
         if not os.path.isfile(self._path(PROGRESS_FILE)):
@@ -161,15 +229,42 @@ class FitCheckpoints:
         contract.write_json(self._path(PROGRESS_FILE), progress)
 
 
-def run_fit(root: str, log=None, should_stop=None, budget_seconds=None) -> int:
+class FitCheckpoints(StepFolder):
+    """The two fits' checkpoints (`evaluation`, `final`) and the finished evaluation's metrics.
+    `progress` (optional): called with the stage and epoch fields at each epoch end, and when the
+    final fit begins."""
+
+    def __init__(self, directory: str, budget_seconds=None, log=lambda m: None, progress=None):
+        super().__init__(directory)
+        self.evaluation = Checkpoint(os.path.join(directory, "evaluation"), budget_seconds,
+                                     on_epoch=_reporter(log, progress, stage="evaluation"))
+        self.final = Checkpoint(os.path.join(directory, "final"), budget_seconds,
+                                on_epoch=_reporter(log, progress, stage="final"))
+        self.final.started = self.evaluation.started   # one budget per invocation
+        self._progress = progress
+
+    def evaluation_done(self):
+        if not os.path.isfile(self._path("evaluation.json")):
+            return None
+        with open(self._path("evaluation.json")) as f:
+            return json.load(f)
+
+    def finish_evaluation(self, metrics, fit_seconds):
+        os.makedirs(self.directory, exist_ok=True)
+        contract.write_json(self._path("evaluation.json"), {"metrics": metrics, "fitSeconds": fit_seconds})
+        if self._progress is not None:
+            self._progress({"stage": "final", "epoch": 0, "epochs": 0})
+
+
+def run_fit(root: str, log=None, should_stop=None, budget_seconds=None, progress=None) -> int:
     """The chosen fits over `root` (search/chosen.json, else the plan's first candidate):
     0 with the model as `entry.run` leaves it, CONTINUE after a pause (output/progress.json),
-    1 with the failure file."""
+    1 with the failure file. `progress`: see the module docstring."""
     layout = contract.Layout(root)
     log = entry._checking(log or (lambda m: print(m, file=sys.stderr, flush=True)), should_stop)
     t0 = time.perf_counter()
-    checkpoints = FitCheckpoints(checkpoint_dir(layout), budget_seconds)
-    progress = checkpoints.progress()
+    checkpoints = FitCheckpoints(checkpoint_dir(layout), budget_seconds, log, progress)
+    spent = checkpoints.progress()
     try:
         plan = entry.Plan(layout.read_hyperparameters())
         data = channel.read_channel(layout.channel_dir())
@@ -191,25 +286,25 @@ def run_fit(root: str, log=None, should_stop=None, budget_seconds=None) -> int:
             model, metrics, report = entry.fit_chosen(plan, data, outer, chosen, dict(chosen.hyperparameters),
                                                       report, log, previous, checkpoints)
         except Paused as paused:
-            progress = _account(progress, checkpoints, t0)
-            progress.update(stage="final" if checkpoints.evaluation_done() else "evaluation",
-                            epoch=paused.state.get("epoch"))
-            checkpoints.record(progress)
-            contract.write_json(os.path.join(layout.output_dir, PROGRESS_FILE), progress)
-            _log(log, "pause", **progress)
+            spent = _account(spent, [checkpoints.evaluation, checkpoints.final], t0)
+            spent.update(stage="final" if checkpoints.evaluation_done() else "evaluation",
+                         epoch=paused.state.get("epoch"))
+            checkpoints.record(spent)
+            contract.write_json(os.path.join(layout.output_dir, PROGRESS_FILE), spent)
+            _log(log, "pause", **spent)
             return CONTINUE
-        progress = _account(progress, checkpoints, t0)
-        report["trainingSeconds"] = progress["seconds"] + search_seconds
+        spent = _account(spent, [checkpoints.evaluation, checkpoints.final], t0)
+        report["trainingSeconds"] = spent["seconds"] + search_seconds
         report["searchSeconds"] = search_seconds
-        report["invocations"] = progress["invocations"]
-        report["checkpoints"] = {"saves": progress["checkpointSaves"],
-                                 "seconds": round(progress["checkpointSeconds"], 3)}
+        report["invocations"] = spent["invocations"]
+        report["checkpoints"] = {"saves": spent["checkpointSaves"],
+                                 "seconds": round(spent["checkpointSeconds"], 3)}
         os.makedirs(layout.model_dir, exist_ok=True)
         model.save(layout.model_dir)
         contract.write_json(os.path.join(layout.model_dir, entry.METRICS_FILE), metrics)
         contract.write_json(os.path.join(layout.model_dir, entry.REPORT_FILE), report)
         _log(log, "trained", recipe=report["recipe"], seconds=round(report["trainingSeconds"], 3),
-             invocations=progress["invocations"])
+             invocations=spent["invocations"])
         return 0
     except Exception as e:  # noqa: BLE001 - the contract turns every failure into the file
         traceback.print_exc(file=sys.stderr)
@@ -217,9 +312,10 @@ def run_fit(root: str, log=None, should_stop=None, budget_seconds=None) -> int:
         return 1
 
 
-def _account(progress, checkpoints, t0):
-    return dict(progress, invocations=progress["invocations"] + 1,
-                seconds=progress["seconds"] + time.perf_counter() - t0,
-                checkpointSaves=progress["checkpointSaves"] + checkpoints.evaluation.saves + checkpoints.final.saves,
-                checkpointSeconds=progress["checkpointSeconds"] + checkpoints.evaluation.save_seconds
-                + checkpoints.final.save_seconds)
+def _account(spent, checkpoints, t0, **fields):
+    """`spent` (a StepFolder's progress) plus this invocation: its time and its checkpoints' saves."""
+    return dict(spent, invocations=spent["invocations"] + 1,
+                seconds=spent["seconds"] + time.perf_counter() - t0,
+                checkpointSaves=spent["checkpointSaves"] + sum(c.saves for c in checkpoints),
+                checkpointSeconds=spent["checkpointSeconds"] + sum(c.save_seconds for c in checkpoints),
+                **fields)

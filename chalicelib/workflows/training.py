@@ -253,6 +253,13 @@ def prepare(state):
     output_uri = objects.internal_uri(f"{spec['modelPrefix']}output/")
     for part in _work_uris({"trainingJobName": job, "outputUri": output_uri}):
         objects.delete_prefix(part)   # a retried prepare starts the search and the fit afresh
+    from chalicelib.training import stepwise
+    try:
+        total = stepwise.search_size(hyperparameters)
+    except ValueError:   # the trainer reports it as the failureReason
+        total = 0
+    sv.record_progress(arn, {"stage": "training", "trialsCompleted": 0, "trialsTotal": total,
+                             "epoch": 0, "epochs": 0}, start=True)
     return dict(answer, backend=config.training_backend(), trainingJobName=job,
                 maxConcurrency=config.trainer_max_concurrency(),
                 hyperparameters=hyperparameters, channels=channels,
@@ -291,14 +298,21 @@ def plan_search(state):
     seconds = sum(f.get("seconds") or 0.0 for files in done.values() for f in files.values())
     if seconds:
         _versions().record_training_result(_version_arn(state), training_hours=seconds / 3600.0)
+    completed = sum(map(len, done.values()))
     if "trials" in planned:
         trials = planned["trials"]
+        _versions().record_progress(_version_arn(state), {
+            "stage": "hpo", "trialsCompleted": completed, "trialsTotal": trials[0]["trialsTotal"],
+            "epoch": 0, "epochs": 0})
         log.info(json.dumps({"training": "round", "job": prepared["trainingJobName"], "phase": trials[0]["phase"],
                              "trials": [t["index"] for t in trials], "done": sum(map(len, done.values()))}))
         return {"next": "trials", "trials": trials}
     chosen = planned["chosen"]
     objects.put_bytes(lambda_trainer.work_uri(prepared, "search") + stepwise.CHOSEN_FILE,
                       json.dumps(chosen).encode())
+    _versions().record_progress(_version_arn(state), {
+        "stage": "evaluation", "trialsCompleted": completed, "trialsTotal": chosen["trialsTotal"],
+        "epoch": 0, "epochs": 0})
     log.info(json.dumps({"training": "chosen", "job": prepared["trainingJobName"], "recipe": chosen["recipe"],
                          "hyperparameters": chosen["hyperparameters"]}))
     return {"next": "fit", "recipe": chosen["recipe"], "recipeArn": chosen["recipeArn"]}
@@ -389,14 +403,16 @@ def fail(state):
 
 
 def trainer(event, context=None):
-    """The trainer Lambda's body (app.py `trainer`); it stops when the version is being stopped.
-    A fit that paused shows its time so far as the version's trainingHours."""
+    """The trainer Lambda's body (app.py `trainer`); it stops when the version is being stopped,
+    and records the trainer's progress reports as the version's trainingProgress. A fit that
+    paused shows its time so far as the version's trainingHours."""
     from chalicelib.training import lambda_trainer
     arn = event.get("solutionVersionArn")
     should_stop = (lambda: _versions().stop_requested(arn)) if arn else None
+    progress = (lambda fields: _versions().record_progress(arn, fields)) if arn else None
     kwargs = {} if context is None else {"context": context}
-    answer = lambda_trainer.handle(event, should_stop=should_stop, **kwargs)
-    if arn and answer.get("continue"):
+    answer = lambda_trainer.handle(event, should_stop=should_stop, progress=progress, **kwargs)
+    if arn and answer.get("continue") and event.get("step") == "fit":
         _versions().record_training_result(arn, training_hours=answer["progress"]["seconds"] / 3600.0)
     return answer
 

@@ -135,14 +135,14 @@ def test_stop_a_training_in_progress(stock_personalize, threaded_personalize, gr
     from chalicelib.training import lambda_trainer
     original, checks = lambda_trainer.handle, []
 
-    def handle(event, should_stop=None):
+    def handle(event, should_stop=None, **kw):
         def stop_then_check():
             if not checks:
                 threaded_personalize.stop_solution_version_creation(
                     solutionVersionArn=event["solutionVersionArn"])
             checks.append(should_stop())
             return checks[-1]
-        return original(event, should_stop=stop_then_check)
+        return original(event, should_stop=stop_then_check, **kw)
     monkeypatch.setattr(lambda_trainer, "handle", handle)
 
     client = stock_personalize

@@ -33,8 +33,11 @@ def seen(monkeypatch):
     real_trial, real_fit = stepwise.run_trial, stepwise.run_fit
     monkeypatch.setattr(stepwise, "plan_search", plan)
     monkeypatch.setattr(stepwise.channel, "read_channel", read)
-    monkeypatch.setattr(stepwise, "run_trial", lambda root, trial, log=None: out["steps"].append(
-        ("trial", trial["phase"], trial["index"])) or real_trial(root, trial, log))
+    def trial(root, trial, **kw):
+        code = real_trial(root, trial, **kw)
+        out["steps"].append(("trial", trial["phase"], trial["index"]) + ((code,) if code else ()))
+        return code
+    monkeypatch.setattr(stepwise, "run_trial", trial)
 
     def fit(*a, **kw):
         code = real_fit(*a, **kw)
@@ -123,3 +126,64 @@ def test_a_long_fit_continues_over_several_invocations_to_the_same_model(persona
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert personalize.get_metrics(solutionArn=arn)["metrics"].popitem()[1]["precision_at_25"] == \
         pytest.approx(metrics["precision_at_25"])
+
+
+HRNN_HPO = {"hpoObjective": {"metricName": "precision_at_25", "type": "Maximize"},
+            "hpoResourceConfig": {"maxNumberOfTrainingJobs": "3", "maxParallelTrainingJobs": "2"},
+            "algorithmHyperParameterRanges": {"integerHyperParameterRanges": [
+                {"name": "model.num_hidden", "minValue": 32, "maxValue": 48}]}}
+
+
+def test_hpo_trials_that_pause_at_every_epoch_choose_and_train_as_in_process_and_show_progress(
+        personalize, stock_personalize, group, seen, monkeypatch):
+    """Every trial and both fits pause at each epoch end (budget 0): the Map loops each trial
+    over several invocations, the choice and the model are the in-process ones, and the version
+    carries trainingProgress all along (DescribeSolutionVersion shows it; stock clients do not)."""
+    monkeypatch.setenv("TRAINER_TIME_BUDGET_SECONDS", "0")
+    snapshots, real = [], solution_versions.record_progress
+
+    def recorded(arn, fields, **kw):   # the record as DescribeSolutionVersion reads it, each time
+        out = real(arn, fields, **kw)
+        snapshots.append(solution_versions.get(arn)["trainingProgress"])
+        return out
+    monkeypatch.setattr(solution_versions, "record_progress", recorded)
+    arn = personalize.create_solution(
+        name="paused-trials", datasetGroupArn=group, recipeArn=HRNN, performHPO=True, minProvisionedTPS=1,
+        solutionConfig={"hpoConfig": HRNN_HPO, "algorithmHyperParameters": {"training.epochs": "2"}})["solutionArn"]
+    version = latest_version(personalize, arn)[1]
+    assert version["status"] == "ACTIVE", version.get("failureReason")
+    steps = seen["steps"]
+    # each trial: a pause after epoch 1, then done; the two fits likewise
+    for index in range(3):
+        assert [s for s in steps if s[:3] == ("trial", "hpo", index)] == \
+            [("trial", "hpo", index, stepwise.CONTINUE), ("trial", "hpo", index)]
+    assert [s for s in steps if s[0] == "fit"] == [("fit", stepwise.CONTINUE)] * 2 + [("fit", 0)]
+    report = training_report(version)
+    model, metrics, expected = entry.train(entry.Plan(seen["values"]), seen["data"])
+    assert report["hpo"]["trials"] == expected["hpo"]["trials"]
+    assert report["hyperparameters"] == expected["hyperparameters"]
+    key = solution_versions.get(version["solutionVersionArn"])["modelKey"]
+    with tempfile.TemporaryDirectory() as tmp:
+        served = artifacts.load_model(key, tmp)
+    a, b = _params(model), _params(served)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+    # trainingProgress: started, the trials (each epoch of each, then its completion), the fits
+    stages = [p["stage"] for p in snapshots]
+    assert stages[0] == "training" and snapshots[0]["trialsTotal"] == 3
+    assert stages[1:stages.index("evaluation")] == ["hpo"] * (stages.index("evaluation") - 1)
+    trials = [p for p in snapshots if p["stage"] == "hpo"]
+    assert {p["currentTrial"] for p in trials if "currentTrial" in p} == {1, 2, 3}
+    assert all(p["epochs"] == 2 for p in trials if "currentTrial" in p)
+    done = [p["trialsCompleted"] for p in trials]
+    assert done == sorted(done) and done[-1] == 3 and all(p["trialsTotal"] == 3 for p in trials)
+    fits = [(p["stage"], p["epoch"], p["epochs"]) for p in snapshots if p["stage"] in ("evaluation", "final")]
+    assert [f for f in fits if f[1]] == [("evaluation", 1, 2), ("evaluation", 2, 2), ("final", 1, 2), ("final", 2, 2)]
+    assert all("currentTrial" not in p for p in snapshots if p["stage"] != "hpo")
+    elapsed = [p["elapsedSeconds"] for p in snapshots]
+    assert elapsed == sorted(elapsed) and [p["updatedDateTime"] for p in snapshots] == \
+        sorted(p["updatedDateTime"] for p in snapshots)
+    # the last figures stay on the ACTIVE version; clients with the stock model do not see them
+    assert version["trainingProgress"] == snapshots[-1]
+    assert "trainingProgress" not in stock_personalize.describe_solution_version(
+        solutionVersionArn=version["solutionVersionArn"])["solutionVersion"]

@@ -167,7 +167,7 @@ def test_internal_errors_are_retried_then_fail_the_version(personalize, group, m
     sfn.configure(error_style="ministack")
     calls = []
 
-    def broken(event, should_stop=None):
+    def broken(event, should_stop=None, progress=None):
         calls.append(event["trainingJobName"])
         raise RuntimeError("the data bucket is unreachable")
     monkeypatch.setattr(lambda_trainer, "handle", broken)

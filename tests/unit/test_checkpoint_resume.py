@@ -1,0 +1,61 @@
+"""Every recipe trained in epochs pauses at a checkpoint and resumes to the same model
+(issue 16 item 4: no 15-minute wall on the lambda backend; `chalicelib.algorithms.checkpoint`).
+The others are the single-pass recipes named in `stepwise.SINGLE_PASS`."""
+import numpy as np
+import pytest
+
+from chalicelib.algorithms.checkpoint import Checkpoint, Paused
+from chalicelib.algorithms.registry import RECIPES, recipe_for
+from chalicelib.training import stepwise
+from tests.unit.test_trainer_contract import tiny_data
+
+# small and short, so that each fit takes a fraction of a second
+HYPERPARAMETERS = {
+    "aws-hrnn": {"training.epochs": "3", "model.num_hidden": "32"},
+    "aws-hrnn-metadata": {"training.epochs": "3", "model.num_hidden": "32"},
+    "aws-hrnn-coldstart": {"training.epochs": "3", "model.num_hidden": "32"},
+    "aws-personalized-ranking": {"training.epochs": "3", "model.num_hidden": "32"},
+    "aws-user-personalization": {"hidden_dimension": "32"},
+    "aws-deepfm": {"epochs": "3", "embedding_size": "8"},
+}
+CHECKPOINTED = sorted(n for n in RECIPES if recipe_for(n).supports_checkpoint)
+
+
+def test_each_recipe_either_checkpoints_or_is_a_named_single_pass_fit():
+    assert set(RECIPES) - set(CHECKPOINTED) == set(stepwise.SINGLE_PASS)
+    assert {"aws-ffnn", "aws-deepfm", "aws-user-personalization-v2", "aws-personalized-ranking-v2",
+            "aws-hrnn", "aws-user-personalization"} <= set(CHECKPOINTED)
+
+
+@pytest.mark.parametrize("name", CHECKPOINTED)
+def test_a_fit_paused_at_every_epoch_resumes_to_the_same_model_bit_for_bit(name, tmp_path):
+    data = tiny_data(n_users=50, n_items=30, metadata=True)
+    hps, recipe = HYPERPARAMETERS.get(name, {}), recipe_for(name)
+    epochs_seen = []
+    whole = recipe.fit(data, dict(hps), seed=5)
+    pauses = 0
+    while True:
+        checkpoint = Checkpoint(str(tmp_path), budget_seconds=0.0,
+                                on_epoch=lambda e, n: epochs_seen.append((e, n)))
+        try:
+            resumed = recipe.fit(data, dict(hps), seed=5, checkpoint=checkpoint)
+            break
+        except Paused as paused:
+            pauses += 1
+            assert paused.state["epoch"] == pauses
+    epochs = len(whole.info["history"])
+    assert pauses == epochs - 1 >= 1
+    # every epoch reported once, in order, against the same planned total
+    assert [e for e, _ in epochs_seen] == list(range(1, epochs + 1))
+    assert len({n for _, n in epochs_seen}) == 1 and epochs_seen[0][1] >= epochs
+    a, b = whole.arrays(), resumed.arrays()
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a), [k for k in a if not np.array_equal(a[k], b[k])]
+    assert resumed.info["history"] == whole.info["history"]
+
+
+def test_a_fit_with_a_generous_budget_never_pauses(tmp_path):
+    data = tiny_data(n_users=30, n_items=20)
+    model = recipe_for("aws-deepfm").fit(data, {"epochs": "2", "embedding_size": "8"}, seed=1,
+                                         checkpoint=Checkpoint(str(tmp_path), budget_seconds=3600.0))
+    assert len(model.info["history"]) == 2 and not (tmp_path / "state.json").exists()
