@@ -425,7 +425,8 @@ async function solutionPage(solutionArn) {
       active.length ? [Chart.bars(series, shown), table([["Metric", ([, label]) => label],
         ...active.map((v, k) => [v.label, ([key]) => (key in metrics[k] ? Number(metrics[k][key]).toFixed(4) : "—"), "num"])],
         shown)] : h("p", { class: "muted" }, "Metrics appear when a version is ACTIVE.")));
-  if (versions.some((v) => !terminal(v.status))) later(() => solutionPage(solutionArn), 2000);
+  // every second while one trains: an HPO trial or an epoch can take only a few seconds
+  if (versions.some((v) => !terminal(v.status))) later(() => solutionPage(solutionArn), 1000);
 }
 
 async function campaignFormPage(groupArn) {
