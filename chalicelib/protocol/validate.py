@@ -144,18 +144,38 @@ def _check_structure(shape, value, path, problems):
 
 
 def _check_string(shape, value, path, problems):
-    if not isinstance(value, str):
-        problems.add(path, value, "Member must be a string")
-        return
-    _length(shape, len(value), value, path, problems)
+    _string_rules(shape)(value, path, problems)
+
+
+# string shape -> its check with the shape's rules read once (a 500-item inputList checks
+# 500 strings of one shape; issue 15: fixed costs per request). Keyed by id, holding the shape.
+_string_checks = {}
+
+
+def _string_rules(shape):
+    found = _string_checks.get(id(shape))
+    if found is not None and found[0] is shape:
+        return found[1]
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
     enum = shape.enum
-    if enum and value not in enum:
-        problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
     pattern = shape.metadata.get("pattern")
-    if pattern and value:
-        rx = _regex(pattern)
-        if rx is not None and rx.fullmatch(value) is None:
+    rx = _regex(pattern) if pattern else None
+
+    def check(value, path, problems):
+        if not isinstance(value, str):
+            problems.add(path, value, "Member must be a string")
+            return
+        size = len(value)
+        if lo is not None and size < lo:
+            problems.add(path, value, f"Member must have length greater than or equal to {lo}")
+        if hi is not None and size > hi:
+            problems.add(path, value, f"Member must have length less than or equal to {hi}")
+        if enum and value not in enum:
+            problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+        if rx is not None and value and rx.fullmatch(value) is None:
             problems.add(path, value, f"Member must satisfy regular expression pattern: {pattern}")
+    _string_checks[id(shape)] = (shape, check)
+    return check
 
 
 def _length(shape, size, value, path, problems, unit="length"):
@@ -204,11 +224,14 @@ def _check_list(shape, value, path, problems):
         problems.add(path, value, "Member must be a list")
         return
     _length(shape, len(value), None, path, problems, unit="length")
+    member = shape.member
+    check = _string_rules(member) if member.type_name == "string" else \
+        (lambda item, where, problems: _check(member, item, where, problems))
     for i, item in enumerate(value):
         if item is None:
             problems.missing(f"{path}.{i + 1}")
         else:
-            _check(shape.member, item, f"{path}.{i + 1}", problems)
+            check(item, f"{path}.{i + 1}", problems)
 
 
 def _check_map(shape, value, path, problems):

@@ -126,28 +126,60 @@ def serialize_output(op, result):
 
 
 def _to_wire(shape, value):
+    return _writer(shape)(value)
+
+
+# shape -> its writer (a function of the value): the output shapes are walked once per
+# process, not once per value (a ranking answer has hundreds of items; issue 15: fixed costs).
+# Keyed by id, holding the shape, so an id is never reused while its entry lives.
+_writers = {}
+
+
+def _writer(shape):
+    found = _writers.get(id(shape))
+    if found is not None and found[0] is shape:
+        return found[1]
+    write = _make_writer(shape)
+    _writers[id(shape)] = (shape, write)
+    return write
+
+
+def _make_writer(shape):
     kind = shape.type_name
     if kind == "structure":
-        out = {}
-        for name, member in shape.members.items():
-            if member.serialization.get("location") in ("header", "headers", "statusCode"):
-                continue
-            v = value.get(name) if isinstance(value, dict) else None
-            if v is not None:
-                out[member.serialization.get("name", name)] = _to_wire(member, v)
-        return out
+        members = [(name, member.serialization.get("name", name), member)
+                   for name, member in shape.members.items()
+                   if member.serialization.get("location") not in ("header", "headers", "statusCode")]
+
+        def structure(value):
+            out = {}
+            if not isinstance(value, dict):
+                return out
+            for name, wire_name, member in members:
+                v = value.get(name)
+                if v is not None:
+                    out[wire_name] = _writer(member)(v)
+            return out
+        return structure
     if kind == "list":
-        return [_to_wire(shape.member, v) for v in value]
+        member = shape.member
+        if member.type_name == "string":
+            return list
+        return lambda value: [_writer(member)(v) for v in value]
     if kind == "map":
-        return {k: _to_wire(shape.value, v) for k, v in value.items()}
+        return lambda value: {k: _writer(shape.value)(v) for k, v in value.items()}
     if kind == "timestamp":
-        return _epoch(value)
+        return _epoch
     if kind == "blob":
-        return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+        return lambda value: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
     if kind in ("float", "double"):
-        return float(value)
+        return float
     if kind in ("integer", "long"):
-        return int(value)
+        return int
+    return _same
+
+
+def _same(value):
     return value
 
 
