@@ -92,29 +92,26 @@ def child(kind, path, schema_path):
         objects.iter_bytes = local_bytes
         objects.put_bytes = lambda *a, **k: None
         objects.head = lambda bucket, key: os.path.getsize(path)
-        gc.collect()
-        peak_reset()
-        base = peak_mb()
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = importer.import_location("s3://src/interactions.csv", ARN, sch)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(json.dumps({"rows": result.rows, "cpu": cpu, "wall": wall, "peak_mb": peak_mb(),
-                          "base_mb": base, "parts": len(result.manifest["parts"])}))
-        return
+        return timed_import(importer, sch)
     with mock_aws():
         reset_clients()
         s3 = boto3.client("s3")
         for bucket in ("src", ENV["DATA_BUCKET"], ENV["INTERNAL_BUCKET"]):
             s3.create_bucket(Bucket=bucket)
         s3.upload_file(path, "src", "interactions.csv")
-        gc.collect()
-        peak_reset()
-        base = peak_mb()
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = importer.import_location("s3://src/interactions.csv", ARN, sch)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(json.dumps({"rows": result.rows, "cpu": cpu, "wall": wall, "peak_mb": peak_mb(),
-                          "base_mb": base, "parts": len(result.manifest["parts"])}))
+        timed_import(importer, sch)
+
+
+def timed_import(importer, sch):
+    """One `import_location` of the bench's object: prints CPU, wall and peak RSS."""
+    gc.collect()
+    peak_reset()
+    base = peak_mb()
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = importer.import_location("s3://src/interactions.csv", ARN, sch)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(json.dumps({"rows": result.rows, "cpu": cpu, "wall": wall, "peak_mb": peak_mb(),
+                      "base_mb": base, "parts": len(result.manifest["parts"])}))
 
 
 def measure(kind, path, schema_path):

@@ -92,18 +92,26 @@ def list_objects(bucket: str, prefix: str) -> List[Tuple[str, int]]:
     return [(o["key"], int(o["size"])) for o in found]
 
 
+def _read_error(error, bucket: str, key: str) -> Optional[SourceMissing]:
+    """The SourceMissing a failed read of s3://bucket/key means, or None (another error)."""
+    if _code(error) in ("NoSuchKey", "404"):
+        return SourceMissing(f"s3://{bucket}/{key} does not exist")
+    if _code(error) == "NoSuchBucket":
+        return SourceMissing(f"S3 bucket {bucket} does not exist")
+    if _code(error) in DENIED:
+        return _denied(port.uri(bucket, key))
+    return None
+
+
 def iter_bytes(bucket: str, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The object's body in chunks (bounded memory)."""
     try:
         body = port.open_stream(port.uri(bucket, key))
     except Exception as e:
-        if _code(e) in ("NoSuchKey", "404"):
-            raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
-        if _code(e) == "NoSuchBucket":
-            raise SourceMissing(f"S3 bucket {bucket} does not exist") from None
-        if _code(e) in DENIED:
-            raise _denied(port.uri(bucket, key)) from None
-        raise
+        missing = _read_error(e, bucket, key)
+        if missing is None:
+            raise
+        raise missing from None
     try:
         yield from body.iter_chunks(chunk_bytes)
     finally:
@@ -115,11 +123,10 @@ def get_range(bucket: str, key: str, start: int, end: int) -> bytes:
     try:
         return port.get_range(port.uri(bucket, key), start, end)
     except Exception as e:
-        if _code(e) in ("NoSuchKey", "404"):
-            raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
-        if _code(e) in DENIED:
-            raise _denied(port.uri(bucket, key)) from None
-        raise
+        missing = _read_error(e, bucket, key)
+        if missing is None:
+            raise
+        raise missing from None
 
 
 def iter_range(bucket: str, key: str, start: int, end: int,

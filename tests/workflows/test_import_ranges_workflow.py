@@ -7,7 +7,8 @@ import pytest
 
 from chalicelib.datasets import importer, records, schema, versions
 from tests.support import stepfunctions as sfn
-from tests.workflows.test_import_workflow import INTERACTIONS_SCHEMA, group, import_job, latest_run  # noqa: F401
+from tests.workflows.test_import_workflow import (  # noqa: F401 (group: a fixture)
+    INTERACTIONS_SCHEMA, group, import_job, latest_run)
 
 
 @pytest.fixture(autouse=True)
