@@ -100,12 +100,14 @@ def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=Fal
     The decision rests on `package.source_digest`: the same inputs on the same
     emulator mean the same stack, so a second `make up` does no work."""
     digest = package.source_digest("ministack", root)
+    parameters = dict(parameters or {}, TrainingBackend="lambda")
     record = {}
     if record_path and os.path.exists(record_path):
         with open(record_path) as f:
             record = json.load(f)
     same = (record.get("digest") == digest and record.get("port") == emu.port
-            and record.get("stack_name") == stack_name)
+            and record.get("stack_name") == stack_name
+            and record.get("parameters", {"TrainingBackend": "lambda"}) == parameters)
     if same and not force and _stack_complete(emu.endpoint, region, stack_name):
         progress(f"stack {stack_name} is up to date (inputs unchanged); not redeploying")
         return record, False
@@ -115,11 +117,10 @@ def deploy_to_emulator(emu, stack_name=STACK_NAME, region="us-east-1", force=Fal
         progress("not deployed (no infrastructure/statemachines/<name>.asl.json yet): "
                  + ", ".join(pkg.skipped_workflows))
     dep = deploy.deploy(pkg, stack_name=stack_name, endpoint_url=emu.endpoint, region=region,
-                        parameters=dict(parameters or {}, TrainingBackend="lambda"), progress=progress,
-                        body_limit=body_limit)
+                        parameters=parameters, progress=progress, body_limit=body_limit)
     record = {"digest": digest, "port": emu.port, "stack_name": stack_name, "region": region,
               "outputs": dep.outputs, "personalize_endpoint": dep.personalize_endpoint,
-              "skipped_workflows": pkg.skipped_workflows,
+              "skipped_workflows": pkg.skipped_workflows, "parameters": parameters,
               "deploy_seconds": round(time.monotonic() - t0, 1)}
     if record_path:
         with open(record_path, "w") as f:
@@ -149,6 +150,14 @@ def start_maintenance(endpoint, region, stack_name=STACK_NAME, progress=print):
     return arn
 
 
+def deploy_parameters(environ=os.environ):
+    """Template parameters taken from the caller's environment at deploy time:
+    `TRAINER_TIME_BUDGET_SECONDS` -> TrainerTimeBudgetSeconds (the trainer's per-invocation
+    budget before it checkpoints; the template's default, 780, when unset)."""
+    budget = environ.get("TRAINER_TIME_BUDGET_SECONDS")
+    return {"TrainerTimeBudgetSeconds": budget} if budget else {}
+
+
 def up(port=None, persist=True, force=False, region="us-east-1", progress=print):
     """Start or reuse the emulator, deploy if needed, write .local/stack.env."""
     os.makedirs(LOCAL, exist_ok=True)
@@ -162,7 +171,7 @@ def up(port=None, persist=True, force=False, region="us-east-1", progress=print)
         progress(f"ministack already running (PID {emu.pid}, port {emu.port})")
     record, _ = deploy_to_emulator(emu, region=region, force=force,
                                    record_path=os.path.join(LOCAL, "stack.json"),
-                                   progress=progress)
+                                   progress=progress, parameters=deploy_parameters())
     env_path = os.path.join(LOCAL, "stack.env")
     known = read_env(env_path) if os.path.exists(env_path) else {}
     root = access.ensure_root(record["outputs"], emu.endpoint, region,
@@ -206,7 +215,7 @@ def deploy_remote(target, stack_name=STACK_NAME, region=None, training_backend=N
         backend = training_backend or ("sagemaker" if training_image else "lambda")
     else:
         raise SystemExit(f"unknown TARGET {target!r}: localstack or aws")
-    params = {"TrainingBackend": backend}
+    params = dict(deploy_parameters(), TrainingBackend=backend)
     if training_image:
         params["TrainingImage"] = training_image
     pkg = package.build(target, region=region)

@@ -268,11 +268,13 @@ def _in_flight(items):
 
 def _settled(fs):
     """Every record once none is in flight (the reconciler ran), polled up to a minute."""
-    deadline = time.monotonic() + SETTLE_SECONDS
+    started = time.monotonic()
+    deadline = started + SETTLE_SECONDS
     while True:
         items = _items(fs)
         stuck = _in_flight(items)
         if not stuck:
+            print(f"\n  settled {time.monotonic() - started:.1f}s after the restart's maintenance start")
             return items
         assert time.monotonic() < deadline, f"still in flight after the reconciler: {stuck}"
         time.sleep(1.0)
