@@ -346,6 +346,11 @@ class KeyCodes:
         keys = keys.keys
         if keys.dtype != np.uint64:
             return self._encode_bytes(keys)
+        heads = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        if heads.size * 2 < keys.size:
+            # Runs of one value (a file grouped by user): look up each run once.
+            codes = self.encode(Keys(keys[heads]), None if null is None else null[heads])
+            return np.repeat(codes, np.diff(np.append(heads, keys.size)))
         codes = self._lookup(keys)
         if null is not None:
             codes[null] = -1
