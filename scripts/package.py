@@ -49,6 +49,9 @@ TARGETS = {
 }
 WHEEL_PLATFORM = "manylinux_2_28_x86_64"
 STRIPPED = ("numpy", "scipy")  # packages whose `tests` folders are left out
+# requirements with no binary wheel for the Lambda platform (built from source into the venv):
+# left out of the Lambda packages; the code runs without them (hnswlib: exact scoring)
+SOURCE_ONLY = ("hnswlib",)
 
 
 class PackageError(RuntimeError):
@@ -121,6 +124,17 @@ def _stage(target, root, build):
     return stage
 
 
+def _binary_requirements(root, target_dir):
+    """requirements.txt less SOURCE_ONLY, as a file beside the target (pip's -r)."""
+    with open(os.path.join(root, "requirements.txt")) as f:
+        kept = [line for line in f if line.split("==")[0].strip().lower() not in SOURCE_ONLY]
+    os.makedirs(os.path.dirname(target_dir), exist_ok=True)
+    path = target_dir + ".requirements.txt"
+    with open(path, "w") as f:
+        f.writelines(kept)
+    return path
+
+
 def vendor_wheels(python_version, root=ROOT, build=BUILD):
     """Install the pinned requirements as Lambda-platform wheels; cached by inputs."""
     h = hashlib.sha256(f"{python_version} {WHEEL_PLATFORM} {STRIPPED}".encode())
@@ -134,7 +148,7 @@ def vendor_wheels(python_version, root=ROOT, build=BUILD):
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--target", target_dir,
            "--platform", WHEEL_PLATFORM, "--implementation", "cp",
            "--python-version", python_version, "--only-binary=:all:",
-           "-r", os.path.join(root, "requirements.txt"),
+           "-r", _binary_requirements(root, target_dir),
            "-c", os.path.join(root, "constraints.txt")]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:

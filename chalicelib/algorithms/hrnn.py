@@ -127,9 +127,11 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
+from chalicelib.algorithms import ann
 from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, USER_PERSONALIZATION,
-                                        UserState, candidate_scores, exclude_histories, param_arrays,
-                                        params_of, popularity_prior, state_vectors, top_n)
+                                        UserState, candidate_scores, exclude_histories, in_catalogue,
+                                        param_arrays, params_of, popularity_prior, state_vectors,
+                                        top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
 from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
 from chalicelib.algorithms.data import recency_weights, user_sequences
@@ -304,6 +306,7 @@ class HrnnModel(Model):
 
     recipe = "aws-hrnn"
     recipe_type = USER_PERSONALIZATION
+    ann = None        # the catalogue's ANN index (`algorithms.ann`), large catalogues only
 
     def __init__(self, item_ids, hyperparameters, net: HrnnNet, item_counts: np.ndarray,
                  user_ids: Optional[np.ndarray] = None, info: Optional[dict] = None):
@@ -405,8 +408,28 @@ class HrnnModel(Model):
         return s
 
     def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
+        if self.ann is not None and exclude_history and not self._blended():
+            out, nonempty = self._outputs(histories, users, states)
+            if nonempty.all():
+                return self._ann_top(out, histories, n)
         s = self.item_scores(histories, users, states=states)
         return top_n(exclude_histories(s, histories) if exclude_history else s, n)
+
+    def _blended(self):
+        cf = self.cooccurrence
+        return cf is not None and (cf["weight"] > 0 or cf.get("knn_weight", 0.0) > 0)
+
+    def _ann_top(self, out, histories, n):
+        """`recommend` through the catalogue's ANN index (`algorithms.ann`): the network's
+        scores, history and never-seen items excluded."""
+        table, bias = self.net.output_table(), self.net.params["b_out"]
+        idx = np.full((len(histories), n), -1, np.int32)
+        vals = np.full((len(histories), n), -np.inf)
+        for r, h in enumerate(histories):
+            found, scores = ann.top(self.ann, table, bias, out[r], n, allowed=self._known,
+                                    exclude=in_catalogue(h.items, table.shape[0]))
+            idx[r, :found.size], vals[r, :found.size] = found, scores
+        return idx, vals
 
     def rank(self, history, candidates, *, user=None, state=None):
         """One score per candidate; unknown or never-seen items score -inf."""
@@ -424,6 +447,8 @@ class HrnnModel(Model):
                 a[f"{tag}.shape"] = np.asarray(m.shape, np.int64)
         if self.user_ids is not None:
             a["user_ids"] = self.user_ids
+        if self.ann is not None:
+            a["ann.index"] = self.ann.to_array()
         cf = self.cooccurrence
         if cf is not None:
             a["cf.V"], a["cf.gram"] = cf["V"], cf["gram"]
@@ -465,6 +490,8 @@ class HrnnModel(Model):
                                   "alpha": float(arrays["cf.alpha"]) if "cf.alpha" in arrays else CF_ALPHA,
                                   "knn_weight": float(arrays["cf.knn_weight"]) if "cf.knn_weight" in arrays
                                   else 0.0, "S": feats.get("knn")}
+        if "ann.index" in arrays:
+            model.ann = ann.Index.from_array(arrays["ann.index"], len(item_ids), net.num_hidden)
         model._load_extra(arrays, meta)
         return model
 
@@ -512,6 +539,7 @@ class Hrnn(Recipe):
                                  data.user_ids if user_f is not None else None, info)
         model.feature_names = names
         model.cooccurrence = cf
+        model.ann = ann.build(net.output_table(), net.params["b_out"])   # large catalogues only
         self.finish(model, data)
         return model
 
