@@ -182,8 +182,8 @@ def interactions_body(rows, seed=0):
 
 
 def map_timeline(sfn, execution_arn):
-    """(seconds from the first ParseRange start to the last end, most ranges running at once),
-    from the execution history's ParseRange entered / exited events."""
+    """(seconds the ParseRanges Map ran, most range tasks running at once), from the execution
+    history: between the Map's entered and exited events every task is a range's."""
     events, token = [], None
     while True:
         page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
@@ -192,19 +192,21 @@ def map_timeline(sfn, execution_arn):
         token = page.get("nextToken")
         if not token:
             break
-    marks = []
+    inside, began, ended, running, most = False, None, None, 0, 0
     for e in events:
-        for kind, step in (("stateEnteredEventDetails", 1), ("stateExitedEventDetails", -1)):
-            if (e.get(kind) or {}).get("name") == "ParseRange":
-                marks.append((e["timestamp"], step))
-    if not marks:
+        name = ((e.get("stateEnteredEventDetails") or e.get("stateExitedEventDetails") or {})
+                .get("name"))
+        if name == "ParseRanges":
+            inside = e["type"].endswith("Entered")
+            began, ended = (e["timestamp"], ended) if inside else (began, e["timestamp"])
+        elif inside and e["type"] == "TaskScheduled":
+            running += 1
+            most = max(most, running)
+        elif inside and e["type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut"):
+            running -= 1
+    if began is None or ended is None:
         return None, None
-    marks.sort(key=lambda m: (m[0], m[1]))
-    running = most = 0
-    for _, step in marks:
-        running += step
-        most = max(most, running)
-    return (marks[-1][0] - marks[0][0]).total_seconds(), most
+    return (ended - began).total_seconds(), most
 
 
 def deployed(args):
@@ -256,9 +258,8 @@ def deployed(args):
         print(f"| {i} | {end - start:,} | {r.get('rows', 0):,} | {r.get('seconds', 0):.1f} |")
     busy = sum(r.get("seconds", 0) for r in results)
     if map_wall:
-        print(f"\nrange tasks: {busy:.1f} s of work in {map_wall:.1f} s from the first range's "
-              f"start to the last one's end (history): parallelism {busy / map_wall:.2f}, "
-              f"at most {most} ranges running at once")
+        print(f"\nrange tasks: {busy:.1f} s of work in the Map's {map_wall:.1f} s (execution "
+              f"history): parallelism {busy / map_wall:.2f}, at most {most} ranges at once")
     print(json.dumps({"deployed_rows": args.rows, "seconds": round(seconds, 1),
                       "ranges": parsed.get("ranges"), "rangeSeconds": parsed.get("rangeSeconds"),
                       "mapWall": map_wall, "mostAtOnce": most}))
