@@ -191,6 +191,26 @@ def print_tables(results):
         print("Spearman rank correlation per seed: " + ", ".join(f"{r:.2f}" for r in rhos))
 
 
+def print_summary(results):
+    """One table over the sets: NDCG@10 mean ± std per method (the README's recipes table)."""
+    names = list(results)
+    labels = []
+    for per_seed in results.values():
+        for lab in next(iter(per_seed.values())):
+            if not lab.startswith("_") and lab not in labels:
+                labels.append(lab)
+    print("\nNDCG@10 mean ± std over the seeds of each set (" + "; ".join(
+        f"{n}: seeds {', '.join(results[n])}" for n in names) + ")")
+    print("| method | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for lab in labels:
+        cells = []
+        for n in names:
+            v = [r[lab]["heldout"][NDCG10] for r in results[n].values() if lab in r]
+            cells.append(f"{np.mean(v):.4f} ± {np.std(v):.4f}" if v else "-")
+        print(f"| {lab} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default=",".join(SETS))
@@ -205,6 +225,7 @@ def main(argv=None):
             for name, per_seed in json.load(open(path)).items():
                 results.setdefault(name, {}).update(per_seed)
         print_tables(results)
+        print_summary(results)
         return
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -218,6 +239,7 @@ def main(argv=None):
     for name in args.sets.split(","):
         results[name] = run_set(name, seeds, args.recipes.split(","), log, lambda out: save(name, out))
     print_tables(results)
+    print_summary(results)
 
 
 if __name__ == "__main__":
