@@ -176,7 +176,8 @@ def _integers(buf, starts, lengths) -> Optional[np.ndarray]:
     high = _zero_filled(words[ends - 16], 16 - np.maximum(digits, 8))
     if not (_all_digits(low) & _all_digits(high)).all():
         return None
-    out = _eight_digits(high).astype(np.int64) * 100_000_000 + _eight_digits(low)
+    out = (_eight_digits(high).astype(np.int64) * 100_000_000
+           + _eight_digits(low).astype(np.int64))   # uint64 + int64 would be float64
     return np.where(negative, -out, out)
 
 

@@ -10,16 +10,20 @@ from chalicelib.datasets import cells, columnar
 from chalicelib.datasets.schema import FieldSpec
 
 
-def numbers(kind, n=4000, seed=0):
+def numbers(kind, n=4000, seed=0, short=False):
+    """Cells of `kind`; `short`: decimals of at most 8 bytes and integers of at most 16 digits
+    (read as machine words), else some longer (read byte by byte)."""
     rnd = random.Random(seed)
     out = []
     for _ in range(n):
         if kind == "integer":
-            digits = rnd.choice([1, 2, 5, 8, 9, 10, 15, 16, 17, 18])
+            digits = rnd.choice([1, 2, 5, 7] if short else [1, 2, 5, 8, 9, 10, 15, 16, 17, 18])
             v = str(rnd.randrange(10 ** digits))
-            v = ("00" + v) if rnd.random() < 0.05 else v
+            v = ("0" + v) if rnd.random() < 0.05 else v
         else:
-            a, b = str(rnd.randrange(10 ** rnd.randint(0, 6))), str(rnd.randrange(10 ** rnd.randint(0, 7)))
+            top = (3, 3) if short else (6, 7)
+            a = str(rnd.randrange(10 ** rnd.randint(0, top[0])))
+            b = str(rnd.randrange(10 ** rnd.randint(0, top[1])))
             v = rnd.choice([a, f"{a}.{b}", f".{b}", f"{a}.", f"{a}.{b}"])
         v = ("-" + v) if rnd.random() < 0.3 else v
         out.append("" if rnd.random() < 0.02 else v)
@@ -34,13 +38,18 @@ def parsed(values, spec, line_end="\n"):
 @pytest.mark.parametrize("kind,type_", [("integer", "long"), ("decimal", "double"),
                                         ("decimal", "float")])
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])
-def test_numbers_equal_the_exact_conversion(kind, type_, line_end):
-    values = numbers(kind)
+@pytest.mark.parametrize("short", [True, False])
+def test_numbers_equal_the_exact_conversion(kind, type_, line_end, short):
+    values = numbers(kind, short=short)
+    longest = max(len(v.lstrip("-")) for v in values)
+    limit = 16 if kind == "integer" else 8
+    assert (longest <= limit) if short else (longest > limit)
     spec = FieldSpec("X", type_, True)
     rows, columns = parsed(values, spec, line_end)
     data, mask = columns["X"]
     expected, expected_mask = cells.convert(values, spec)
     assert rows == len(values)
+    assert data.dtype == expected.dtype
     np.testing.assert_array_equal(data, expected)
     np.testing.assert_array_equal(np.signbit(data), np.signbit(expected))   # -0.0 stays -0.0
     np.testing.assert_array_equal(mask, expected_mask)
