@@ -35,16 +35,20 @@ Scale. Co-purchases are generated per position from sorted `(user, time)` arrays
 most `CHUNK_PAIRS` (cut at user boundaries, so distinct-user counts are exact unless one user alone
 exceeds a chunk and repeats items), each chunk summed into one sparse items x items matrix
 (real part W, imaginary part C, so both share one pattern); nothing items x items is ever dense.
-Everything is deterministic (no randomness; stable sorts).
+Everything is deterministic (no randomness; stable sorts). With a checkpoint
+(`chalicelib.algorithms.checkpoint`) the chunks are the fit's epochs: after each one the sum so far
+may be saved and the fit resumed from the next chunk, with the same matrix bit for bit.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.algorithms.base import RELATED_ITEMS, Model, Recipe, TrainingData
+from chalicelib.algorithms.checkpoint import at_epoch_end
 from chalicelib.domain.recipes import parse_hyperparameters
 
 NAME = "aws-sims"
@@ -149,9 +153,10 @@ class Sims(Recipe):
     name = NAME
     recipe_type = RELATED_ITEMS
     model_class = SimsModel
+    supports_checkpoint = True   # the co-purchase chunks (module docstring)
 
     def fit(self, data: TrainingData, hyperparameters: Dict[str, str], *, seed: int = 0,
-            log: Callable[[str], None] = lambda msg: None) -> SimsModel:
+            log: Callable[[str], None] = lambda msg: None, checkpoint=None) -> SimsModel:
         p = parse_hyperparameters(NAME, hyperparameters)
         alpha = p["alpha"]
         n_items = data.n_items
@@ -186,40 +191,61 @@ class Sims(Recipe):
         # one complex matrix keeps both sums on one sparsity pattern: real part W (summed
         # co-purchase weights, query x candidate), imaginary part C (distinct co-purchasing users)
         WC = sp.csr_matrix(shape, dtype=np.complex128)
-        for a, b in _chunks(user, partners, CHUNK_PAIRS):
-            cnt = partners[a:b]
-            total = int(cnt.sum())
-            if total == 0:
-                continue
-            src = np.repeat(np.arange(a, b), cnt)
-            first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-            dst = src + (np.arange(total) - first) + 1
-            keep = item[src] != item[dst]
-            src, dst = src[keep], dst[keep]
-            ia, ib = item[src], item[dst]
-            gap = (t[dst] - t[src]) / DAY
-            wh = mixed_decay((t_ref - t[dst]) / DAY, p["history_decay_fast_half_life"],
-                             p["history_decay_slow_half_life"], alpha)
-            w_in = wh * mixed_decay(gap, p["in_order_decay_fast_half_life"],
-                                    p["in_order_decay_slow_half_life"], alpha)
-            w_out = wh * mixed_decay(gap, p["out_of_order_decay_fast_half_life"],
-                                     p["out_of_order_decay_slow_half_life"], alpha)
-            # query ia -> candidate ib: ib came later (in order); query ib -> ia: out of order
-            rows, cols = np.concatenate([ia, ib]), np.concatenate([ib, ia])
-            ones = np.ones(rows.size)
-            rep = repeats[np.concatenate([user[src], user[src]])]
-            if rep.any():
-                # a user's repeated co-purchases of one pair count once
-                keys = rows[rep] * n_items + cols[rep]
-                us = np.concatenate([user[src], user[src]])[rep]
-                o = np.lexsort((keys, us))
-                ks, uo = keys[o], us[o]
-                again = np.concatenate([[False], (ks[1:] == ks[:-1]) & (uo[1:] == uo[:-1])])
-                sub = np.ones(rep.sum())
-                sub[o[again]] = 0.0
-                ones[rep] = sub
-            WC = WC + sp.csr_matrix((np.concatenate([w_in, w_out]) + 1j * ones, (rows, cols)), shape=shape)
+        chunks, first = _chunks(user, partners, CHUNK_PAIRS), 1
+        saved = checkpoint.resume() if checkpoint is not None else None
+        if saved is not None:
+            arrays, state = saved
+            WC = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+            first = int(state["epoch"]) + 1
+            log(f"{NAME}: resumed from the checkpoint after chunk {first - 1} of {len(chunks)}")
+        for number, (a, b) in enumerate(chunks[first - 1:], start=first):
+            t0 = time.monotonic()
+            WC = self._add_chunk(WC, a, b, partners, user, item, t, t_ref, repeats, n_items, p, alpha)
+            if at_epoch_end(checkpoint, number, len(chunks), time.monotonic() - t0):
+                checkpoint.pause({"data": WC.data, "indices": WC.indices, "indptr": WC.indptr},
+                                 {"epoch": number})
+        return self._model(data, p, WC, popularity, popular, log)
 
+    @staticmethod
+    def _add_chunk(WC, a, b, partners, user, item, t, t_ref, repeats, n_items, p, alpha):
+        """`WC` plus the co-purchases of positions a..b-1 (module docstring)."""
+        shape = WC.shape
+        cnt = partners[a:b]
+        total = int(cnt.sum())
+        if total == 0:
+            return WC
+        src = np.repeat(np.arange(a, b), cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        dst = src + (np.arange(total) - first) + 1
+        keep = item[src] != item[dst]
+        src, dst = src[keep], dst[keep]
+        ia, ib = item[src], item[dst]
+        gap = (t[dst] - t[src]) / DAY
+        wh = mixed_decay((t_ref - t[dst]) / DAY, p["history_decay_fast_half_life"],
+                         p["history_decay_slow_half_life"], alpha)
+        w_in = wh * mixed_decay(gap, p["in_order_decay_fast_half_life"],
+                                p["in_order_decay_slow_half_life"], alpha)
+        w_out = wh * mixed_decay(gap, p["out_of_order_decay_fast_half_life"],
+                                 p["out_of_order_decay_slow_half_life"], alpha)
+        # query ia -> candidate ib: ib came later (in order); query ib -> ia: out of order
+        rows, cols = np.concatenate([ia, ib]), np.concatenate([ib, ia])
+        ones = np.ones(rows.size)
+        rep = repeats[np.concatenate([user[src], user[src]])]
+        if rep.any():
+            # a user's repeated co-purchases of one pair count once
+            keys = rows[rep] * n_items + cols[rep]
+            us = np.concatenate([user[src], user[src]])[rep]
+            o = np.lexsort((keys, us))
+            ks, uo = keys[o], us[o]
+            again = np.concatenate([[False], (ks[1:] == ks[:-1]) & (uo[1:] == uo[:-1])])
+            sub = np.ones(rep.sum())
+            sub[o[again]] = 0.0
+            ones[rep] = sub
+        return WC + sp.csr_matrix((np.concatenate([w_in, w_out]) + 1j * ones, (rows, cols)), shape=shape)
+
+    @staticmethod
+    def _model(data, p, WC, popularity, popular, log):
+        n_items = data.n_items
         # pairs with enough users and a positive weight
         S = WC.tocoo()
         w, c = S.data.real, S.data.imag

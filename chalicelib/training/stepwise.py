@@ -48,8 +48,10 @@ AUTOML, HPO = "automl", "hpo"
 # Recipes fitted in one pass without epochs (`Recipe.supports_checkpoint` False): counts, sorts
 # and fixed-rank factorisations whose time grows about linearly with the interactions;
 # bench/single_pass_fits.py measures them against the trainer's budget. Every recipe trained
-# in epochs checkpoints (tests/unit/test_checkpoint_resume.py keeps the two lists apart).
-SINGLE_PASS = ("aws-popularity-count", "aws-sims", "aws-similar-items", "aws-trending-now",
+# in epochs checkpoints, and SIMS at each chunk of co-purchases (whose number grows with the
+# users' activity, not only with the interactions); tests/unit/test_checkpoint_resume.py keeps
+# the two lists apart.
+SINGLE_PASS = ("aws-popularity-count", "aws-similar-items", "aws-trending-now",
                "aws-item-affinity", "aws-item-attribute-affinity")
 
 
