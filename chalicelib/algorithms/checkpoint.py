@@ -142,3 +142,16 @@ def resume_loop(checkpoint: Optional[Checkpoint], params: Dict[str, np.ndarray],
     opt.t = int(state["adamSteps"])
     set_rng_state(rng, state["rng"])
     return int(state["epoch"]) + 1, unprefixed("x.", arrays), state
+
+
+def resume_epochs(checkpoint: Optional[Checkpoint], params: Dict[str, np.ndarray], opt, rng,
+                  log: Callable[[str], None] = lambda m: None):
+    """`resume_loop` for a loop whose own state is its `history` list (saved by `pause_loop(...,
+    history=...)`): `(first epoch to run, history so far, seconds spent before)`, (1, [], 0.0)
+    for a fresh fit."""
+    resumed = resume_loop(checkpoint, params, opt, rng)
+    if resumed is None:
+        return 1, [], 0.0
+    first, _, state = resumed
+    log(f"resumed from the checkpoint after epoch {first - 1}")
+    return first, list(state["history"]), float(state["seconds"])

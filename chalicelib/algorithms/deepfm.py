@@ -88,7 +88,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         candidate_scores, exclude_histories, param_arrays,
                                         params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_epochs
 from chalicelib.algorithms.deepfm_net import DeepFmNet
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads
@@ -293,12 +293,8 @@ def train_deepfm(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dt
         label_counts = np.bincount(items[is_label], minlength=n_items).astype(np.float64)
         sampler = NegativeSampler(label_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
     opt = Adam(net.params, lr=LEARNING_RATE)
-    history, first = [], 1
-    resumed = resume_loop(checkpoint, net.params, opt, rng)
-    if resumed is not None:
-        first, _, state = resumed
-        history, t_start = list(state["history"]), t_start - state["seconds"]
-        log(f"resumed from the checkpoint after epoch {first - 1}")
+    first, history, earlier = resume_epochs(checkpoint, net.params, opt, rng, log)
+    t_start -= earlier
     for epoch in range(first, epochs + 1):
         t0, w0 = time.process_time(), time.monotonic()
         order = rng.permutation(examples.shape[0])

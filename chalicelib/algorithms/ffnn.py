@@ -87,7 +87,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         param_arrays, params_of, popularity_prior, state_vectors,
                                         top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_epochs
 from chalicelib.algorithms.data import user_sequences
 from chalicelib.algorithms.ffnn_net import FfnnNet
 from chalicelib.algorithms.optim import Adam, finish_grads
@@ -294,12 +294,8 @@ def train_ffnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None, dtyp
                          INIT_ROW_NORM)
     opt = Adam(net.params, lr=float(hp["learning_rate"]))
     recency = (RECENCY_HALF_LIFE, RECENCY_FLOOR)
-    history, first = [], 1
-    resumed = resume_loop(checkpoint, net.params, opt, rng)
-    if resumed is not None:
-        first, _, state = resumed
-        history, t_start = list(state["history"]), t_start - state["seconds"]
-        log(f"resumed from the checkpoint after epoch {first - 1}")
+    first, history, earlier = resume_epochs(checkpoint, net.params, opt, rng, log)
+    t_start -= earlier
     for epoch in range(first, EPOCHS + 1):
         c0, t0 = time.process_time(), time.monotonic()
         t, ua, ub = epoch_examples(bounds, users, min_hist, rng)

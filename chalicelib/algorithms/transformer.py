@@ -42,7 +42,7 @@ from chalicelib.algorithms.base import (PERSONALIZED_RANKING, USER_PERSONALIZATI
                                         Recipe, TrainingData, candidate_scores, exclude_histories,
                                         in_catalogue, param_arrays, params_of, popularity_prior, top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_epochs
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.optim import Adam, finish_grads, scatter_rows
 from chalicelib.algorithms.softmax import NegativeSampler, softmax_cross_entropy
@@ -249,12 +249,8 @@ def train_attention(data: TrainingData, recency_bias: bool, *, seed=0, log=lambd
         np.add.at(target_counts, items[s + 1:e], 1.0)
     sampler = NegativeSampler(target_counts, NEGATIVE_ALPHA, NUM_NEGATIVES)
     opt = Adam(net.params, lr=LEARNING_RATE)
-    history, first = [], 1
-    resumed = resume_loop(checkpoint, net.params, opt, rng)
-    if resumed is not None:
-        first, _, state = resumed
-        history, t_start = list(state["history"]), t_start - state["seconds"]
-        log(f"resumed from the checkpoint after epoch {first - 1}")
+    first, history, earlier = resume_epochs(checkpoint, net.params, opt, rng, log)
+    t_start -= earlier
     for epoch in range(first, EPOCHS + 1):
         t0 = time.monotonic()
         order = rng.permutation(len(windows))
