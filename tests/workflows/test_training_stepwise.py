@@ -2,6 +2,8 @@
 item 5; `chalicelib.training.stepwise`): HPO trials and AutoML candidates as Map iterations, a
 fit that pauses at a checkpoint and goes on in the next invocation. What it must keep: the same
 choice and the same model as the in-process training for the same seed."""
+import json
+import logging
 import tempfile
 
 import numpy as np
@@ -135,11 +137,12 @@ HRNN_HPO = {"hpoObjective": {"metricName": "precision_at_25", "type": "Maximize"
 
 
 def test_hpo_trials_that_pause_at_every_epoch_choose_and_train_as_in_process_and_show_progress(
-        personalize, stock_personalize, group, seen, monkeypatch):
+        personalize, stock_personalize, group, seen, monkeypatch, caplog):
     """Every trial and both fits pause at each epoch end (budget 0): the Map loops each trial
     over several invocations, the choice and the model are the in-process ones, and the version
     carries trainingProgress all along (DescribeSolutionVersion shows it; stock clients do not)."""
     monkeypatch.setenv("TRAINER_TIME_BUDGET_SECONDS", "0")
+    caplog.set_level(logging.INFO, logger="chalicelib.training.lambda_trainer")
     snapshots, real = [], solution_versions.record_progress
 
     def recorded(arn, fields, **kw):   # the record as DescribeSolutionVersion reads it, each time
@@ -183,6 +186,13 @@ def test_hpo_trials_that_pause_at_every_epoch_choose_and_train_as_in_process_and
     elapsed = [p["elapsedSeconds"] for p in snapshots]
     assert elapsed == sorted(elapsed) and [p["updatedDateTime"] for p in snapshots] == \
         sorted(p["updatedDateTime"] for p in snapshots)
+    # the logs: one JSON line per epoch (with the trial), per pause, per finished trial
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "chalicelib.training.lambda_trainer" and r.getMessage().startswith("{")]
+    kinds = [line["training"] for line in lines]
+    assert kinds.count("trial") == 3 and kinds.count("pause") == 3 + 2
+    assert {(line["currentTrial"], line["epoch"]) for line in lines
+            if line["training"] == "epoch" and line["stage"] == "hpo"} == {(t, e) for t in (1, 2, 3) for e in (1, 2)}
     # the last figures stay on the ACTIVE version; clients with the stock model do not see them
     assert version["trainingProgress"] == snapshots[-1]
     assert "trainingProgress" not in stock_personalize.describe_solution_version(
