@@ -37,11 +37,11 @@ from chalicelib.storage.resources import store
 
 MAX_BYTES = 4 * 1024 * 1024
 PREFIX = "console-uploads"
-FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.csv$", re.IGNORECASE)
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.csv", re.IGNORECASE)
 
 
 def _checked_name(name):
-    if not isinstance(name, str) or not FILE_NAME.match(name):
+    if not isinstance(name, str) or not FILE_NAME.fullmatch(name):  # not `$`: it admits a final "\n"
         raise InvalidInputException(
             f"fileName {str(name)[:120]!r}: must end in .csv and have 5 to 104 characters "
             "a-z, A-Z, 0-9, '.', '_' and '-', starting with a letter or digit")

@@ -84,7 +84,8 @@ def test_a_header_that_does_not_map_to_the_schema_is_refused_by_the_import_rules
 
 
 def test_names_and_arns_are_checked(dataset, upload):
-    for name in ("../x.csv", "ratings.txt", "a" * 120 + ".csv", ".csv"):
+    # a line feed after ".csv" too: `$` alone would let it into the object's key
+    for name in ("../x.csv", "ratings.txt", "a" * 120 + ".csv", ".csv", "ratings.csv\n"):
         code, message = refusal(upload(dataset, GOOD, file_name=name))
         assert code == "InvalidInputException" and message.startswith("fileName"), (name, message)
     missing = dataset.replace("ConsoleGroup", "NoSuchGroup")
