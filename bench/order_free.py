@@ -30,7 +30,8 @@ sys.path.insert(0, ROOT)
 from chalicelib.algorithms.base import Interactions, TrainingData  # noqa: E402
 from chalicelib.algorithms.data import from_arrays, read_interactions_csv  # noqa: E402
 
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "datasets")
+SHARED = os.path.join(os.environ.get("PERSONALIZE_SHARED") or os.path.join(os.path.dirname(ROOT), "shared"),
+                      "datasets")
 ML = os.path.join(SHARED, "ml-latest-small", "ratings.csv")
 BEAUTY = os.path.join(SHARED, "amazon-beauty", "Beauty.txt")
 BEAUTY_BASE = 1_400_000_000 // 86400 * 86400
