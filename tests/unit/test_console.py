@@ -136,3 +136,69 @@ def test_the_browser_signer_is_accepted_by_the_server_verifier(tmp_path):
                         now) == "PKIATEST"
     with pytest.raises(InvalidSignatureException):
         sigv4.verify("POST", [path], query, headers, body.encode() + b" ", secrets, "us-east-1", now)
+
+
+def run_node(tmp_path, script, *args):
+    path = tmp_path / "script.js"
+    path.write_text(script)
+    done = subprocess.run(["node", str(path), console.STATIC, *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+needs_node = pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+
+# static/api.js in a vm context: keys in session storage, SigV4 stubbed, `fetch` scripted by
+# each case (the queue's order and the most calls in flight recorded)
+API_QUEUE_SCRIPT = """
+const fs = require("fs"), vm = require("vm"), path = require("path");
+const log = { started: [], most: 0, timeouts: [] };
+let inFlight = 0;
+const answers = [
+  () => Promise.reject(new TypeError("Failed to fetch")),                    // network error
+  () => Promise.resolve(new Response("<html>Bad Gateway</html>", { status: 502 })),  // not JSON
+  (signal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+  () => Promise.resolve(new Response(JSON.stringify({ datasetGroups: [] }), { status: 200 })),
+];
+const ctx = {
+  location: { origin: "http://127.0.0.1:4566", pathname: "/restapis/x/api/_user_request_/console/" },
+  sessionStorage: { getItem: () => JSON.stringify({ accessKey: "PKIA", secret: "s", region: "us-east-1" }) },
+  SigV4: { sign: async ({ headers }) => ({ ...headers }) },
+  TextEncoder, Response, JSON, Promise, Error, TypeError, Uint8Array, setTimeout, Math, String, Object,
+  AbortSignal: { timeout: (ms) => {  // the page's timeout, elapsed at once
+    log.timeouts.push(ms);
+    const c = new AbortController();
+    setTimeout(() => c.abort(new DOMException("The operation timed out.", "TimeoutError")), 5);
+    return c.signal;
+  } },
+  fetch: async (url, init) => {
+    const k = log.started.length;
+    log.started.push(k);
+    inFlight += 1; log.most = Math.max(log.most, inFlight);
+    try { const r = await answers[k](init.signal); await new Promise((r) => setTimeout(r, 5)); return r; }
+    finally { inFlight -= 1; }
+  },
+};
+vm.createContext(ctx);
+vm.runInContext(fs.readFileSync(path.join(process.argv[2], "api.js"), "utf8") + ";globalThis.Api = Api;", ctx);
+process.on("exit", () => { if (!log.results) process.stdout.write(JSON.stringify({ ...log, results: ["calls never settled"] })); });
+Promise.allSettled(answers.map(() => ctx.Api.control("ListDatasetGroups", {}))).then((results) => {
+  log.results = results.map((r) => r.status === "fulfilled" ? "ok" : `${r.reason.code || r.reason.name}: ${r.reason.message}`);
+  process.stdout.write(JSON.stringify(log));
+});
+"""
+
+
+@needs_node
+def test_one_call_in_flight_and_a_failed_call_gives_its_turn_on(tmp_path):
+    """static/api.js sends one signed call at a time: a network error, an answer that is not
+    JSON (a gateway's 502 page) and a call that gets no answer (its timeout) each end that call
+    with an error naming what happened, and the calls queued behind it still run."""
+    out = run_node(tmp_path, API_QUEUE_SCRIPT)
+    assert out["started"] == [0, 1, 2, 3] and out["most"] == 1, out
+    failed, gateway, silent, ok = out["results"]
+    assert "Failed to fetch" in failed
+    assert gateway.startswith("502: ") and "Bad Gateway" in gateway, gateway
+    assert silent.startswith("RequestTimeout: ") and "90 s" in silent, silent
+    assert ok == "ok" and out["timeouts"] == [90000] * 4, out

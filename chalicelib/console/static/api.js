@@ -17,6 +17,10 @@ const Api = (() => {
   // in flight, 1.8 s with 2, 0.38 s with 1 (the worker that served the page), and the same
   // medians afterwards: a warm call costs a few ms, so waiting for one is cheaper than a cold start.
   const MAX_IN_FLIGHT = 1;
+  // A call without an answer ends (and hands its turn on) after this: the API function's own
+  // timeout is 60 s (.chalice/config.json), API Gateway's 29 s; a stalled connection would
+  // otherwise hold the one turn, and every call after it, forever.
+  const TIMEOUT_MS = 90000;
   let inFlight = 0;
   const waiting = [];
   async function limited(fn) {
@@ -35,9 +39,16 @@ const Api = (() => {
     const signed = await SigV4.sign({ method: "POST", url, headers, body, accessKey: keys.accessKey,
                                       secret: keys.secret, region: keys.region || settings.region,
                                       service: "personalize" });
-    const response = await fetch(url, { method: "POST", headers: signed, body });
-    const text = await response.text();
-    const data = text ? JSON.parse(text) : {};
+    let response, text;
+    try {
+      response = await fetch(url, { method: "POST", headers: signed, body, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      text = await response.text();
+    } catch (e) {
+      if (e.name !== "TimeoutError") throw e;
+      throw new ApiError("RequestTimeout", `no answer within ${TIMEOUT_MS / 1000} s`, 0);
+    }
+    let data = {};
+    try { data = text ? JSON.parse(text) : {}; } catch (e) { if (response.ok) throw e; }  // a gateway's error page
     if (!response.ok) {
       const code = String(data.__type || response.headers.get("x-amzn-ErrorType") || response.status).split("#").pop();
       throw new ApiError(code, data.message || data.Message || text, response.status);
