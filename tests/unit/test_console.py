@@ -202,3 +202,84 @@ def test_one_call_in_flight_and_a_failed_call_gives_its_turn_on(tmp_path):
     assert gateway.startswith("502: ") and "Bad Gateway" in gateway, gateway
     assert silent.startswith("RequestTimeout: ") and "90 s" in silent, silent
     assert ok == "ok" and out["timeouts"] == [90000] * 4, out
+
+
+# static/app.js in a vm context with a minimal DOM (elements as text trees) and Api unused:
+# what the versions table shows for a version, and a page's poll after a failed call
+APP_SCRIPT = """
+const fs = require("fs"), vm = require("vm"), path = require("path");
+class Node {
+  constructor(tag) { this.tag = tag; this.attrs = {}; this.children = []; this.dataset = {}; }
+  setAttribute(k, v) { this.attrs[k] = v; }
+  addEventListener() {}
+  append(...c) { this.children.push(...c); }
+  replaceChildren(...c) { this.children = c; }
+  remove() {}
+  get textContent() { return this.children.map((c) => (typeof c === "string" ? c : c.textContent)).join(""); }
+}
+const byId = {};
+const ctx = {
+  Node, JSON, Math, Date, String, Object, Number, Array, Promise, RegExp,
+  document: { getElementById: (id) => (byId[id] = byId[id] || new Node("div")), createElement: (t) => new Node(t),
+              body: new Node("body") },
+  window: { addEventListener() {} },
+  setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, 5)), clearTimeout,
+  Api: { loadSettings: () => new Promise(() => {}) },   // no page is rendered
+};
+vm.createContext(ctx);
+vm.runInContext(fs.readFileSync(path.join(process.argv[2], "app.js"), "utf8"), ctx);
+const cases = JSON.parse(process.argv[3]);
+const now = Date.now() / 1000;
+const shown = cases.map((v) => {
+  const out = vm.runInContext("progress", ctx)({ creationDateTime: now - 75, ...v,
+    trainingProgress: v.trainingProgress && { updatedDateTime: now - 2, ...v.trainingProgress } });
+  return typeof out === "string" ? out : [out.attrs["data-stage"] || null, out.textContent.trim(),
+    (out.children.find((c) => c.tag === "progress") || { attrs: {} }).attrs.value || null];
+});
+const badge = vm.runInContext("badge", ctx)("CREATE STOPPED").attrs.class;
+// a poll whose call fails is tried again (and the failure shown), not dropped
+let calls = 0;
+vm.runInContext("later", ctx)(async () => { calls += 1; if (calls === 1) throw new Error("ThrottlingException: slow down"); }, 2000);
+setTimeout(() => process.stdout.write(JSON.stringify({ shown, badge, calls,
+  lastError: ctx.document.body.dataset.lastError || null })), 100);
+"""
+
+
+@needs_node
+def test_the_versions_table_words_training_progress_as_specs_define_it(tmp_path):
+    """The Progress cell of a version (static/app.js `progress`) for each `trainingProgress`
+    stage of specs/personalize.json, a version without it, and ended versions (ACTIVE, failed,
+    stopped: nothing, and no more polling)."""
+    training = {"stage": "training", "trialsCompleted": 0, "trialsTotal": 0, "epoch": 0, "epochs": 0,
+                "elapsedSeconds": 3.2}
+    cases = [
+        {"status": "CREATE IN_PROGRESS", "trainingProgress": training},
+        {"status": "CREATE IN_PROGRESS", "trainingProgress": {   # a trial reporting its epochs
+            "stage": "hpo", "trialsCompleted": 1, "trialsTotal": 4, "currentTrial": 3, "epoch": 2,
+            "epochs": 4, "elapsedSeconds": 64}},
+        {"status": "CREATE IN_PROGRESS", "trainingProgress": {   # between trials
+            "stage": "hpo", "trialsCompleted": 2, "trialsTotal": 4, "epoch": 0, "epochs": 0,
+            "elapsedSeconds": 70}},
+        {"status": "CREATE IN_PROGRESS", "trainingProgress": {
+            "stage": "evaluation", "trialsCompleted": 4, "trialsTotal": 4, "epoch": 5, "epochs": 10,
+            "elapsedSeconds": 90}},
+        {"status": "CREATE STOPPING", "trainingProgress": {
+            "stage": "final", "trialsCompleted": 0, "trialsTotal": 0, "epoch": 10, "epochs": 10,
+            "elapsedSeconds": 125}},
+        {"status": "CREATE PENDING"},
+        {"status": "ACTIVE", "trainingProgress": training},
+        {"status": "CREATE FAILED", "trainingProgress": training},
+        {"status": "CREATE STOPPED", "trainingProgress": training},
+    ]
+    out = run_node(tmp_path, APP_SCRIPT, json.dumps(cases))
+    started, trial, between, evaluation, final, pending, *ended = out["shown"]
+    assert started == ["training", "training started · 3s · updated 2s ago", "0.000"]
+    assert trial == ["hpo", "trial 3 of 4 (1 done) · epoch 2 of 4 · 1m 04s · updated 2s ago", "0.375"]
+    assert between == ["hpo", "trial 3 of 4 (2 done) · 1m 10s · updated 2s ago", "0.500"]
+    assert evaluation == ["evaluation", "evaluation fit (for the metrics) · epoch 5 of 10 · 1m 30s · "
+                          "updated 2s ago", "0.500"]
+    assert final == ["final", "final fit on all the data · epoch 10 of 10 · 2m 05s · updated 2s ago", "1.000"]
+    assert pending == [None, "CREATE PENDING · 1m 15s", None]
+    assert ended == ["", "", ""]
+    assert out["badge"] == "status failed"
+    assert out["calls"] == 2 and "ThrottlingException" in out["lastError"], out

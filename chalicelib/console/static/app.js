@@ -4,8 +4,17 @@
 const view = document.getElementById("view");
 const timers = [];
 let generation = 0;  // bumped by each navigation: a refresh started for an older page paints nothing
-/** Run `fn` once after `ms` if the page it was set for is still shown (pages poll by chaining). */
-const later = (fn, ms) => { const g = generation; timers.push(setTimeout(() => g === generation && fn().catch(() => {}), ms)); };
+/** Run `fn` once after `ms` if the page it was set for is still shown (pages poll by chaining).
+ *  A failed call (throttled, a cold worker's timeout) is shown and tried again later, so the
+ *  poll does not stop for good while the page still says IN_PROGRESS. */
+const later = (fn, ms) => {
+  const g = generation;
+  timers.push(setTimeout(() => g === generation && fn().catch((e) => {
+    if (g !== generation) return;
+    toast(`${e.message} (trying again)`, true);
+    later(fn, Math.min(2 * ms, 30000));
+  }), ms));
+};
 const paint = (gen, ...nodes) => { if (gen === generation) view.replaceChildren(...nodes); };
 
 function h(tag, attrs, ...children) {
@@ -22,9 +31,10 @@ const link = (hash, text) => h("a", { href: hash }, text);
 const enc = encodeURIComponent;
 const shortArn = (arn) => (arn || "").split("/").slice(1).join("/") || arn;
 const accountOf = (arn) => (arn || "").split(":")[4] || "000000000000";
-const terminal = (s) => s === "ACTIVE" || /FAILED/.test(s || "");
+// ended: nothing more to poll (a solution version stopped by StopSolutionVersionCreation too)
+const terminal = (s) => s === "ACTIVE" || s === "CREATE STOPPED" || /FAILED/.test(s || "");
 function badge(status) {
-  const cls = status === "ACTIVE" ? "ACTIVE" : /FAILED/.test(status || "") ? "failed" : "pending";
+  const cls = status === "ACTIVE" ? "ACTIVE" : terminal(status) ? "failed" : "pending";
   return h("span", { class: `status ${cls}` }, status || "—");
 }
 function duration(seconds) {
