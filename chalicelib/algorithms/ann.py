@@ -30,7 +30,7 @@ import numpy as np
 MIN_ITEMS = 200_000       # catalogues at least this large get an index
 M = 16                    # graph degree
 EF_CONSTRUCTION = 100
-EF_SEARCH = 100           # at least this many candidates examined per query
+EF_SEARCH = 200           # at least this many candidates examined per query
 MAX_SHARE = 0.1           # asked for more than this share of the catalogue, score exactly
 
 
@@ -52,7 +52,7 @@ class Index:
     def neighbours(self, vector: np.ndarray, k: int) -> np.ndarray:
         """The `k` items with the highest `vector . row + bias` the graph finds (best first)."""
         k = min(k, self.n_items)
-        self.graph.set_ef(max(EF_SEARCH, k))
+        self.graph.set_ef(max(EF_SEARCH, 2 * k))   # deep neighbours need a wider search
         labels, _ = self.graph.knn_query(np.append(vector, 1.0).astype(np.float32)[None, :], k=k)
         return labels[0].astype(np.int64)
 
@@ -101,7 +101,7 @@ def top(index: Index, table: np.ndarray, bias: np.ndarray, vector: np.ndarray, n
     k = n + excluded.size
     if allowed is not None:
         share = max(float(allowed.mean()), 1.0 / index.n_items)
-        k = int(k / share * 1.5) + n
+        k = int(k / share * 2) + n
     found = np.zeros(0, np.int64)
     while k <= index.n_items * MAX_SHARE:
         found = index.neighbours(vector, k)
