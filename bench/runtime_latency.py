@@ -1,23 +1,35 @@
 """Runtime latency: GetRecommendations and PersonalizeRanking on a warm campaign, in process,
-next to the bare numpy scoring call of the same model in the same run; memory per loaded model.
+next to the bare numpy scoring call of the same model in the same run, by history length;
+memory per loaded model; throughput over HTTP on a stack of its own.
 
     .venv/bin/python bench/runtime_latency.py [--users 100000] [--items 10000] [--requests 300]
+        [--long-users 20] [--long-events 2500] [--recipes ...] [--profile]
+    .venv/bin/python bench/runtime_latency.py --http-own-stack [--http-threads 4] [--requests 100]
+    .venv/bin/python bench/runtime_latency.py --http-campaign ARN      (after `make up`)
 
 Synthetic data: `--users` users with `--per-user` interactions each over `--items` items (Zipf
-popularity, two taste groups). HRNN, personalized-ranking, DeepFM and FFNN are fitted on a sample
-of users (1 epoch where the recipe has an epochs hyperparameter: serving cost depends on the
-catalogue and the network size, not on training quality);
-the runtime's per-user histories index all interactions of all users, as a campaign's would.
+popularity, two taste groups), plus `--long-users` users with `--long-events` interactions each
+(the 2,000+ event rows). HRNN, personalized-ranking, DeepFM and FFNN are fitted on a sample of
+users (1 epoch where the recipe has an epochs hyperparameter: serving cost depends on the
+catalogue and the network size, not on training quality); `aws-hrnn+blend` is HRNN with its
+co-occurrence blend switched on (weight 1), as a training that chose it serves. The runtime's
+per-user histories index all interactions of all users, as a campaign's would.
 
-Rows per recipe and operation:
-- bare      `model.recommend([history], 25)` / `model.rank(history, 100 candidates)`;
-- runtime   the loaded `ServedModel` (history lookup, id mapping, popular fill), no storage;
+Warm means: every user of a row is asked once before the timed calls (the carried user state
+exists, the worker's copy of the group's recorded events is read); the first request of a long
+history in a worker (the whole fold) is printed apart.
+
+Rows per recipe, operation and history length:
+- bare      `model.recommend([history], 25)` / `model.rank(history, 100 candidates)`: the
+            model re-reads the whole history (no carried state; `--bare-long` calls for long
+            histories);
+- runtime   the loaded `ServedModel` (carried state, id mapping, popular fill), no storage;
 - access    the access check alone: SigV4 verification (botocore's signer) and the policy
             decision, with the key's secret and policies cached as in a warm Lambda;
-- handler   the whole request in process: SigV4 and policies, wire parse + validation, campaign lookup and the
-            user's recorded events in DynamoDB, the model, serialization. DynamoDB and S3 are
-            moto in process, so this row carries moto's cost (a few ms per call), not a real
-            network's;
+- handler   the whole request in process: SigV4 and policies, wire parse + validation, campaign
+            lookup, the user's recorded events (this worker's copy), the model, serialization,
+            the audit line (formatted, written to /dev/null). DynamoDB and S3 are moto in
+            process: a read that happens carries moto's cost (about 1 ms);
 - runtime/items, handler/items   GetRecommendations with an item-metadata filter,
             `INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)` (10 genres: the filter keeps 10% of
             the catalogue, so the model is asked for more candidates), a random genre per request;
@@ -25,15 +37,19 @@ Rows per recipe and operation:
             Interactions.EVENT_TYPE IN ("purchase")` (a fifth of the interactions are purchases).
             Every filtered answer is checked to hold 25 items. The runtime rows evaluate the
             filter over the loaded Items table (no storage); the handler rows add the filter
-            lookup and the Items put-records stamp read.
-With `--http-campaign ARN` (after `make up` and `source .local/stack.env`) the script instead
-times stock boto3 calls over HTTP to a deployed ACTIVE campaign (the embedded stack: API Gateway
--> Lambda process -> the same handler), read-only: GetRecommendations for `--requests` users
-(`--http-users`, default u1..u50), and GetPersonalizedRanking of the first answer reversed.
+            lookup and the Items put-records stamp read (once per request).
+The targets table checks issue 15's: handler p50 <= 1 ms, p99 <= 3 ms, handler - runtime p50
+<= 0.5 ms. `--profile` prints cProfile's top functions of each handler row.
 
-Latencies are wall milliseconds per request; "x bare" is p50 over the bare p50. Memory is what
-the loaded model holds (arrays of the model, the histories index, the item index), and the
-Python heap growth while loading it (tracemalloc).
+`--http-own-stack` starts ministack on a free port, deploys, imports, trains popularity and
+HRNN through the workflows and compares their requests/s with `--http-threads` client threads
+(issue 15: HRNN within 1.3x of popularity). `--http-campaign ARN` times stock boto3 calls over
+HTTP to an already deployed campaign (read-only: GetRecommendations for `--requests` users of
+`--http-users`, and GetPersonalizedRanking of the first answer reversed).
+
+Latencies are wall milliseconds per request; "x bare" is p50 over the bare p50 of the same
+row group. Memory is what the loaded model holds (arrays of the model, the histories index, the
+item index), and the Python heap growth while loading it (tracemalloc).
 """
 import argparse
 import gc
@@ -54,7 +70,7 @@ ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESS
        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
        "RESOURCES_TABLE": "personalize-resources", "EVENTS_TABLE": "personalize-events",
        "DATA_BUCKET": "personalize-data", "INTERNAL_BUCKET": "personalize-internal"}
-RECIPES = {"aws-popularity-count": "recommend", "aws-hrnn": "recommend",
+RECIPES = {"aws-popularity-count": "recommend", "aws-hrnn": "recommend", "aws-hrnn+blend": "recommend",
            "aws-personalized-ranking": "rank", "aws-deepfm": "recommend", "aws-ffnn": "recommend"}
 # short fits: serving cost depends on the catalogue and the network size, not on training quality
 FIT_HP = {"aws-popularity-count": {}, "aws-deepfm": {"epochs": "1"}, "aws-ffnn": {}}
@@ -124,7 +140,7 @@ def publish_model(version, model, location):
     return key
 
 
-def setup_campaign(name, model, data):
+def setup_campaign(name, recipe, model, data):
     """Control plane in process: group, solution, version (model archived to S3), campaign."""
     from chalicelib.protocol.models import member_default  # noqa: F401 (loads the models)
     from chalicelib.workflows import starter
@@ -146,7 +162,7 @@ def setup_campaign(name, model, data):
                                 roleArn="arn:aws:iam::000000000000:role/bench")
     filters = setup_items_and_filters(client, group, name, data)
     solution = client.create_solution(name=f"sol-{name}", datasetGroupArn=group, performHPO=False,
-                                      recipeArn=f"arn:aws:personalize:::recipe/{name}")["solutionArn"]
+                                      recipeArn=f"arn:aws:personalize:::recipe/{recipe}")["solutionArn"]
     latest = client.describe_solution(solutionArn=solution)["solution"].get("latestSolutionVersion")
     # today's CreateSolution trains nothing unless asked: start the first version explicitly
     version = latest["solutionVersionArn"] if latest else \
@@ -214,13 +230,31 @@ def main(argv=None):
     ap.add_argument("--per-user", type=int, default=10)
     ap.add_argument("--train-users", type=int, default=5_000)
     ap.add_argument("--requests", type=int, default=300)
-    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--recipes", default=",".join(RECIPES),
+                    help="comma-separated; aws-hrnn+blend: HRNN with its co-occurrence blend on")
+    ap.add_argument("--long-users", type=int, default=20,
+                    help="users with --long-events interactions each (the long-history rows)")
+    ap.add_argument("--long-events", type=int, default=2500)
+    ap.add_argument("--bare-long", type=int, default=20,
+                    help="bare calls timed for long histories (each re-reads the whole history)")
+    ap.add_argument("--profile", action="store_true",
+                    help="print cProfile's top functions of each handler row (cumulative time)")
     ap.add_argument("--http-campaign", help="time HTTP calls to this deployed campaign instead")
+    ap.add_argument("--http-own-stack", action="store_true",
+                    help="start an emulator on a free port, deploy, import, train popularity and "
+                         "HRNN, and compare their requests/s over HTTP with --http-threads clients")
+    ap.add_argument("--http-threads", type=int, default=4)
     ap.add_argument("--http-users", default=",".join(f"u{k}" for k in range(1, 51)))
     args = ap.parse_args(argv)
+    if args.http_own_stack:
+        return own_stack_rows(args)
     if args.http_campaign:
         return http_rows(args)
     os.environ.update(ENV)
+    from chalicelib import observability
+    # the audit and log lines are formatted as in Lambda and written to /dev/null (not into
+    # the table; a pipe's reader would time itself into the handler rows)
+    observability.logger.registered_handler.setStream(open(os.devnull, "w"))
     import pytest
     from moto import mock_aws
     with mock_aws(), pytest.MonkeyPatch.context() as mp:
@@ -236,87 +270,161 @@ def main(argv=None):
         run(args)
 
 
+def with_long_users(data, count, events, items, seed=5):
+    """`data` plus `count` users ("long0"...) with `events` interactions each (same Zipf
+    halves), the 2,000+ event histories of the table."""
+    from chalicelib.algorithms.base import Interactions, TrainingData
+    if count <= 0:
+        return data
+    rng = np.random.default_rng(seed)
+    n = count * events
+    first = data.user_ids.shape[0]
+    user = np.repeat(np.arange(first, first + count, dtype=np.int32), events)
+    rank = np.minimum(rng.zipf(1.3, n) - 1, items // 2 - 1)
+    item = (rank + (user % 2) * (items // 2)).astype(np.int32)
+    ts = 1_400_000_000 + user.astype(np.int64) * 1000 + np.tile(np.arange(events), count) * 60
+    it = data.interactions
+    return TrainingData(Interactions(np.concatenate([it.user, user]), np.concatenate([it.item, item]),
+                                     np.concatenate([it.timestamp, ts])),
+                        np.concatenate([data.user_ids, [f"long{k}" for k in range(count)]]),
+                        data.item_ids)
+
+
+def blended(model):
+    """HRNN with its co-occurrence component on (weight 1): what a training that chose the
+    blend serves (a 1-epoch bench fit keeps the network alone)."""
+    if getattr(model, "cooccurrence", None) is not None:
+        model.cooccurrence["weight"] = 1.0
+    return model
+
+
+def warm_then_timed(fn, args_list):
+    """One untimed call per distinct argument first (the user's carried state, the worker's
+    events copy), then the timed calls: the warm request the issue's table is about."""
+    for a in {repr(a): a for a in args_list}.values():
+        fn(*a)
+    return timed(fn, args_list)
+
+
 def run(args):
     from chalicelib.auth import gate
     from chalicelib.protocol import http
     from tests.support import access
-    data = synthetic(args.users, args.items, args.per_user)
+    data = with_long_users(synthetic(args.users, args.items, args.per_user), args.long_users,
+                           args.long_events, args.items)
     rng = np.random.default_rng(1)
-    users = [f"user{u}" for u in rng.integers(0, args.users, args.requests)]
-    print(f"# {args.users:,} users, {args.items:,} items, {len(data.interactions):,} interactions; "
-          f"{args.requests} requests per row; numResults 25; ranking 100 candidates")
-    rows, memory = [], []
+    short = [f"user{u}" for u in rng.integers(0, args.users, args.requests)]
+    long_ = [f"long{k % args.long_users}" for k in range(args.requests)] if args.long_users else []
+    cohorts = {f"{args.per_user}": short}
+    if long_:
+        cohorts[f"{args.long_events:,}"] = long_
+    print(f"# {args.users:,} users with {args.per_user} interactions, {args.long_users} users with "
+          f"{args.long_events:,}; {args.items:,} items, {len(data.interactions):,} interactions; "
+          f"{args.requests} requests per row (bare rows of long histories: "
+          f"{args.bare_long}); numResults 25; ranking 100 candidates; warm: each user asked once "
+          "before the timed calls")
+    rows, memory, first = [], [], []
     for name in args.recipes.split(","):
-        model, fit_s = fit(name, data, args.train_users)
-        group, version, campaign, key, filters = setup_campaign(name, model, data)
+        base_name, _, variant = name.partition("+")
+        model, fit_s = fit(base_name, data, args.train_users)
+        if variant == "blend":
+            model = blended(model)
+        setup_name = name.replace("+", "-")
+        group, version, campaign, key, filters = setup_campaign(setup_name, base_name, model, data)
         served, heap = served_with_all_histories(version, key, group, data)
         memory.append((name, served, heap, fit_s))
-        histories_ = [served.histories.history(u) for u in users]
-        cands = [rng.choice(args.items, 100, replace=False) for _ in users]
-        cand_ids = [[str(data.item_ids[i]) for i in c] for c in cands]
-        kind = RECIPES.get(name, "recommend")
+        kind = RECIPES.get(base_name, "recommend")
         ops = [("GetRecommendations", "recommend")] if kind == "recommend" else []
         if served.can_rank:
             ops.append(("PersonalizeRanking", "rank"))
         for op, what in ops:
-            if what == "recommend":
-                bare = timed(lambda h: model.recommend([h], 25), [(h,) for h in histories_])
-                runtime_ = timed(lambda u: served.recommend(u, 25, with_events=False), [(u,) for u in users])
-                body = [(json.dumps({"campaignArn": campaign, "userId": u, "numResults": 25}).encode(),)
-                        for u in users]
-                path = "/recommendations"
-            else:
-                bare = timed(lambda h, c: model.rank(h, c), list(zip(histories_, cands)))
-                runtime_ = timed(lambda u, c: served.rank(u, c, with_events=False),
-                                 list(zip(users, cand_ids)))
-                body = [(json.dumps({"campaignArn": campaign, "userId": u, "inputList": c}).encode(),)
-                        for u, c in zip(users, cand_ids)]
-                path = "/personalize-ranking"
+            for cohort, users in cohorts.items():
+                histories_ = [served.histories.history(u) for u in users]
+                cands = [rng.choice(args.items, 100, replace=False) for _ in users]
+                cand_ids = [[str(data.item_ids[i]) for i in c] for c in cands]
+                bare_n = len(users) if cohort == f"{args.per_user}" else args.bare_long
+                if what == "recommend":
+                    bare = timed(lambda h: model.recommend([h], 25), [(h,) for h in histories_[:bare_n]])
+                    t = time.perf_counter()
+                    if cohort != f"{args.per_user}":   # a long history's first request: the fold
+                        served.recommend(users[0], 25, with_events=False)
+                        first.append((name, op, time.perf_counter() - t))
+                    runtime_ = warm_then_timed(lambda u: served.recommend(u, 25, with_events=False),
+                                               [(u,) for u in users])
+                    body = [(json.dumps({"campaignArn": campaign, "userId": u, "numResults": 25}).encode(),)
+                            for u in users]
+                    path = "/recommendations"
+                else:
+                    bare = timed(lambda h, c: model.rank(h, c), list(zip(histories_, cands))[:bare_n])
+                    runtime_ = warm_then_timed(lambda u, c: served.rank(u, c, with_events=False),
+                                               list(zip(users, cand_ids)))
+                    body = [(json.dumps({"campaignArn": campaign, "userId": u, "inputList": c}).encode(),)
+                            for u, c in zip(users, cand_ids)]
+                    path = "/personalize-ranking"
 
-            # signed as boto3 signs (root test key), before the clock starts
-            signed = [(b, access.sign("POST", "https://bench.in-process" + path, b,
-                                      {"Content-Type": "application/json"})) for (b,) in body]
+                # signed as boto3 signs (root test key), before the clock starts
+                signed = [(b, access.sign("POST", "https://bench.in-process" + path, b,
+                                          {"Content-Type": "application/json"})) for (b,) in body]
 
-            def call(b, headers, path=path):
-                resp = http.dispatch("personalize-runtime", "POST", path, headers, {}, b)
-                assert resp.status_code == 200, resp.body
+                def call(b, headers, path=path):
+                    resp = http.dispatch("personalize-runtime", "POST", path, headers, {}, b)
+                    assert resp.status_code == 200, resp.body
 
-            def check(b, headers, path=path, op=op):
-                lower = {k.lower(): v for k, v in headers.items()}
-                identity = gate.authenticate("POST", [path], {}, lower, b)
-                gate.authorize(identity, *gate.target(op, params[b]))
-            params = {b: json.loads(b) for b, _ in signed}
-            call(*signed[0])   # warm (the key's secret and policies are cached from here on)
-            handler = timed(call, signed)
-            verify = timed(check, signed)
-            for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler),
-                                   ("access", verify)):
-                rows.append((name, op, label, *percentiles(samples)))
-            if what == "recommend":
-                rows += filtered_rows(name, op, served, campaign, filters, users, call)
+                def check(b, headers, path=path, op=op):
+                    lower = {k.lower(): v for k, v in headers.items()}
+                    identity = gate.authenticate("POST", [path], {}, lower, b)
+                    gate.authorize(identity, *gate.target(op, params[b]))
+                params = {b: json.loads(b) for b, _ in signed}
+                for b, h in signed:   # warm: the key's secret and policies, each user's state
+                    call(b, h)
+                handler = profiled(args, f"{name} {op} {cohort}", lambda: timed(call, signed))
+                verify = timed(check, signed)
+                for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler),
+                                       ("access", verify)):
+                    rows.append((name, op, cohort, label, *percentiles(samples)))
+                if what == "recommend" and cohort == f"{args.per_user}":
+                    rows += [(name, op, cohort, *r) for r in
+                             filtered_rows(name, served, campaign, filters, users, call)]
+    report(rows, memory, first)
+
+
+def report(rows, memory, first):
     print()
-    print(f"{'recipe':26} {'operation':20} {'path':14} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}")
-    bare_p50 = {}
-    for name, op, label, p50, p99 in rows:
-        if label == "bare":
-            bare_p50[(name, op)] = p50
-        ratio = p50 / bare_p50[(name, op)] if bare_p50.get((name, op)) else float("nan")
-        print(f"{name:26} {op:20} {label:14} {p50:8.3f} {p99:8.3f} {ratio:7.1f}")
-    handler_p50 = {(n, o): p50 for n, o, label, p50, _ in rows if label == "handler"}
-    runtime_p50 = {(n, o): p50 for n, o, label, p50, _ in rows if label == "runtime"}
+    print(f"{'recipe':26} {'operation':20} {'history':>8} {'path':14} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'x bare':>7}")
+    bare_p50 = {(n, o, c): p50 for n, o, c, label, p50, _ in rows if label == "bare"}
+    for name, op, cohort, label, p50, p99 in rows:
+        ratio = p50 / bare_p50[(name, op, cohort)] if bare_p50.get((name, op, cohort)) else float("nan")
+        print(f"{name:26} {op:20} {cohort:>8} {label:14} {p50:8.3f} {p99:8.3f} {ratio:7.2f}")
+    at = {(n, o, c, label): (p50, p99) for n, o, c, label, p50, p99 in rows}
+    print()
+    print("targets (issue 15): handler p50 <= 1 ms, p99 <= 3 ms; handler - runtime p50 <= 0.5 ms")
+    print(f"{'recipe':26} {'operation':20} {'history':>8} {'handler p50':>12} {'p99':>8} "
+          f"{'- runtime':>10}  met")
+    for (name, op, cohort, label), (p50, p99) in at.items():
+        if label != "handler":
+            continue
+        extra = p50 - at[(name, op, cohort, "runtime")][0]
+        met = p50 <= 1.0 and p99 <= 3.0 and extra <= 0.5
+        print(f"{name:26} {op:20} {cohort:>8} {p50:12.3f} {p99:8.3f} {extra:10.3f}  {'yes' if met else 'NO'}")
+    if first:
+        print()
+        print("a long history's first request in a worker (no carried state yet: the whole fold)")
+        for name, op, seconds in first:
+            print(f"{name:26} {op:20} {seconds * 1000:9.1f} ms")
     print()
     print("filtered / unfiltered p50 (issue 14: a filtered GetRecommendations costs at most 2x)")
-    for name, op, label, p50, _p99 in rows:
+    for name, op, cohort, label, p50, _p99 in rows:
         if "/" in label:
-            base = (runtime_p50 if label.startswith("runtime") else handler_p50)[(name, op)]
+            base = at[(name, op, cohort, label.split("/")[0])][0]
             print(f"{name:26} {op:20} {label:14} {p50 / base:5.2f}x")
     print()
     print("access = SigV4 verification + policy decision per request, warm key cache "
           "(chalicelib/auth; inside the handler row)")
-    for name, op, label, p50, p99 in rows:
+    for (name, op, cohort, label), (p50, _p99) in at.items():
         if label == "access":
-            print(f"{name:26} {op:20} access p50 {p50:.3f} ms = "
-                  f"{100 * p50 / handler_p50[(name, op)]:.1f}% of the handler's p50")
+            print(f"{name:26} {op:20} {cohort:>8} access p50 {p50:.3f} ms = "
+                  f"{100 * p50 / at[(name, op, cohort, 'handler')][0]:.1f}% of the handler's p50")
     print()
     print(f"{'recipe':26} {'model MB':>9} {'histories MB':>13} {'item index MB':>14} "
           f"{'heap MB':>8} {'fit s':>7}")
@@ -326,7 +434,20 @@ def run(args):
               f"{served.index.nbytes / 1e6:14.2f} {heap / 1e6:8.1f} {fit_s:7.1f}")
 
 
-def filtered_rows(name, op, served, campaign, filters, users, call):
+def profiled(args, label, fn):
+    """`fn()`, under cProfile with `--profile` (its top functions printed)."""
+    if not args.profile:
+        return fn()
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    out = prof.runcall(fn)
+    print(f"\n## cProfile: handler {label}")
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(35)
+    return out
+
+
+def filtered_rows(name, served, campaign, filters, users, call):
     """The filtered GetRecommendations rows (see the module docstring); every answer full."""
     from chalicelib.filters import evaluate, language
     from chalicelib.runtime import filtering
@@ -344,16 +465,16 @@ def filtered_rows(name, op, served, campaign, filters, users, call):
             mask = evaluate.allowed(parsed, evaluate.bind(parsed, v), inputs)
             answer = served.recommend(u, 25, with_events=False, allowed=mask)
             assert len(answer) == 25 and mask[served.index.lookup([i for i, _ in answer])].all()
-        runtime_ = timed(runtime_call, list(zip(users, values)))
+        runtime_ = warm_then_timed(runtime_call, list(zip(users, values)))
         bodies = [json.dumps({"campaignArn": campaign, "userId": u, "numResults": 25,
                               "filterArn": filters[label], "filterValues": v}).encode()
                   for u, v in zip(users, values)]
         signed = [(b, access.sign("POST", "https://bench.in-process/recommendations", b,
                                   {"Content-Type": "application/json"})) for b in bodies]
         call(*signed[0])
-        handler = timed(call, signed)
-        out += [(name, op, f"runtime/{label}", *percentiles(runtime_)),
-                (name, op, f"handler/{label}", *percentiles(handler))]
+        handler = warm_then_timed(call, signed)
+        out += [(f"runtime/{label}", *percentiles(runtime_)),
+                (f"handler/{label}", *percentiles(handler))]
     return out
 
 
@@ -376,6 +497,76 @@ def http_rows(args):
         print(f"{'GetPersonalizedRanking':24} {percentiles(rank)[0]:8.1f} {percentiles(rank)[1]:8.1f}")
     except runtime.exceptions.InvalidInputException as e:
         print(f"GetPersonalizedRanking: {e}")
+
+
+def own_stack_rows(args):
+    """HTTP throughput on a stack of this run: ministack on a free port (as the e2e tests
+    start it), the application deployed as `make up` does, a synthetic interactions CSV
+    imported through the import workflow, popularity and HRNN trained through the training
+    workflow and deployed; then `--http-threads` threads, each with its own stock boto3
+    client, send GetRecommendations for random users for `--requests` calls each, for one
+    campaign after the other. The emulator is stopped by PID at the end."""
+    import concurrent.futures
+    from scripts import access as root_access, emulator, package, stack as stack_cli
+    from tests.e2e import flows
+    from tests.e2e.conftest import DeployedStack, REGION
+    rng = np.random.default_rng(7)
+    users, per_user, items = 2_000, 10, 500
+    rows = [f"u{u},i{int(i)},{1_600_000_000 + u * 1000 + k * 60}"
+            for u in range(users) for k, i in enumerate(np.minimum(rng.zipf(1.3, per_user) - 1, items - 1))]
+    body = ("USER_ID,ITEM_ID,TIMESTAMP\n" + "\n".join(rows) + "\n").encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        home, build_dir = os.path.join(tmp, "ministack"), os.path.join(tmp, "build")
+        os.makedirs(home)
+        source = package.snapshot(os.path.join(tmp, "source"))
+        emu = emulator.start(home, region=REGION, persist=False)
+        try:
+            record, _ = stack_cli.deploy_to_emulator(
+                emu, stack_name="personalize-bench", region=REGION,
+                record_path=os.path.join(home, "stack.json"), build_dir=build_dir, root=source,
+                progress=lambda msg: None)
+            models = os.path.join(stack_cli.ROOT, "build", "models")
+            root = root_access.ensure_root(record["outputs"], emu.endpoint, REGION)
+            st = DeployedStack(emulator=emu, personalize_endpoint=record["personalize_endpoint"],
+                               outputs=record["outputs"], env={}, models=models, record_path="",
+                               build_dir=build_dir, source=source, deploy_seconds=0.0,
+                               skipped_workflows=record["skipped_workflows"], keys=root)
+            personalize = st.client("personalize")
+            group, _ = flows.import_interactions(st, personalize, body, "bench", timeout=600)
+            campaigns = {}
+            for recipe, hp in (("aws-popularity-count", {}),
+                               ("aws-hrnn", {"training.epochs": "2", "model.num_hidden": "64"})):
+                spec = {"performHPO": False}
+                if hp:
+                    spec["solutionConfig"] = {"algorithmHyperParameters": hp}
+                _, version = flows.train(personalize, group, recipe, f"bench-{recipe[4:8]}",
+                                         timeout=1200, **spec)
+                assert version["status"] == "ACTIVE", version
+                campaigns[recipe] = flows.campaign(personalize, version["solutionVersionArn"],
+                                                   f"bench-{recipe[4:8]}", timeout=600)
+            print(f"# HTTP over the deployed stack (ministack on {emu.endpoint}), {users:,} users x "
+                  f"{per_user} interactions, {items} items; {args.http_threads} client threads x "
+                  f"{args.requests} GetRecommendations each, stock boto3 clients")
+            print(f"{'recipe':22} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'x popularity':>13}")
+            base = None
+            for recipe, arn in campaigns.items():
+                clients = [st.client("personalize-runtime", models=False) for _ in range(args.http_threads)]
+                for c in clients:   # warm: the worker's model load, the connection
+                    c.get_recommendations(campaignArn=arn, userId="u1")
+
+                def run(c, seed):
+                    picks = np.random.default_rng(seed).integers(0, users, args.requests)
+                    return timed(lambda u: c.get_recommendations(campaignArn=arn, userId=f"u{u}"),
+                                 [(int(u),) for u in picks])
+                t = time.perf_counter()
+                with concurrent.futures.ThreadPoolExecutor(args.http_threads) as pool:
+                    samples = sum(pool.map(run, clients, range(args.http_threads)), [])
+                rate = len(samples) / (time.perf_counter() - t)
+                base = base or rate
+                p50, p99 = percentiles(samples)
+                print(f"{recipe:22} {rate:11.1f} {p50:8.1f} {p99:8.1f} {rate / base:13.2f}")
+        finally:
+            emulator.stop(home)
 
 
 if __name__ == "__main__":
