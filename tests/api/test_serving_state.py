@@ -38,13 +38,19 @@ def test_put_events_is_one_dynamodb_write(tracker, events, calls):  # noqa: F811
         assert [c for c in calls if c in WRITES] == ["BatchWriteItem"], calls
 
 
-def test_recorded_events_are_read_once_and_refreshed_by_put_events(tracker, events, calls):  # noqa: F811
+def u1_clicked(tracker, events, calls):  # noqa: F811
+    """A fresh worker copy after u1's one click (i0), with the calls so far forgotten."""
     group, tracking_id = tracker
     recorded.forget()
     events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
                       eventList=[click("e0", "i0", T0)])
     assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
     del calls[:]
+    return group, tracking_id
+
+
+def test_recorded_events_are_read_once_and_refreshed_by_put_events(tracker, events, calls):  # noqa: F811
+    group, tracking_id = u1_clicked(tracker, events, calls)
     assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
     assert "Query" not in calls                       # nothing changed: no read
     events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
@@ -60,14 +66,9 @@ def test_a_user_without_events_costs_no_query_and_other_workers_events_show_thro
         tracker, events, calls, monkeypatch):  # noqa: F811
     """The worker copies the group's events once; then it reads the store's change log at most
     once per TTL, and only the users it names: other workers' PutEvents (written straight to
-    the store here, past this worker's copy) show after the TTL, moved session events too."""
+    the store here, past this worker's copy) show after the TTL."""
     from chalicelib.storage import events as store
-    group, tracking_id = tracker
-    recorded.forget()
-    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
-                      eventList=[click("e0", "i0", T0)])
-    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
-    del calls[:]
+    group, _ = u1_clicked(tracker, events, calls)
     for user in ("u2", "u3", "nobody"):
         assert recorded.user_events(group, user) == []
     assert "Query" not in calls and "GetItem" not in calls       # no read per user
