@@ -87,15 +87,18 @@ def _line_start(bucket, key, offset, size) -> Optional[int]:
 
 
 def range_prefix(dataset_arn, version_id, name) -> str:
-    return f"{versions.version_prefix(dataset_arn, version_id)}ranges/{name}/"
+    """The key prefix of one range's objects: names right in the version's folder, not a
+    folder below it - the garbage collector takes an object's folder for its version
+    (workflows/collect.py), and the merged version keeps a range's parts where they are."""
+    return f"{versions.version_prefix(dataset_arn, version_id)}range-{name}-"
 
 
 def read_range(dataset_arn: str, schema: DatasetSchema, version_id: str, bucket: str,
                file: dict, start: int, end: int, name: str,
                store_bucket: Optional[str] = None) -> dict:
     """Validate bytes `start`..`end` of one file and write their rows as parts under the
-    range's own folder, with its dictionaries and `result.json` (rows, lines, whether a
-    quote occurs, problems numbered from the range's first line). Idempotent."""
+    range's own key prefix (`range_prefix`), with its dictionaries and `result.json` (rows,
+    lines, whether a quote occurs, problems numbered from the range's first line). Idempotent."""
     began = time.monotonic()
     store_bucket = store_bucket or config.internal_bucket()
     prefix = range_prefix(dataset_arn, version_id, name)

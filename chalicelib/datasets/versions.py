@@ -82,7 +82,7 @@ class VersionWriter:
         self.version_id = version_id or new_version_id()
         self.bucket = bucket or config.internal_bucket()
         self.prefix = version_prefix(dataset_arn, self.version_id)
-        self.part_prefix = part_prefix or self.prefix   # a byte range's parts: its own folder
+        self.part_prefix = part_prefix or self.prefix   # a byte range's parts: its own names
         self.part_rows = part_rows
         self.rows = 0
         self.parts: List[dict] = []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from chalicelib.datasets import importer, records, schema, versions
+from chalicelib.workflows import collect
 from tests.support import stepfunctions as sfn
 from tests.workflows.test_import_workflow import (  # noqa: F401 (group: a fixture)
     INTERACTIONS_SCHEMA, group, import_job, latest_run)
@@ -70,3 +71,18 @@ def test_a_range_that_does_not_fit_fails_the_run_and_keeps_the_data(personalize,
     assert "ParseRanges" in entered(sfn.executions("import")[-1])
     assert records.current_version(records.dataset(group["dataset"])) == before
     assert versions.list_versions(group["dataset"]) == [before]
+
+
+def test_the_garbage_collector_keeps_every_part_of_a_merged_version(personalize, s3, group):
+    # The merged version keeps the ranges' parts where they were written; the collector
+    # (issue 16) takes an object's folder for its data version, so they must not sit in a
+    # folder of their own.
+    s3.put_object(Bucket="training", Key="big.csv", Body=body(300))
+    job_arn = import_job(personalize, group["dataset"], "s3://training/big.csv")
+    assert latest_run(personalize, job_arn)[1]["status"] == "ACTIVE"
+    current = records.current_version(records.dataset(group["dataset"]))
+    collect.collect(grace_seconds=0)
+    kept = versions.load(group["dataset"], current)
+    assert kept.rows == 300
+    assert kept.strings("ITEM_ID").tolist()[:3] == ["i0", "i1", "i2"]
+    assert versions.list_versions(group["dataset"]) == [current]
