@@ -106,13 +106,21 @@ def unprefixed(prefix: str, arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarr
     return {k[len(prefix):]: np.array(v) for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def at_epoch_end(checkpoint: Optional[Checkpoint], epoch: int, epochs: int, epoch_seconds: float) -> bool:
-    """Report epoch `epoch` of `epochs` as done; True when the loop should pause now (another
-    epoch of about `epoch_seconds` would overrun the budget; never after the last epoch)."""
+def report_epoch(checkpoint: Optional[Checkpoint], epoch: int, epochs: int) -> None:
+    """Epoch `epoch` of at most `epochs` is done (`Checkpoint.on_epoch`: the training's progress)."""
+    if checkpoint is not None and checkpoint.on_epoch is not None:
+        checkpoint.on_epoch(int(epoch), int(epochs))
+
+
+def at_epoch_end(checkpoint: Optional[Checkpoint], epoch: int, epochs: int, epoch_seconds: float,
+                 report: bool = True) -> bool:
+    """Report epoch `epoch` of `epochs` as done (unless `report` is False: a loop that may stop
+    early reports with `report_epoch` first); True when the loop should pause now (another epoch
+    of about `epoch_seconds` would overrun the budget; never after the last epoch)."""
     if checkpoint is None:
         return False
-    if checkpoint.on_epoch is not None:
-        checkpoint.on_epoch(int(epoch), int(epochs))
+    if report:
+        report_epoch(checkpoint, epoch, epochs)
     return epoch < epochs and checkpoint.should_pause(epoch_seconds)
 
 

@@ -133,7 +133,7 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         param_arrays, params_of, popularity_prior, state_vectors,
                                         top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, resume_loop
+from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, report_epoch, resume_loop
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
@@ -776,6 +776,7 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
             msg += f", validation NDCG@{VALIDATION_K} {score:.4f} on {len(val_hist)} users"
         log(msg)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "validation": score})
+        report_epoch(checkpoint, epoch, max_epochs)   # also the epoch an early stop ends on
         if score is not None:
             if score > best_score:
                 best_score, bad = score, 0
@@ -787,7 +788,7 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
                     break
         if stopped == "training.early_time":
             break
-        if at_epoch_end(checkpoint, epoch, max_epochs, time.monotonic() - t0):
+        if at_epoch_end(checkpoint, epoch, max_epochs, time.monotonic() - t0, report=False):
             pause_loop(checkpoint, epoch=epoch, params=net.params, opt=opt, rng=rng,
                        seconds=time.monotonic() - t_start,
                        arrays={f"best.{k}": v for k, v in (best or {}).items()},

@@ -56,6 +56,22 @@ def test_a_fit_paused_at_every_epoch_resumes_to_the_same_model_bit_for_bit(name,
     assert all(np.array_equal(a[k], b[k]) for k in a), [k for k in a if not np.array_equal(a[k], b[k])]
     history = (getattr(whole, "info", None) or {}).get("history")
     assert (getattr(resumed, "info", None) or {}).get("history") == history
+    assert history is None or len(history) == epochs   # every epoch run is reported, the last too
+
+
+def test_an_early_stopped_fit_reports_the_epoch_it_stopped_on(tmp_path, monkeypatch):
+    from chalicelib.algorithms import hrnn
+    monkeypatch.setattr(hrnn, "PATIENCE", 1)
+    monkeypatch.setattr(hrnn, "MIN_EPOCHS", 1)
+    monkeypatch.setattr(hrnn, "MIN_VALIDATION_USERS", 1)
+    scores = iter([0.5, 0.4] + [0.3] * 20)      # worse after epoch 1: stops at epoch 2
+    monkeypatch.setattr(hrnn, "_validate", lambda *a, **k: next(scores))
+    seen = []
+    model = recipe_for("aws-hrnn").fit(
+        tiny_data(n_users=60, n_items=30), {"training.epochs": "12", "model.num_hidden": "32"}, seed=2,
+        checkpoint=Checkpoint(str(tmp_path), None, on_epoch=lambda e, n: seen.append(e)))
+    assert model.info["stopped_by"] == "early stopping" and len(model.info["history"]) == 2
+    assert seen == [1, 2]
 
 
 def test_a_fit_with_a_generous_budget_never_pauses(tmp_path):
