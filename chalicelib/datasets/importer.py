@@ -61,6 +61,7 @@ class Problems:
     limit: int = SHOWN_PROBLEMS
     count: int = 0
     entries: List[tuple] = field(default_factory=list)   # (source, line, column, message)
+    stopped: bool = False   # a read error (not UTF-8, not CSV) ended a file: the rest is unread
 
     def add(self, source: str, line: Optional[int], column: Optional[str], message: str):
         self.count += 1
@@ -224,8 +225,10 @@ def read_csv(open_chunks, source, schema, writer, problems, batch_rows=BATCH_ROW
         line = first_bad_line(open_chunks())
         problems.add(source, line + first_lines if line else e.line, None,
                      "the file is not UTF-8 text")
+        problems.stopped = True
     except BadCsv as e:
         problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
+        problems.stopped = True
     return 0
 
 

@@ -117,6 +117,7 @@ def read_range(dataset_arn: str, schema: DatasetSchema, version_id: str, bucket:
     result = {"source": source, "start": start, "end": end, "rows": rows,
               "lines": seen.lines, "quote": seen.quote, "parts": writer.parts,
               "problemCount": problems.count, "problems": [list(p) for p in problems.entries],
+              "stopped": problems.stopped,
               "seconds": round(time.monotonic() - began, 3)}
     objects.put_bytes(store_bucket, prefix + DICTIONARIES, versions.npz_bytes(writer.dictionaries()))
     objects.put_bytes(store_bucket, prefix + RESULT, json.dumps(result).encode(), "application/json")
@@ -191,6 +192,8 @@ def _results(dataset_arn, schema, version_id, split, store_bucket):
                 out.append((tail, first_line if result["start"] > 0 else 1))
                 break
             out.append((result, first_line if result["start"] > 0 else 1))
+            if result["stopped"]:
+                break           # a one-range read stops at a read error: the rest is unread
             first_line += result["lines"]
     return out
 

@@ -139,6 +139,21 @@ def test_bytes_that_are_not_utf8_in_a_later_range(put):
     assert "line 52: the file is not UTF-8 text" in str(one.value)
 
 
+def test_a_read_error_ends_the_file_as_in_one_range(put):
+    # A one-range read stops at bytes that are not UTF-8: the problems of later ranges of
+    # that file are neither shown nor counted, those of the next file are.
+    body = (f"{HEADER}\n{rows_text(50)}".encode() + b"u\xff,i,1,click,1\n"
+            + rows_text(40).encode() + b"u1,i1,-5,click,1\n" + rows_text(5).encode())
+    put("stop/a.csv", body)
+    location = put("stop/b.csv", f"{HEADER}\nu1,i1,x,click,1\n".encode()).rsplit("/", 1)[0] + "/"
+    with pytest.raises(importer.ImportFailed) as one:
+        one_range(location)
+    with pytest.raises(importer.ImportFailed) as split:
+        in_ranges(location)
+    assert str(split.value) == str(one.value)
+    assert "(2 problems)" in str(one.value) and "b.csv line 2, column TIMESTAMP" in str(one.value)
+
+
 def test_several_files_merge_in_order(put):
     put("many/a.csv", f"{HEADER}\n{rows_text(40)}".encode())
     crlf = rows_text(45, "\r\n", start=7)
