@@ -147,14 +147,23 @@ def _check_string(shape, value, path, problems):
     _string_rules(shape)(value, path, problems)
 
 
+def shape_key(shape):
+    """A key naming a shape for the life of its service model: (resolver, shape name). botocore
+    builds a new Shape tree for every OperationModel, so the object itself would not do; the
+    entry keeps the resolver, so its id is not reused while the entry lives."""
+    resolver = getattr(shape, "_shape_resolver", None)
+    return (id(resolver), shape.name), resolver
+
+
 # string shape -> its check with the shape's rules read once (a 500-item inputList checks
-# 500 strings of one shape; issue 15: fixed costs per request). Keyed by id, holding the shape.
+# 500 strings of one shape; issue 15: fixed costs per request)
 _string_checks = {}
 
 
 def _string_rules(shape):
-    found = _string_checks.get(id(shape))
-    if found is not None and found[0] is shape:
+    key, resolver = shape_key(shape)
+    found = _string_checks.get(key)
+    if found is not None and found[0] is resolver:
         return found[1]
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
     enum = shape.enum
@@ -174,7 +183,7 @@ def _string_rules(shape):
             problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         if rx is not None and value and rx.fullmatch(value) is None:
             problems.add(path, value, f"Member must satisfy regular expression pattern: {pattern}")
-    _string_checks[id(shape)] = (shape, check)
+    _string_checks[key] = (resolver, check)
     return check
 
 

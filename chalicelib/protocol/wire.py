@@ -11,7 +11,7 @@ import json
 
 from chalicelib.protocol import errors, unserved
 from chalicelib.protocol.jsontext import load_json
-from chalicelib.protocol.validate import parse_timestamp, validate
+from chalicelib.protocol.validate import parse_timestamp, shape_key, validate
 
 JSON_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
 
@@ -130,17 +130,17 @@ def _to_wire(shape, value):
 
 
 # shape -> its writer (a function of the value): the output shapes are walked once per
-# process, not once per value (a ranking answer has hundreds of items; issue 15: fixed costs).
-# Keyed by id, holding the shape, so an id is never reused while its entry lives.
+# process, not once per value (a ranking answer has hundreds of items; issue 15: fixed costs)
 _writers = {}
 
 
 def _writer(shape):
-    found = _writers.get(id(shape))
-    if found is not None and found[0] is shape:
+    key, resolver = shape_key(shape)
+    found = _writers.get(key)
+    if found is not None and found[0] is resolver:
         return found[1]
     write = _make_writer(shape)
-    _writers[id(shape)] = (shape, write)
+    _writers[key] = (resolver, write)
     return write
 
 
@@ -151,21 +151,29 @@ def _make_writer(shape):
                    for name, member in shape.members.items()
                    if member.serialization.get("location") not in ("header", "headers", "statusCode")]
 
+        resolved = []   # (name, wire name, writer): looked up on first use (shapes may recurse)
+
         def structure(value):
+            if not resolved:
+                resolved.extend((name, wire_name, _writer(member)) for name, wire_name, member in members)
             out = {}
             if not isinstance(value, dict):
                 return out
-            for name, wire_name, member in members:
+            for name, wire_name, write in resolved:
                 v = value.get(name)
                 if v is not None:
-                    out[wire_name] = _writer(member)(v)
+                    out[wire_name] = write(v)
             return out
         return structure
     if kind == "list":
         member = shape.member
         if member.type_name == "string":
             return list
-        return lambda value: [_writer(member)(v) for v in value]
+
+        def items(value):
+            write = _writer(member)
+            return [write(v) for v in value]
+        return items
     if kind == "map":
         return lambda value: {k: _writer(shape.value)(v) for k, v in value.items()}
     if kind == "timestamp":

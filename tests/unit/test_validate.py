@@ -104,3 +104,27 @@ def test_serialize_output_keeps_only_output_members_and_epoch_timestamps():
                                       (None, False), (1e30, False)])
 def test_parse_timestamp(value, ok):
     assert (parse_timestamp(value) is not None) == ok
+
+
+def test_shape_plans_are_kept_per_shape_not_per_request():
+    """Each request's OperationModel has a new Shape tree (botocore): the serialization and
+    validation plans are kept by shape name within the service model, so they stay one per
+    shape however many requests come (issue 15: kept once, no growth per request)."""
+    from botocore.model import OperationModel
+    from chalicelib.protocol import validate as v, wire
+    from chalicelib.protocol.models import service_model
+    model = service_model("personalize-runtime")
+    fresh = lambda name: OperationModel(model._service_description["operations"][name], model, name)  # noqa: E731
+    out = {"personalizedRanking": [{"itemId": f"i{k}", "score": 0.5} for k in range(3)],
+           "recommendationId": "RID-1"}
+    for _ in range(3):
+        op = fresh("GetPersonalizedRanking")
+        assert wire.serialize_output(op, out) == out
+        assert not v.validate(op.input_shape, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
+                                               "userId": "u", "inputList": ["a", "b"]}).items
+        writers, checks = len(wire._writers), len(v._string_checks)
+    op = fresh("GetPersonalizedRanking")
+    wire.serialize_output(op, out)
+    v.validate(op.input_shape, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
+                                "userId": "u", "inputList": ["a", "b"]})
+    assert (len(wire._writers), len(v._string_checks)) == (writers, checks)
