@@ -39,14 +39,14 @@ HEADER = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"
 SCHEMA = interactions_schema(*OPTIONAL_EVENTS)
 
 
-def in_ranges(location, range_bytes=200, head_bytes=64):
+def in_ranges(location, range_bytes=200, head_bytes=64, schema=SCHEMA):
     """What the workflow does: plan, one read_range per range (the Map), merge."""
-    split = ranges.plan(location, range_bytes, SCHEMA, head_bytes=head_bytes)
+    split = ranges.plan(location, range_bytes, schema, head_bytes=head_bytes)
     version_id = versions.new_version_id()
     for index, (file, start, end) in enumerate(split["ranges"]):
-        ranges.read_range(ARN, SCHEMA, version_id, split["bucket"], split["files"][file],
+        ranges.read_range(ARN, schema, version_id, split["bucket"], split["files"][file],
                           start, end, f"{index:05d}")
-    return split, ranges.merge(ARN, SCHEMA, version_id, location, split)
+    return split, ranges.merge(ARN, schema, version_id, location, split)
 
 
 def assert_same_version(a, b):
