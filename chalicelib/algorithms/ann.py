@@ -12,10 +12,12 @@ the machine's compiler into the project's venv, which the ministack target's fun
 in); the Lambda-platform packages of the LocalStack/AWS targets hold only binary wheels, so
 there `hnswlib` is absent, `build` returns None and models score exactly.
 
-Answers: the index is asked for more neighbours than wanted (the user's history, items never
-seen in training and whatever else the caller excludes drop out), four times more each time
-until `n` survive; exact scoring answers when that would ask for more than `MAX_SHARE` of the
-catalogue (a filter that keeps almost nothing). Scores are computed
+Answers: without a filter the index is asked for more neighbours than wanted (the user's
+history and whatever else the caller excludes drop out), four times more each time until `n`
+survive; with a filter (an allowed mask: a request filter, items never seen in training) the
+graph walk itself skips what the mask forbids (hnswlib's filter), so deep neighbours are not
+lost; exact scoring answers when the index would be asked for more than `MAX_SHARE` of the
+catalogue, or the mask keeps fewer than a hundredth of it. Scores are computed
 exactly for the neighbours found, so they equal the exact path's for the same items.
 May import numpy only (and hnswlib when installed).
 """
@@ -49,11 +51,16 @@ class Index:
         self.graph, self.n_items, self.dim = graph, n_items, dim
         graph.set_num_threads(1)     # one thread in the serving path
 
-    def neighbours(self, vector: np.ndarray, k: int) -> np.ndarray:
-        """The `k` items with the highest `vector . row + bias` the graph finds (best first)."""
+    def neighbours(self, vector: np.ndarray, k: int, allowed: Optional[np.ndarray] = None) -> np.ndarray:
+        """The `k` items with the highest `vector . row + bias` the graph finds (best first),
+        among `allowed` (a mask, checked while the graph is walked) when given."""
         k = min(k, self.n_items)
         self.graph.set_ef(max(EF_SEARCH, 2 * k))   # deep neighbours need a wider search
-        labels, _ = self.graph.knn_query(np.append(vector, 1.0).astype(np.float32)[None, :], k=k)
+        query = np.append(vector, 1.0).astype(np.float32)[None, :]
+        if allowed is None:
+            labels, _ = self.graph.knn_query(query, k=k)
+        else:
+            labels, _ = self.graph.knn_query(query, k=k, filter=lambda label: bool(allowed[label]))
         return labels[0].astype(np.int64)
 
     def to_array(self) -> np.ndarray:
@@ -98,24 +105,30 @@ def top(index: Index, table: np.ndarray, bias: np.ndarray, vector: np.ndarray, n
     less `exclude` (indices), best first; fewer only when the catalogue has fewer. Scores are
     exact (`vector . row + bias`)."""
     excluded = np.zeros(0, np.int64) if exclude is None else np.unique(np.asarray(exclude, np.int64))
-    k = n + excluded.size
-    if allowed is not None:
-        share = max(float(allowed.mean()), 1.0 / index.n_items)
-        k = int(k / share * 2) + n
+    excluded = excluded[(excluded >= 0) & (excluded < index.n_items)]
     found = np.zeros(0, np.int64)
-    while k <= index.n_items * MAX_SHARE:
-        found = index.neighbours(vector, k)
-        keep = ~np.isin(found, excluded)
-        if allowed is not None:
-            keep &= allowed[found]
-        found = found[keep]
-        if found.size >= n:
-            break
-        k *= 4
+    if allowed is not None:
+        # a filter: the graph walks only allowed items (the exclusions folded in), unless it
+        # keeps so few that the walk would visit most of the graph
+        mask = allowed.copy()
+        mask[excluded] = False
+        if mask.sum() >= max(n, index.n_items * MAX_SHARE / 10):
+            try:
+                found = index.neighbours(vector, n, mask)
+            except RuntimeError:      # fewer than n reachable: exactly below
+                found = np.zeros(0, np.int64)
+    else:
+        k = n + excluded.size
+        while k <= index.n_items * MAX_SHARE:
+            found = index.neighbours(vector, k)
+            found = found[~np.isin(found, excluded)]
+            if found.size >= n:
+                break
+            k *= 4
     if found.size < n:      # the graph cannot give n (or would visit most of it): exactly
         scores = np.asarray(table, np.float32) @ vector + bias
         mask = np.ones(index.n_items, bool) if allowed is None else allowed.copy()
-        mask[excluded[(excluded >= 0) & (excluded < index.n_items)]] = False
+        mask[excluded] = False
         scores = np.where(mask, scores, -np.inf)
         order = np.argsort(-scores, kind="stable")[:n]
         order = order[np.isfinite(scores[order])]

@@ -426,7 +426,8 @@ class HrnnModel(Model):
         idx = np.full((len(histories), n), -1, np.int32)
         vals = np.full((len(histories), n), -np.inf)
         for r, h in enumerate(histories):
-            found, scores = ann.top(self.ann, table, bias, out[r], n, allowed=self._known,
+            found, scores = ann.top(self.ann, table, bias, out[r], n,
+                                    allowed=None if self._known.all() else self._known,
                                     exclude=in_catalogue(h.items, table.shape[0]))
             idx[r, :found.size], vals[r, :found.size] = found, scores
         return idx, vals
