@@ -36,6 +36,7 @@ Step 0 runs alone in its state so that nothing after it can repeat it.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from chalicelib import config
@@ -46,6 +47,12 @@ from chalicelib.workflows import failures
 from chalicelib.workflows.tasks import task
 
 log = logging.getLogger(__name__)
+
+# Step Functions' payload quota is 256 KB per state input and output, and exceeding it is
+# States.DataLimitExceeded, which no Catch takes (the run would stay IN_PROGRESS). The plan
+# rides in every Map iteration's input and stays in the state with one result per range.
+PLAN_PAYLOAD_BYTES = 200_000
+RANGE_RESULT_BYTES = 64     # {"index", "rows", "seconds"} of one range, with room to spare
 
 
 def _jobs():
@@ -134,8 +141,15 @@ def plan(state):
         return {"ranged": False}
     if len(split["ranges"]) < 2:
         return {"ranged": False}
-    return {"ranged": True, "bucket": split["bucket"], "files": split["files"],
-            "ranges": split["ranges"], "maxConcurrency": config.import_max_concurrency()}
+    answer = {"ranged": True, "bucket": split["bucket"], "files": split["files"],
+              "ranges": split["ranges"], "maxConcurrency": config.import_max_concurrency()}
+    payload = len(json.dumps(answer)) + RANGE_RESULT_BYTES * len(split["ranges"])
+    if payload > PLAN_PAYLOAD_BYTES:
+        # so many files (or ranges) that the Map's state would not fit: one task, as before
+        log.warning("import plan of %d ranges (%d bytes) too large for the Map state; "
+                    "parsing in one task", len(split["ranges"]), payload)
+        return {"ranged": False}
+    return answer
 
 
 @task("import.parse_range")

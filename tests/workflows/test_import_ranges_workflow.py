@@ -86,3 +86,19 @@ def test_the_garbage_collector_keeps_every_part_of_a_merged_version(personalize,
     assert kept.rows == 300
     assert kept.strings("ITEM_ID").tolist()[:3] == ["i0", "i1", "i2"]
     assert versions.list_versions(group["dataset"]) == [current]
+
+
+def test_a_plan_too_large_for_the_state_is_parsed_in_one_task(personalize, s3, group,
+                                                              monkeypatch):
+    # Step Functions' 256 KB payload quota: exceeding it (a folder of thousands of files)
+    # is an error no Catch takes. Here the budget is lowered instead of writing such a folder.
+    from chalicelib.workflows import imports
+    s3.put_object(Bucket="training", Key="big.csv", Body=body(300))
+    monkeypatch.setattr(imports, "PLAN_PAYLOAD_BYTES", 1000)
+    job_arn = import_job(personalize, group["dataset"], "s3://training/big.csv")
+    _, run = latest_run(personalize, job_arn)
+    assert run["status"] == "ACTIVE", run.get("failureReason")
+    execution = sfn.executions("import")[-1]
+    assert execution.output["plan"] == {"ranged": False}
+    assert "ParseAndValidate" in entered(execution) and "ParseRanges" not in entered(execution)
+    assert execution.output["parse"]["rows"] == 300
