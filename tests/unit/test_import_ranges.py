@@ -64,6 +64,16 @@ def one_range(location):
     return importer.import_location(location, ARN, SCHEMA)
 
 
+def same_failure(location):
+    """The failureReason of the file read in one range, after checking the ranges give it."""
+    with pytest.raises(importer.ImportFailed) as one:
+        one_range(location)
+    with pytest.raises(importer.ImportFailed) as split:
+        in_ranges(location)
+    assert str(split.value) == str(one.value)
+    return str(one.value)
+
+
 @pytest.mark.parametrize("line_end,bom", [("\n", ""), ("\r\n", ""), ("\n", "\ufeff")])
 def test_cuts_fall_on_line_starts_after_the_header(put, line_end, bom):
     body = f"{bom}{HEADER}{line_end}{rows_text(60, line_end)}".encode()
@@ -120,23 +130,15 @@ def test_problems_in_several_ranges_read_as_in_one_range(put):
     lines[71] = "\n"                            # blank line: skipped, still counted
     lines[75] = "u2,i2,x,click,1\r\n"           # CRLF in an LF file, and a bad TIMESTAMP
     location = put("bad.csv", f"{HEADER}\n{''.join(lines)}".encode())
-    with pytest.raises(importer.ImportFailed) as one:
-        one_range(location)
-    with pytest.raises(importer.ImportFailed) as split:
-        in_ranges(location)
-    assert str(split.value) == str(one.value)
-    assert "line 12, column TIMESTAMP" in str(one.value) and "line 77" in str(one.value)
+    reason = same_failure(location)
+    assert "line 12, column TIMESTAMP" in reason and "line 77" in reason
 
 
 def test_bytes_that_are_not_utf8_in_a_later_range(put):
     body = f"{HEADER}\n{rows_text(50)}".encode() + b"u\xff,i,1,click,1\n" + rows_text(5).encode()
     location = put("latin.csv", body)
-    with pytest.raises(importer.ImportFailed) as one:
-        one_range(location)
-    with pytest.raises(importer.ImportFailed) as split:
-        in_ranges(location)
-    assert str(split.value) == str(one.value)
-    assert "line 52: the file is not UTF-8 text" in str(one.value)
+    reason = same_failure(location)
+    assert "line 52: the file is not UTF-8 text" in reason
 
 
 def test_a_read_error_ends_the_file_as_in_one_range(put):
@@ -146,12 +148,8 @@ def test_a_read_error_ends_the_file_as_in_one_range(put):
             + rows_text(40).encode() + b"u1,i1,-5,click,1\n" + rows_text(5).encode())
     put("stop/a.csv", body)
     location = put("stop/b.csv", f"{HEADER}\nu1,i1,x,click,1\n".encode()).rsplit("/", 1)[0] + "/"
-    with pytest.raises(importer.ImportFailed) as one:
-        one_range(location)
-    with pytest.raises(importer.ImportFailed) as split:
-        in_ranges(location)
-    assert str(split.value) == str(one.value)
-    assert "(2 problems)" in str(one.value) and "b.csv line 2, column TIMESTAMP" in str(one.value)
+    reason = same_failure(location)
+    assert "(2 problems)" in reason and "b.csv line 2, column TIMESTAMP" in reason
 
 
 def test_several_files_merge_in_order(put):
