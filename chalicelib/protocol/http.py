@@ -44,19 +44,19 @@ def service_for_path(path):
 
 def handle(request):
     """Serve a Chalice request; the route decides the service."""
+    args = _request_args(request)
+    return dispatch(service_for_path(args["path"]), **args)
+
+
+def _request_args(request):
+    """What `dispatch` and `dispatch_project` take from a Chalice request."""
     path = _request_path(request)
     context = request.context or {}
-    return dispatch(
-        service_for_path(path),
-        method=request.method,
-        path=path,
-        headers=dict(request.headers or {}),
-        query=dict(request.query_params or {}),
-        body=request.raw_body,
-        signed_paths=gate.signed_paths(path or "/", context),
-        source_ip=(context.get("identity") or {}).get("sourceIp"),
-        request_id=observability.request_id(request),
-    )
+    return dict(method=request.method, path=path, headers=dict(request.headers or {}),
+                query=dict(request.query_params or {}), body=request.raw_body,
+                signed_paths=gate.signed_paths(path or "/", context),
+                source_ip=(context.get("identity") or {}).get("sourceIp"),
+                request_id=observability.request_id(request))
 
 
 def _request_path(request):
@@ -113,17 +113,13 @@ def handle_project(request):
     """Serve a project route (PROJECT_ROUTES) from Chalice: signed and authorised like every
     call (the action `personalize:<name>`, the ARNs of the query's `...Arn` members), errors
     in the rest-json form; the handler gets the query's members and the raw body."""
-    path = _request_path(request)
-    context = request.context or {}
-    return dispatch_project(request.method, path, dict(request.headers or {}),
-                            dict(request.query_params or {}), request.raw_body,
-                            signed_paths=gate.signed_paths(path, context),
-                            source_ip=(context.get("identity") or {}).get("sourceIp"),
-                            request_id=observability.request_id(request))
+    return dispatch_project(**_request_args(request))
 
 
 def dispatch_project(method, path, headers, query, body, signed_paths=None, source_ip=None,
                      request_id=None):
+    """`dispatch` for a project route: the same `_serve` steps, the handler registered under
+    PROJECT_SERVICE by the route's name, rest-json errors."""
     def resolve(lower):
         name = PROJECT_ROUTES.get("/" + (path or "").strip("/"))
         if name is None or method != "POST":
