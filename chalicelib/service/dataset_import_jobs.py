@@ -395,6 +395,14 @@ def _release_lock(run):
         pass  # not held by this run (already released, or the dataset is gone)
 
 
+def job_follows_run(run):
+    """The job (and the dataset's import lock) in step with `run` once it has ended: for the
+    reconciler, when a kill came between the run's move and the job's (two writes)."""
+    if run.get("status") == lifecycle.CREATE_FAILED:
+        _release_lock(run)
+    _job_follows(run, run.get("status"), run.get("failureReason"))
+
+
 def _job_follows(run, status, failure_reason):
     """The job's status follows its runs until one has imported its data (module docstring):
     a run in progress -> CREATE IN_PROGRESS, ACTIVE -> ACTIVE (for good), CREATE FAILED ->

@@ -281,6 +281,12 @@ def _sync_solution(version, status):
                 pass
 
 
+def solution_follows_version(version):
+    """The solution (and its training lock) in step with `version` once it has ended: for the
+    reconciler, when a kill came between the version's move and the solution's (two writes)."""
+    _sync_solution(version, version.get("status"))
+
+
 def mark_solution_version(arn, status, failure_reason=None, **fields):
     """Move a version to `status` (conditional on the lifecycle table: a retried task is a
     no-op, a backwards move raises lifecycle.TransitionRefused), with `failureReason` for

@@ -172,6 +172,46 @@ def _verdict(record, family, executions, cutoff):
     return "no workflow execution is running it"
 
 
+def _import_job_follows(run):
+    from chalicelib.service import dataset_import_jobs
+    dataset_import_jobs.job_follows_run(run)
+
+
+def _solution_follows(version):
+    from chalicelib.service import solution_versions
+    solution_versions.solution_follows_version(version)
+
+
+# Parents whose status (and lock) follows their newest child in a write of its own, after the
+# child's: a kill between the two writes leaves the parent in flight (or locked) with every
+# child ended, which no workflow would ever move. (parent type, child type, follow)
+FOLLOWERS = ((arns.DATASET_IMPORT_JOB, arns.DATASET_IMPORT_JOB_RUN, _import_job_follows),
+             (arns.SOLUTION, arns.SOLUTION_VERSION, _solution_follows))
+
+
+def _resync_parents():
+    """Each in-flight parent of FOLLOWERS whose newest child has ended follows that child;
+    returns [{"arn", "from", "reason"}] of the parents moved."""
+    moved = []
+    for parent_type, child_type, follow in FOLLOWERS:
+        for parent in list(store().iterate(parent_type)):
+            if parent.get("status") not in lifecycle.IN_FLIGHT:
+                continue
+            newest = next(iter(store().iterate(child_type, parent["arn"])), None)
+            if newest is None or newest.get("status") in lifecycle.IN_FLIGHT | {lifecycle.CREATE_STOPPING}:
+                continue   # its child's workflow (or the pass above) moves it
+            try:
+                follow(newest)
+            except Exception:  # noqa: BLE001 - one stuck record must not stop the others
+                log.exception("could not bring %s in step with %s", parent["arn"], newest["arn"])
+                continue
+            log.warning("brought %s (%s) in step with %s (%s)", parent["arn"], parent.get("status"),
+                        newest["arn"], newest.get("status"))
+            moved.append({"arn": parent["arn"], "from": parent.get("status"),
+                          "reason": f"follows {newest['arn']} ({newest.get('status')})"})
+    return moved
+
+
 def reconcile(grace_seconds=None, now=None):
     """Move every in-flight resource without a live execution to its failed (or stopped)
     status; returns [{"arn", "from", "reason"}] of what it moved."""
@@ -197,7 +237,7 @@ def reconcile(grace_seconds=None, now=None):
                 continue
             log.warning("reconciled %s (%s): %s", record["arn"], status, reason)
             moved.append({"arn": record["arn"], "from": status, "reason": reason})
-    return moved
+    return moved + _resync_parents()
 
 
 @task("maintenance.reconcile")

@@ -165,3 +165,37 @@ def test_the_maintenance_workflow_reconciles(personalize, dataset, monkeypatch):
     assert sfn.get_execution(arn).output["reconciled"]["reconciled"] == 1
     described = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
     assert described["status"] == "CREATE FAILED"
+
+
+def test_an_import_job_left_behind_its_ended_run_follows_it(personalize, dataset, killed):  # noqa: F811
+    """A kill between a run's move and the job's (two writes) left the job CREATE IN_PROGRESS
+    and the dataset locked with the run ended: the reconciler brings both in step."""
+    from chalicelib.storage.resources import store
+    job = create(personalize, dataset)
+    reconcile.reconcile()                       # the run and (in the same call) the job fail
+    run = personalize.describe_dataset_import_job(
+        datasetImportJobArn=job)["datasetImportJob"]["latestDatasetImportJobRun"]
+    store().update(job, {"status": "CREATE IN_PROGRESS"}, remove=["failureReason"])
+    store().update(dataset, {"importRunArn": run["datasetImportJobRunArn"]})
+    moved = reconcile.reconcile()
+    assert [m["arn"] for m in moved] == [job]
+    described = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+    assert (described["status"], described["failureReason"]) == ("CREATE FAILED", run["failureReason"])
+    assert "importRunArn" not in store().get(dataset)
+    assert reconcile.reconcile() == []          # in step: nothing more to move
+
+
+def test_a_solution_left_behind_its_ended_version_follows_it(personalize, group, killed):  # noqa: F811
+    from chalicelib.service.solution_versions import TRAINING_LOCK
+    from chalicelib.storage.resources import store
+    solution = personalize.create_solution(name="s", datasetGroupArn=group, recipeArn=HRNN,
+                                           minProvisionedTPS=1)["solutionArn"]
+    reconcile.reconcile()
+    version = personalize.describe_solution(solutionArn=solution)["solution"]["latestSolutionVersion"]
+    store().update(solution, {"status": "CREATE IN_PROGRESS",
+                              TRAINING_LOCK: version["solutionVersionArn"]})
+    moved = reconcile.reconcile()
+    assert [m["arn"] for m in moved] == [solution]
+    assert personalize.describe_solution(solutionArn=solution)["solution"]["status"] == "CREATE FAILED"
+    assert TRAINING_LOCK not in store().get(solution)
+    personalize.delete_solution(solutionArn=solution)
