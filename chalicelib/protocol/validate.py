@@ -155,16 +155,27 @@ def shape_key(shape):
     return (id(resolver), shape.name), resolver
 
 
+def per_shape(cache, shape, make):
+    """`make(shape)`, made once per shape of a service model and kept in `cache`."""
+    key, resolver = shape_key(shape)
+    found = cache.get(key)
+    if found is not None and found[0] is resolver:
+        return found[1]
+    made = make(shape)
+    cache[key] = (resolver, made)
+    return made
+
+
 # string shape -> its check with the shape's rules read once (a 500-item inputList checks
 # 500 strings of one shape; issue 15: fixed costs per request)
 _string_checks = {}
 
 
 def _string_rules(shape):
-    key, resolver = shape_key(shape)
-    found = _string_checks.get(key)
-    if found is not None and found[0] is resolver:
-        return found[1]
+    return per_shape(_string_checks, shape, _make_string_check)
+
+
+def _make_string_check(shape):
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
     enum = shape.enum
     pattern = shape.metadata.get("pattern")
@@ -183,7 +194,6 @@ def _string_rules(shape):
             problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         if rx is not None and value and rx.fullmatch(value) is None:
             problems.add(path, value, f"Member must satisfy regular expression pattern: {pattern}")
-    _string_checks[key] = (resolver, check)
     return check
 
 

@@ -11,7 +11,7 @@ import json
 
 from chalicelib.protocol import errors, unserved
 from chalicelib.protocol.jsontext import load_json
-from chalicelib.protocol.validate import parse_timestamp, shape_key, validate
+from chalicelib.protocol.validate import parse_timestamp, per_shape, validate
 
 JSON_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
 
@@ -135,13 +135,7 @@ _writers = {}
 
 
 def _writer(shape):
-    key, resolver = shape_key(shape)
-    found = _writers.get(key)
-    if found is not None and found[0] is resolver:
-        return found[1]
-    write = _make_writer(shape)
-    _writers[key] = (resolver, write)
-    return write
+    return per_shape(_writers, shape, _make_writer)
 
 
 def _make_writer(shape):
