@@ -183,8 +183,8 @@ def _solution_follows(version):
 
 
 # Parents whose status (and lock) follows their newest child in a write of its own, after the
-# child's: a kill between the two writes leaves the parent in flight (or locked) with every
-# child ended, which no workflow would ever move. (parent type, child type, follow)
+# child's: a kill between the two writes leaves the parent in flight with its newest child
+# ended, which no workflow would ever move. (parent type, child type, follow)
 FOLLOWERS = ((arns.DATASET_IMPORT_JOB, arns.DATASET_IMPORT_JOB_RUN, _import_job_follows),
              (arns.SOLUTION, arns.SOLUTION_VERSION, _solution_follows))
 
@@ -198,7 +198,7 @@ def _resync_parents():
             if parent.get("status") not in lifecycle.IN_FLIGHT:
                 continue
             newest = next(iter(store().iterate(child_type, parent["arn"])), None)
-            if newest is None or newest.get("status") in lifecycle.IN_FLIGHT | {lifecycle.CREATE_STOPPING}:
+            if newest is None or newest.get("status") not in lifecycle.TERMINAL:
                 continue   # its child's workflow (or the pass above) moves it
             try:
                 follow(newest)
