@@ -265,8 +265,6 @@ def _exact_header(stream, source, problems):
     """The header row read by csv, or None after adding the problem that stops the file."""
     try:
         header = stream.header()
-    except NotUtf8:
-        raise
     except BadCsv as e:
         problems.add(source, e.line, None, f"not readable as CSV ({e.message})")
         return None
