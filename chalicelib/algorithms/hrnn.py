@@ -133,7 +133,8 @@ from chalicelib.algorithms.base import (History, Model, Recipe, TrainingData, US
                                         param_arrays, params_of, popularity_prior, state_vectors,
                                         top_n)
 from chalicelib.algorithms.blas import single_threaded_blas
-from chalicelib.algorithms.checkpoint import at_epoch_end, pause_loop, report_epoch, resume_loop
+from chalicelib.algorithms.checkpoint import (at_epoch_end, pause_loop, report_epoch, resume_loop,
+                                             unprefixed)
 from chalicelib.algorithms.data import recency_weights, user_sequences
 from chalicelib.algorithms.features import metadata_features
 from chalicelib.algorithms.hrnn_net import CONTINUE, NEW_SESSION, NEW_USER, HrnnNet
@@ -732,8 +733,7 @@ def train_hrnn(data: TrainingData, hp: dict, *, seed=0, log=lambda m: None,
     resumed = resume_loop(checkpoint, net.params, opt, rng)
     if resumed is not None:
         first_epoch, arrays, state = resumed
-        best = {k[len("best."):]: v for k, v in arrays.items() if k.startswith("best.")} \
-            if state["hasBest"] else None
+        best = unprefixed("best.", arrays) if state["hasBest"] else None
         stopped, best_score, bad = state["stopped"], float(state["bestScore"]), int(state["bad"])
         history, t_start = list(state["history"]), t_start - float(state["seconds"])
         log(f"resumed from the checkpoint after epoch {first_epoch - 1}")
