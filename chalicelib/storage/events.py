@@ -119,7 +119,7 @@ def _change(dataset_arn: str, users, written=(), at: Optional[float] = None) -> 
     """A change-log item: the users whose events changed, the interactions written as
     [event key, item id] (the key starts with sentAt in milliseconds)."""
     at = time.time() if at is None else at
-    key = f"{CHANGE}{int(at * 1000):015d}#{uuid.uuid4().hex[:12]}"
+    key = f"{change_key_at(at)}#{uuid.uuid4().hex[:12]}"
     return _encode({"datasetArn": dataset_arn, "eventKey": key, "users": sorted(set(users)),
                     "written": list(written), "recordedAt": at})
 
