@@ -82,10 +82,10 @@ def test_neighbours_are_shrunk_cosines_cut_to_k_and_score_histories():
     from chalicelib.algorithms.neighbours import item_neighbours, neighbour_scores
     # items 0 and 1 always together (4 users), item 2 once with 0
     x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 1, 1], [0, 0, 1]], float))
-    s = item_neighbours(x, k=1, shrink=1.0).toarray()
+    s = item_neighbours(x, k=1, shrink=1.0, max_regression_items=0).toarray()
     assert np.isclose(s[0, 1], 4 / (4 + 1)) and s[0, 2] == 0          # k = 1 keeps the best only
     assert np.isclose(s[2, 0], 1 / (np.sqrt(4 * 2) + 1)) and s.diagonal().sum() == 0
-    scores = neighbour_scores(item_neighbours(x, k=2, shrink=1.0), [History(np.array([0, 0], np.int32))])
+    scores = neighbour_scores(item_neighbours(x, k=2, shrink=1.0, max_regression_items=0), [History(np.array([0, 0], np.int32))])
     assert np.argmax(scores[0]) == 1 and scores[0, 0] == 0
 
 
@@ -94,3 +94,30 @@ def test_blend_adds_the_neighbours():
     knn = np.array([[0.0, 0.0, 9.0]])
     assert np.argmax(blend(net, None, 0.0, knn, 4.0)[0]) == 2
     assert blend(net, None, 0.0, knn, 0.0) is net
+
+
+def test_item_regression_is_the_closed_form_cut_to_k_largest_in_absolute_value():
+    from chalicelib.algorithms.neighbours import _ROWS_PER_CUT, item_regression, presence
+    rng = np.random.default_rng(0)
+    n = _ROWS_PER_CUT + 76                       # two row blocks: the mirrored inverse crosses them
+    x = presence(sp.csr_matrix((rng.random((1500, n)) < 0.05).astype(np.float32)))
+    kept = np.arange(n)
+    dense = x.toarray().astype(np.float64)
+    p = np.linalg.inv(dense.T @ dense + 5.0 * np.eye(n))
+    want = -p / np.diag(p)
+    np.fill_diagonal(want, 0.0)
+    got = item_regression(x, kept, k=n - 1, l2=5.0).toarray()
+    assert np.allclose(got, want, atol=1e-4)
+    cut = item_regression(x, kept, k=3, l2=5.0)
+    assert (np.diff(cut.indptr) == 3).all()
+    row = np.abs(want[7])
+    assert set(cut[7].indices) == set(np.argsort(-row)[:3])
+
+
+def test_item_neighbours_regress_small_catalogues_and_fall_back_on_cosines():
+    from chalicelib.algorithms.neighbours import item_neighbours
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 1, 1], [0, 0, 1]], float))
+    regression = item_neighbours(x, k=2).toarray()
+    cosine = item_neighbours(x, k=2, shrink=1.0, max_regression_items=1).toarray()
+    assert np.isclose(cosine[0, 1], 4 / (4 + 1))
+    assert not np.allclose(regression, cosine) and regression[0, 1] > 0
