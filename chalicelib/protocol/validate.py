@@ -181,6 +181,16 @@ def _make_string_check(shape):
     pattern = shape.metadata.get("pattern")
     rx = _regex(pattern) if pattern else None
 
+    def fits(value):
+        """True when `check` would add nothing (a list's items are checked by this first:
+        a valid item costs no path text)."""
+        if type(value) is not str:
+            return False
+        size = len(value)
+        return ((lo is None or size >= lo) and (hi is None or size <= hi)
+                and (not enum or value in enum)
+                and (rx is None or not value or rx.fullmatch(value) is not None))
+
     def check(value, path, problems):
         if not isinstance(value, str):
             problems.add(path, value, "Member must be a string")
@@ -194,6 +204,7 @@ def _make_string_check(shape):
             problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         if rx is not None and value and rx.fullmatch(value) is None:
             problems.add(path, value, f"Member must satisfy regular expression pattern: {pattern}")
+    check.fits = fits
     return check
 
 
@@ -244,8 +255,12 @@ def _check_list(shape, value, path, problems):
         return
     _length(shape, len(value), None, path, problems, unit="length")
     member = shape.member
-    check = _string_rules(member) if member.type_name == "string" else \
-        (lambda item, where, problems: _check(member, item, where, problems))
+    if member.type_name == "string":
+        check = _string_rules(member)
+        if all(map(check.fits, value)):   # the usual request: no per-item paths to build
+            return
+    else:
+        check = lambda item, where, problems: _check(member, item, where, problems)  # noqa: E731
     for i, item in enumerate(value):
         if item is None:
             problems.missing(f"{path}.{i + 1}")

@@ -96,25 +96,52 @@ def parse_input(op, params):
     if problems.items:
         raise errors.InvalidInputException(problems.message())
     unserved.refuse(op.service_model.service_name, op.name, params)
-    return _from_wire(shape, params)
+    return _reader(shape)(params)
 
 
-def _from_wire(shape, value):
+# shape -> its reader (wire value -> the handler's value), made once per shape as the
+# writers below are: a 500-item inputList is one list() call, not 500 shape walks
+_readers = {}
+
+
+def _reader(shape):
+    return per_shape(_readers, shape, _make_reader)
+
+
+def _make_reader(shape):
     kind = shape.type_name
     if kind == "structure":
-        return {name: _from_wire(shape.members[name], v)
-                for name, v in value.items() if name in shape.members and v is not None}
+        members = shape.members
+        resolved = {}   # member name -> reader, filled on first use (shapes may recurse)
+
+        def structure(value):
+            if not resolved:
+                resolved.update((name, _reader(member)) for name, member in members.items())
+            return {name: resolved[name](v) for name, v in value.items()
+                    if name in resolved and v is not None}
+        return structure
     if kind == "list":
-        return [_from_wire(shape.member, v) for v in value]
+        member = shape.member
+        if _make_reader(member) is _same:
+            return list
+
+        def items(value):
+            read = _reader(member)
+            return [read(v) for v in value]
+        return items
     if kind == "map":
-        return {k: _from_wire(shape.value, v) for k, v in value.items()}
+        return lambda value: {k: _reader(shape.value)(v) for k, v in value.items()}
     if kind == "timestamp":
-        return parse_timestamp(value)
+        return parse_timestamp
     if kind == "blob":
-        return base64.b64decode(value)
-    if kind in ("integer", "long") and isinstance(value, float):
-        return int(value)
-    return value
+        return base64.b64decode
+    if kind in ("integer", "long"):
+        return _integer
+    return _same
+
+
+def _integer(value):
+    return int(value) if isinstance(value, float) else value
 
 
 def serialize_output(op, result):
@@ -145,18 +172,23 @@ def _make_writer(shape):
                    for name, member in shape.members.items()
                    if member.serialization.get("location") not in ("header", "headers", "statusCode")]
 
-        resolved = []   # (name, wire name, writer): looked up on first use (shapes may recurse)
+        # name -> (wire name, writer or None for a value written as it is): looked up on
+        # first use (shapes may recurse); a value's own members are walked, not the shape's
+        # (a PredictedItem answer names 2 of its 5)
+        resolved = {}
 
         def structure(value):
             if not resolved:
-                resolved.extend((name, wire_name, _writer(member)) for name, wire_name, member in members)
+                for name, wire_name, member in members:
+                    write = _writer(member)
+                    resolved[name] = (wire_name, None if write is _same else write)
             out = {}
             if not isinstance(value, dict):
                 return out
-            for name, wire_name, write in resolved:
-                v = value.get(name)
-                if v is not None:
-                    out[wire_name] = write(v)
+            for name, v in value.items():
+                found = resolved.get(name)
+                if found is not None and v is not None:
+                    out[found[0]] = v if found[1] is None else found[1](v)
             return out
         return structure
     if kind == "list":

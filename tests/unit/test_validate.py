@@ -18,7 +18,7 @@ MODEL = ServiceModel({
             "name": {"shape": "Name"}, "count": {"shape": "Count"}, "ratio": {"shape": "Ratio"},
             "flag": {"shape": "Bool"}, "kind": {"shape": "Kind"}, "tags": {"shape": "Tags"},
             "params": {"shape": "Params"}, "when": {"shape": "When"}, "blob": {"shape": "Blob"},
-            "nested": {"shape": "Nested"}}},
+            "nested": {"shape": "Nested"}, "times": {"shape": "Times"}, "counts": {"shape": "Params"}}},
         "Out": {"type": "structure", "members": {"name": {"shape": "Name"}, "when": {"shape": "When"}}},
         "Name": {"type": "string", "min": 1, "max": 5, "pattern": "^[a-z]+$"},
         "Count": {"type": "integer", "min": 1, "max": 10},
@@ -28,6 +28,7 @@ MODEL = ServiceModel({
         "Tags": {"type": "list", "member": {"shape": "Name"}, "max": 2},
         "Params": {"type": "map", "key": {"shape": "Name"}, "value": {"shape": "Count"}, "max": 2},
         "When": {"type": "timestamp"},
+        "Times": {"type": "list", "member": {"shape": "When"}},
         "Blob": {"type": "blob"},
         "Nested": {"type": "structure", "required": ["kind"], "members": {"kind": {"shape": "Kind"}}},
     }}, "t")
@@ -62,6 +63,10 @@ def test_valid_input_has_no_problems():
     ({"name": "a", "tags": ["a", "b", "c"]}, "length less than or equal to 2"),
     ({"name": "a", "tags": "a"}, "Member must be a list"),
     ({"name": "a", "tags": ["A"]}, "at 'tags.1'"),
+    ({"name": "a", "tags": ["a", "A"]}, "Value 'A' at 'tags.2' failed to satisfy constraint: Member must "
+                                        "satisfy regular expression pattern"),
+    ({"name": "a", "tags": ["a", None]}, "Value null at 'tags.2'"),
+    ({"name": "a", "tags": ["a", 7]}, "Value 7 at 'tags.2' failed to satisfy constraint: Member must be a string"),
     ({"name": "a", "params": {"a": 1, "b": 2, "c": 3}}, "length less than or equal to 2"),
     ({"name": "a", "params": {"a": 0}}, "at 'params.a'"),
     ({"name": "a", "when": "yesterday"}, "Member must be a timestamp"),
@@ -85,6 +90,19 @@ def test_parse_input_converts_wire_types_and_drops_unknown_members():
                               {"name": "ab", "when": 0, "blob": "aGk=", "future": 1, "count": 2.0})
     assert parsed == {"name": "ab", "when": dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
                       "blob": b"hi", "count": 2}
+
+
+def test_parse_input_converts_inside_lists_maps_and_structures():
+    """Members nested in lists, maps and structures are converted as top-level ones are; the
+    string list is a new list (a handler may change it without touching the request)."""
+    params = {"name": "ab", "times": [0, "1970-01-01T00:00:01Z"], "counts": {"ab": 3.0},
+              "nested": {"kind": "A", "other": 1}, "tags": ["a", "b"], "flag": None}
+    parsed = wire.parse_input(MODEL.operation_model("Op"), params)
+    utc = dt.timezone.utc
+    assert parsed == {"name": "ab", "times": [dt.datetime(1970, 1, 1, tzinfo=utc),
+                                              dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=utc)],
+                      "counts": {"ab": 3}, "nested": {"kind": "A"}, "tags": ["a", "b"]}
+    assert type(parsed["counts"]["ab"]) is int and parsed["tags"] is not params["tags"]
 
 
 def test_parse_input_raises_invalid_input():
@@ -122,9 +140,11 @@ def test_shape_plans_are_kept_per_shape_not_per_request():
         assert wire.serialize_output(op, out) == out
         assert not v.validate(op.input_shape, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
                                                "userId": "u", "inputList": ["a", "b"]}).items
-        writers, checks = len(wire._writers), len(v._string_checks)
+        wire.parse_input(op, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
+                              "userId": "u", "inputList": ["a", "b"]})
+        plans = len(wire._writers), len(v._string_checks), len(wire._readers)
     op = fresh("GetPersonalizedRanking")
     wire.serialize_output(op, out)
-    v.validate(op.input_shape, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
-                                "userId": "u", "inputList": ["a", "b"]})
-    assert (len(wire._writers), len(v._string_checks)) == (writers, checks)
+    wire.parse_input(op, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
+                          "userId": "u", "inputList": ["a", "b"]})
+    assert (len(wire._writers), len(v._string_checks), len(wire._readers)) == plans
