@@ -325,6 +325,9 @@ class HrnnModel(Model):
         # sessions split after more than this many seconds (`session_gap`, from the training data)
         self.session_gap = int(self.info.get("session_gap_seconds", SESSION_GAP_SECONDS))
         self._known, self._popularity = popularity_prior(self.item_counts)
+        # never-seen items once, not a mask per request (None when there are none)
+        unknown = np.flatnonzero(~self._known)
+        self._unknown = unknown if unknown.size else None
         self._user_index = None
 
     # --- scoring ---
@@ -406,7 +409,10 @@ class HrnnModel(Model):
             s_knn = neighbour_scores(cf["S"], histories)[:, cols] if wk > 0 else None
             s = blend(s, s_cf, cf["weight"], s_knn, wk)
         s[~nonempty] = self._popularity[cols]
-        s[:, ~self._known[cols]] = -np.inf
+        if items is not None:
+            s[:, ~self._known[cols]] = -np.inf
+        elif self._unknown is not None:
+            s[:, self._unknown] = -np.inf
         return s
 
     def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
@@ -429,7 +435,7 @@ class HrnnModel(Model):
         vals = np.full((len(histories), n), -np.inf)
         for r, h in enumerate(histories):
             found, scores = ann.top(self.ann, table, bias, out[r], n,
-                                    allowed=None if self._known.all() else self._known,
+                                    allowed=None if self._unknown is None else self._known,
                                     exclude=in_catalogue(h.items, table.shape[0]))
             idx[r, :found.size], vals[r, :found.size] = found, scores
         return idx, vals
