@@ -140,20 +140,22 @@ class ServedModel:
         keep = idx >= 0
         if allowed is not None:
             keep[keep] = allowed[idx[keep]]
-        idx, scores = idx[keep], scores[keep]
-        out = [(int(i), float(s) if np.isfinite(s) else None) for i, s in zip(idx, scores)][:n]
+        idx, scores = idx[keep][:n], scores[keep][:n]
+        # Python numbers once: converting numpy scalars one by one costs more than the answer
+        out = [(i, s if finite else None) for i, s, finite in
+               zip(idx.tolist(), scores.tolist(), np.isfinite(scores).tolist())]
         if len(out) < n:
             taken = set(i for i, _ in out)
             if exclude is not None:
-                taken.update(int(i) for i in exclude)
+                taken.update(np.asarray(exclude).tolist())
             popular = self.popular if allowed is None else self.popular[allowed[self.popular]]
-            for i in popular[: n + len(taken)]:
+            for i in popular[: n + len(taken)].tolist():
                 if len(out) >= n:
                     break
-                if int(i) not in taken:
-                    out.append((int(i), None))
-        ids = self.model.item_ids
-        return [(str(ids[i]), s) for i, s in out]
+                if i not in taken:
+                    out.append((i, None))
+        names = self.model.item_ids[np.array([i for i, _ in out], np.int64)].tolist()
+        return [(name, s) for name, (_, s) in zip(names, out)]
 
     def _candidates(self, fetch: Callable[[int], Tuple[np.ndarray, np.ndarray]], n: int,
                     allowed: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
@@ -302,7 +304,9 @@ class ServedModel:
         # best first among scorable (stable: equal scores keep input order), then the rest
         order = np.concatenate([np.flatnonzero(scorable)[np.argsort(-scores[scorable], kind="stable")],
                                 np.flatnonzero(~scorable)])
-        return [(item_ids[i], float(scores[i]) if scorable[i] else None) for i in order]
+        # Python numbers once (indexing numpy arrays item by item costs more than the ranking)
+        values, scorable = scores.tolist(), scorable.tolist()
+        return [(item_ids[i], values[i] if scorable[i] else None) for i in order.tolist()]
 
     def item_text(self, stamp=_READ) -> Optional[np.ndarray]:
         # Items put with PutItems since the text was read show at once, as recorded events

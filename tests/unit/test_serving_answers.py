@@ -1,0 +1,86 @@
+"""The runtime's answers (`ServedModel.recommend` / `rank`: carried state, vectorised id
+mapping, popular fill, filter mask) equal a straightforward computation from the model's
+scores of the whole history (issue 15: the fast paths change costs, not answers)."""
+import numpy as np
+import pytest
+
+from chalicelib.algorithms.registry import recipe_for
+from chalicelib.runtime import histories, serving
+from tests.unit.test_hrnn import FAST, N_ITEMS, cyclic_data
+
+USERS = [f"u{k}" for k in range(0, 24, 3)] + ["nobody"]
+
+
+@pytest.fixture(scope="module", params=["network", "blend"])
+def served(request):
+    data = cyclic_data(extra_items=["zz-new"])    # an Items-only item: never seen in training
+    model = recipe_for("aws-hrnn").fit(data, dict(FAST, **{"training.epochs": "2"}), seed=0)
+    if request.param == "blend":
+        model.cooccurrence["weight"] = 1.0
+    index = histories.ItemIndex(model.item_ids)
+    users = np.asarray(data.user_ids)[data.interactions.user]
+    h = histories.build(users, data.interactions.item.astype(np.int64),
+                        data.interactions.timestamp, index.size)
+    return serving.ServedModel("v", model, None, user_histories=h)
+
+
+def reference_recommend(served, user, n, allowed=None):
+    """Scores of the whole history, history and disallowed items out, best first (stable),
+    then popular items not yet taken."""
+    history = served.history(user, with_events=False)
+    s = served.model.item_scores([history])[0]
+    s[history.items] = -np.inf
+    ok = np.isfinite(s) if allowed is None else np.isfinite(s) & allowed
+    order = [i for i in np.argsort(-s, kind="stable") if ok[i]][:n]
+    out = [(int(i), float(s[i])) for i in order]
+    taken = set(order) | set(history.items.tolist())
+    for i in served.popular.tolist():
+        if len(out) >= n:
+            break
+        if i not in taken and (allowed is None or allowed[i]):
+            out.append((i, None))
+            taken.add(i)
+    return [(str(served.model.item_ids[i]), s_) for i, s_ in out]
+
+
+def same(got, want):
+    """Equal answers; items of equal score (an empty history's popularity ties) in any order."""
+    def ties_sorted(pairs):
+        scored = sorted(((-round(s, 5), i) for i, s in pairs if s is not None))
+        return [i for _, i in scored] + [i for i, s in pairs if s is None]
+    assert ties_sorted(got) == ties_sorted(want)
+    assert [s is None for _, s in got] == [s is None for _, s in want]
+    np.testing.assert_allclose([s for _, s in got if s is not None],
+                               [s for _, s in want if s is not None], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [3, N_ITEMS + 1])   # N_ITEMS + 1: the popular fill is needed
+def test_recommend_equals_the_whole_history_computation(served, n):
+    for user in USERS:
+        for _ in range(2):                       # the second answer comes from the carried state
+            same(served.recommend(user, n, with_events=False), reference_recommend(served, user, n))
+
+
+def test_recommend_with_a_filter_mask_equals_the_reference(served):
+    allowed = np.arange(served.index.size) % 3 != 0
+    for user in USERS:
+        same(served.recommend(user, 6, with_events=False, allowed=allowed),
+             reference_recommend(served, user, 6, allowed))
+
+
+def test_rank_equals_sorting_the_model_scores(served):
+    """Known items by score (stable), then the ones the model cannot score (never seen in
+    training, not in the catalogue) in input order, without a score."""
+    ids = [str(i) for i in served.model.item_ids]
+    candidates = ["not-an-item", ids[5], "zz-new", ids[0], ids[7], ids[2], ids[11]]
+    for user in USERS:
+        history = served.history(user, with_events=False)
+        idx = served.index.lookup(candidates)
+        known = np.flatnonzero(idx >= 0)
+        scores = np.full(len(candidates), -np.inf)
+        scores[known] = served.model.rank(history, idx[known])
+        finite = [k for k in np.argsort(-scores, kind="stable") if np.isfinite(scores[k])]
+        want = [(candidates[k], float(scores[k])) for k in finite] + \
+            [(candidates[k], None) for k in range(len(candidates)) if not np.isfinite(scores[k])]
+        for _ in range(2):
+            same(served.rank(user, candidates, with_events=False), want)
