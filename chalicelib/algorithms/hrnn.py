@@ -361,7 +361,8 @@ class HrnnModel(Model):
             user = -1 if user is None else int(user)
         cf = self.cooccurrence
         if cf is not None and cf["weight"] > 0:
-            factors = fold_in_more(cf["V"], cf["gram"], cf.get("alpha", CF_ALPHA), factors, known)
+            with single_threaded_blas():   # a 100 x 100 solve: a second thread only adds waiting
+                factors = fold_in_more(cf["V"], cf["gram"], cf.get("alpha", CF_ALPHA), factors, known)
         if known.size:
             kts = None if ts is None else np.asarray(ts, np.int64)[start:][ok]
             modes = np.full(known.size, CONTINUE, np.int8)
