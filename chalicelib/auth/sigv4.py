@@ -118,20 +118,27 @@ def check_scope(signed, region, now=None):
     if signed.service not in SERVICES:
         raise InvalidSignatureException(
             f"Credential should be scoped to correct service: '{SERVICES[0]}'. ")
-    try:
-        when = datetime.strptime(signed.timestamp, _AMZ_FORMAT).replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise IncompleteSignatureException(f"X-Amz-Date '{signed.timestamp}' is not a date.")
+    when = _amz_date(signed.timestamp)
     now = now or datetime.now(timezone.utc)
-    stamp = now.strftime(_AMZ_FORMAT)
     if when < now - MAX_SKEW:
         raise InvalidSignatureException(
             f"Signature expired: {signed.timestamp} is now earlier than "
-            f"{(now - MAX_SKEW).strftime(_AMZ_FORMAT)} ({stamp} - 5 min.)")
+            f"{(now - MAX_SKEW).strftime(_AMZ_FORMAT)} ({now.strftime(_AMZ_FORMAT)} - 5 min.)")
     if when > now + MAX_SKEW:
         raise InvalidSignatureException(
             f"Signature not yet current: {signed.timestamp} is still later than "
-            f"{(now + MAX_SKEW).strftime(_AMZ_FORMAT)} ({stamp} + 5 min.)")
+            f"{(now + MAX_SKEW).strftime(_AMZ_FORMAT)} ({now.strftime(_AMZ_FORMAT)} + 5 min.)")
+
+
+def _amz_date(timestamp):
+    """`X-Amz-Date` (`parse` checked its YYYYMMDD'T'HHMMSS'Z' digits) as a UTC datetime; the
+    fields read directly, as strptime would read them at a tenth of its cost."""
+    t = timestamp
+    try:
+        return datetime(int(t[0:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]),
+                        int(t[13:15]), tzinfo=timezone.utc)
+    except ValueError:
+        raise IncompleteSignatureException(f"X-Amz-Date '{timestamp}' is not a date.") from None
 
 
 class _ExpectedSigner(SigV4Auth):

@@ -94,6 +94,19 @@ def test_skew_beyond_five_minutes_is_expired_in_the_services_words():
     assert _verify(_signed(when=NOW - datetime.timedelta(minutes=4))) == "AKIDEXAMPLE"
 
 
+@pytest.mark.parametrize("stamp", ["20241301T120000Z", "20240230T120000Z", "20240501T240000Z",
+                                   "20240501T126000Z", "00000501T120000Z"])
+def test_a_timestamp_that_is_no_date_is_refused_by_name(stamp):
+    """Well-formed digits that name no instant (month 13, 30 February, hour 24, minute 60,
+    year 0): the signature is not looked at."""
+    headers = _signed()
+    headers["x-amz-date"] = stamp
+    headers["authorization"] = headers["authorization"].replace("/20240501/", f"/{stamp[:8]}/")
+    with pytest.raises(IncompleteSignatureException) as e:
+        _verify(headers)
+    assert e.value.message == f"X-Amz-Date '{stamp}' is not a date."
+
+
 def test_wrong_region_is_refused():
     with pytest.raises(InvalidSignatureException, match="valid region, not 'eu-west-1'"):
         _verify(_signed(region="eu-west-1"))
