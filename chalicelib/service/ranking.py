@@ -31,15 +31,6 @@ from chalicelib.service.registry import operation
 MAX_INPUT = 500
 
 
-def _distinct(items):
-    seen, out = set(), []
-    for item in items:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
-
-
 def search_filter(deployed, item_ids, query):
     """The items whose id or Items metadata text contains `query` (case-insensitive)."""
     from chalicelib.datasets.schema import ITEMS
@@ -69,7 +60,7 @@ def personalize_ranking(params):
             f"({deployed.recipe_type}), whose model cannot score items for a user; deploy a "
             "SEARCH_PERSONALIZATION (or USER_PERSONALIZATION) solution to rank items")
     columns = metadata_columns(params, deployed, len(items), "inputList")
-    items = _distinct(items)
+    items = list(dict.fromkeys(items))   # each item once, at its first position
     if params.get("searchQuery"):
         items = search_filter(deployed, items, params["searchQuery"])
     user_id, events = params["userId"], None
