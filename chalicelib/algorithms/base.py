@@ -129,6 +129,11 @@ class Model(abc.ABC):
 
     recipe: str = ""
     recipe_type: str = USER_PERSONALIZATION
+    # True when `recommend` takes `allowed=` (a mask over the items, a request filter's) and
+    # answers only those: the runtime then passes the mask instead of asking for more
+    # candidates than wanted and dropping the others (a model with an ANN index finds the
+    # allowed ones it would otherwise miss: `algorithms.ann`).
+    recommends_among: bool = False
 
     def __init__(self, item_ids: np.ndarray, hyperparameters: Optional[dict] = None):
         self.item_ids = np.asarray(item_ids, dtype=str)

@@ -309,6 +309,7 @@ class HrnnModel(Model):
     recipe = "aws-hrnn"
     recipe_type = USER_PERSONALIZATION
     ann = None        # the catalogue's ANN index (`algorithms.ann`), large catalogues only
+    recommends_among = True
 
     def __init__(self, item_ids, hyperparameters, net: HrnnNet, item_counts: np.ndarray,
                  user_ids: Optional[np.ndarray] = None, info: Optional[dict] = None):
@@ -416,27 +417,34 @@ class HrnnModel(Model):
             s[:, self._unknown] = -np.inf
         return s
 
-    def recommend(self, histories, n, *, users=None, exclude_history=True, states=None):
+    def recommend(self, histories, n, *, users=None, exclude_history=True, states=None,
+                  allowed=None):
         if self.ann is not None and exclude_history and not self._blended():
             out, nonempty = self._outputs(histories, users, states)
             if nonempty.all():
-                return self._ann_top(out, histories, n)
+                return self._ann_top(out, histories, n, allowed)
         s = self.item_scores(histories, users, states=states)
+        if allowed is not None:
+            s[:, ~allowed] = -np.inf
         return top_n(exclude_histories(s, histories) if exclude_history else s, n)
 
     def _blended(self):
         cf = self.cooccurrence
         return cf is not None and (cf["weight"] > 0 or cf.get("knn_weight", 0.0) > 0)
 
-    def _ann_top(self, out, histories, n):
+    def _ann_top(self, out, histories, n, allowed=None):
         """`recommend` through the catalogue's ANN index (`algorithms.ann`): the network's
-        scores, history and never-seen items excluded."""
+        scores among `allowed`, history and never-seen items excluded."""
         table, bias = self.net.output_table(), self.net.params["b_out"]
+        if allowed is None:
+            allowed = None if self._unknown is None else self._known
+        elif self._unknown is not None:
+            allowed = allowed & self._known
         idx = np.full((len(histories), n), -1, np.int32)
         vals = np.full((len(histories), n), -np.inf)
         for r, h in enumerate(histories):
             found, scores = ann.top(self.ann, table, bias, out[r], n,
-                                    allowed=None if self._unknown is None else self._known,
+                                    allowed=allowed,
                                     exclude=in_catalogue(h.items, table.shape[0]))
             idx[r, :found.size], vals[r, :found.size] = found, scores
         return idx, vals
@@ -987,6 +995,7 @@ class HrnnColdstartModel(HrnnMetadataModel):
     """
 
     recipe = "aws-hrnn-coldstart"
+    recommends_among = False   # its recommend answers any item; the runtime drops the others
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)

@@ -191,11 +191,14 @@ class ServedModel:
         users = None if user is None else np.array([user])
         if state is not None:
             options = dict(options, states=[state])
+        among = allowed is not None and self.model.recommends_among
+        if among:       # the model answers among the allowed items itself
+            options = dict(options, allowed=allowed)
 
         def fetch(k):
             idx, scores = self.model.recommend([history], k, users=users, **options)
             return idx[0], scores[0]
-        idx, scores = self._candidates(fetch, n, allowed)
+        idx, scores = fetch(n) if among else self._candidates(fetch, n, allowed)
         return self._ids(idx, scores, n, exclude=history.items, allowed=allowed)
 
     def trending(self, n: int, allowed_ids: Optional[Callable[[np.ndarray], np.ndarray]] = None

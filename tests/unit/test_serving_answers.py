@@ -4,6 +4,7 @@ scores of the whole history (issue 15: the fast paths change costs, not answers)
 import numpy as np
 import pytest
 
+from chalicelib.algorithms import ann
 from chalicelib.algorithms.registry import recipe_for
 from chalicelib.runtime import histories, serving
 from tests.unit.test_hrnn import FAST, N_ITEMS, cyclic_data
@@ -11,12 +12,18 @@ from tests.unit.test_hrnn import FAST, N_ITEMS, cyclic_data
 USERS = [f"u{k}" for k in range(0, 24, 3)] + ["nobody"]
 
 
-@pytest.fixture(scope="module", params=["network", "blend"])
+@pytest.fixture(scope="module", params=["network", "blend", "index"])
 def served(request):
     data = cyclic_data(extra_items=["zz-new"])    # an Items-only item: never seen in training
     model = recipe_for("aws-hrnn").fit(data, dict(FAST, **{"training.epochs": "2"}), seed=0)
     if request.param == "blend":
         model.cooccurrence["weight"] = 1.0
+    if request.param == "index":                  # the network's scores through an ANN index
+        if not ann.available():
+            pytest.skip("hnswlib is not installed")
+        if model.cooccurrence is not None:
+            model.cooccurrence["weight"], model.cooccurrence["knn_weight"] = 0.0, 0.0
+        model.ann = ann.build(model.net.output_table(), model.net.params["b_out"], min_items=0)
     index = histories.ItemIndex(model.item_ids)
     users = np.asarray(data.user_ids)[data.interactions.user]
     h = histories.build(users, data.interactions.item.astype(np.int64),
@@ -44,10 +51,12 @@ def reference_recommend(served, user, n, allowed=None):
 
 
 def same(got, want):
-    """Equal answers; items of equal score (an empty history's popularity ties) in any order."""
+    """Equal answers; items of equal score (an empty history's popularity ties) in any order,
+    and where the list is cut any of the items that tie with its last score."""
     def ties_sorted(pairs):
         scored = sorted(((-round(s, 5), i) for i, s in pairs if s is not None))
-        return [i for _, i in scored] + [i for i, s in pairs if s is None]
+        last = max((-round(s, 5) for _, s in want if s is not None), default=None)
+        return [i if s != last else s for s, i in scored] + [i for i, s in pairs if s is None]
     assert ties_sorted(got) == ties_sorted(want)
     assert [s is None for _, s in got] == [s is None for _, s in want]
     np.testing.assert_allclose([s for _, s in got if s is not None],
@@ -63,9 +72,11 @@ def test_recommend_equals_the_whole_history_computation(served, n):
 
 def test_recommend_with_a_filter_mask_equals_the_reference(served):
     allowed = np.arange(served.index.size) % 3 != 0
+    ids = served.model.item_ids
     for user in USERS:
-        same(served.recommend(user, 6, with_events=False, allowed=allowed),
-             reference_recommend(served, user, 6, allowed))
+        got = served.recommend(user, 6, with_events=False, allowed=allowed)
+        assert all(allowed[np.flatnonzero(ids == i)[0]] for i, _ in got)
+        same(got, reference_recommend(served, user, 6, allowed))
 
 
 def test_rank_equals_sorting_the_model_scores(served):
