@@ -95,3 +95,25 @@ def test_rank_equals_sorting_the_model_scores(served):
             [(candidates[k], None) for k in range(len(candidates)) if not np.isfinite(scores[k])]
         for _ in range(2):
             same(served.rank(user, candidates, with_events=False), want)
+
+
+def test_neighbour_scores_equal_the_sparse_product_bitwise():
+    """`neighbours.neighbour_scores` adds rows of the neighbour matrix one history at a time;
+    the answer is the product of the 0/1 history matrix with it, to the bit (duplicates,
+    empty histories and indices outside the catalogue included)."""
+    import scipy.sparse as sp
+    from chalicelib.algorithms.base import History
+    from chalicelib.algorithms.neighbours import neighbour_scores
+    rng = np.random.default_rng(4)
+    n = 300
+    s = sp.random(n, n, density=0.3, format="csr", random_state=5, dtype=np.float32)
+    s.data -= 0.5                                            # weights of both signs
+    hs = [History(rng.integers(0, n, k).astype(np.int32)) for k in (1, 3, 40, 700)]
+    hs += [History(np.zeros(0, np.int32)), History(np.array([-1, n, 7, 7], np.int64))]
+    rows = [np.unique(h.items[(h.items >= 0) & (h.items < n)]) for h in hs]
+    onehot = sp.csr_matrix((np.ones(sum(r.size for r in rows), np.float32),
+                            (np.repeat(np.arange(len(hs)), [r.size for r in rows]), np.concatenate(rows))),
+                           shape=(len(hs), n))
+    want = np.asarray((onehot @ s).todense(), np.float64)
+    got = neighbour_scores(s, hs)
+    assert got.dtype == np.float64 and np.array_equal(got, want)
