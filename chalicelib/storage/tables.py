@@ -18,7 +18,8 @@ creation and never ties.
 Events table: one item per event recorded with PutEvents, keyed by the
 event-interactions dataset it belongs to and `eventKey` (zero-padded sentAt
 plus event id, so time-ordered); `byUser` (`userKey` = "<dataset ARN>|<user
-id>") gives one user's recent events to the runtime.
+id>") gives one user's recent events to the runtime. Its TTL attribute `expiresAt`
+prunes the change log (`chalicelib.storage.events`).
 
 Access table: principals and access keys (`principal#<name>`, `key#<access key id>`),
 secrets KMS-encrypted; see chalicelib/auth/keys.py.
@@ -63,6 +64,8 @@ TABLES = {
         "KeySchema": [{"AttributeName": "datasetArn", "KeyType": "HASH"},
                       {"AttributeName": "eventKey", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [_gsi("byUser", "userKey", "eventKey")],
+        # change-log items expire (chalicelib/storage/events.py, CHANGE_LOG_SECONDS)
+        "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
         **_PAY_PER_REQUEST,
     },
     "AccessTable": {
@@ -80,9 +83,13 @@ TABLE_NAMES = {
 }
 
 
+_AFTER_CREATE = ("TimeToLiveSpecification",)   # set by UpdateTimeToLive, not CreateTable
+
+
 def create_table_kwargs(logical_id):
     """CreateTable kwargs for `logical_id`, named as the environment says."""
-    return {"TableName": TABLE_NAMES[logical_id](), **TABLES[logical_id]}
+    return {"TableName": TABLE_NAMES[logical_id](),
+            **{k: v for k, v in TABLES[logical_id].items() if k not in _AFTER_CREATE}}
 
 
 def ensure_tables(dynamodb_client, wait_seconds=60):
@@ -94,7 +101,11 @@ def ensure_tables(dynamodb_client, wait_seconds=60):
         try:
             dynamodb_client.create_table(**kwargs)
         except dynamodb_client.exceptions.ResourceInUseException:
-            pass  # already there
+            continue  # already there
+        ttl = TABLES[logical_id].get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb_client.update_time_to_live(TableName=kwargs["TableName"],
+                                                TimeToLiveSpecification=ttl)
     deadline = time.monotonic() + wait_seconds
     for name in names:
         while True:
