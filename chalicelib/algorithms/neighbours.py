@@ -134,8 +134,12 @@ def neighbour_scores(s: sp.csr_matrix, histories: Sequence) -> np.ndarray:
     0.04 ms for a 10-event history, 0.52 -> 0.27 ms for 2,500 events)."""
     out = np.zeros((len(histories), s.shape[1]), s.dtype)
     for r, h in enumerate(histories):
-        items = np.unique(np.asarray(h.items, np.int64))
-        items = items[(items >= 0) & (items < s.shape[0])]
+        items = np.asarray(h.items, np.int64)
+        # its distinct items in index order, by a mask over the catalogue (as large as the
+        # answer; np.unique of a 2,500-event history costs 5x more)
+        present = np.zeros(s.shape[0], bool)
+        present[items[(items >= 0) & (items < s.shape[0])]] = True
+        items = np.flatnonzero(present)
         starts = s.indptr[items]
         lengths = s.indptr[items + 1] - starts
         # positions in s.data of every entry of those rows, row after row
