@@ -12,8 +12,9 @@ popularity, two taste groups), plus `--long-users` users with `--long-events` in
 (the 2,000+ event rows). HRNN, personalized-ranking, DeepFM and FFNN are fitted on a sample of
 users (1 epoch where the recipe has an epochs hyperparameter: serving cost depends on the
 catalogue and the network size, not on training quality); `aws-hrnn+blend` is HRNN with its
-co-occurrence blend switched on (weight 1), as a training that chose it serves. The runtime's
-per-user histories index all interactions of all users, as a campaign's would.
+co-occurrence blend switched on (factorisation and neighbours, weight 1 each), as a training
+that chose it serves. The runtime's per-user histories index all interactions of all users, as
+a campaign's would.
 
 Warm means: every user of a row is asked once before the timed calls (the carried user state
 exists, the worker's copy of the group's recorded events is read); the first request of a long
@@ -39,7 +40,9 @@ Rows per recipe, operation and history length:
             filter over the loaded Items table (no storage); the handler rows add the filter
             lookup and the Items put-records stamp read (once per request).
 The targets table checks issue 15's: handler p50 <= 1 ms, p99 <= 3 ms, handler - runtime p50
-<= 0.5 ms. `--profile` prints cProfile's top functions of each handler row.
+<= 0.5 ms, with the p99 of wall time ("met") and of the handler thread's CPU time ("cpu"; the
+load average is printed first: on a shared machine a request that waits for a core is slow in
+wall time only). `--profile` prints cProfile's top functions of each handler row.
 
 `--http-own-stack` starts ministack on a free port, deploys, imports, trains popularity and
 HRNN through the workflows and compares their requests/s with `--http-threads` client threads
@@ -48,7 +51,8 @@ HTTP to an already deployed campaign (read-only: GetRecommendations for `--reque
 `--http-users`, and GetPersonalizedRanking of the first answer reversed).
 
 Latencies are wall milliseconds per request; "x bare" is p50 over the bare p50 of the same
-row group. Memory is what the loaded model holds (arrays of the model, the histories index, the
+row group. The runtime and handler rows are timed in turn (the runtime's k-th request, then the
+handler's), so a load that comes and goes on a shared machine falls on both alike. Memory is what the loaded model holds (arrays of the model, the histories index, the
 item index), and the Python heap growth while loading it (tracemalloc).
 """
 import argparse
@@ -113,12 +117,16 @@ def percentiles(samples):
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
 
 
-def timed(fn, args_list):
+def timed(fn, args_list, cpu=None):
+    """Wall seconds per call; with a `cpu` list, this thread's CPU seconds per call appended
+    to it (a call whose wall time is far above its CPU time waited for a core)."""
     out = []
     for args in args_list:
-        t = time.perf_counter()
+        c, t = time.thread_time(), time.perf_counter()
         fn(*args)
         out.append(time.perf_counter() - t)
+        if cpu is not None:
+            cpu.append(time.thread_time() - c)
     return out
 
 
@@ -291,19 +299,43 @@ def with_long_users(data, count, events, items, seed=5):
 
 
 def blended(model):
-    """HRNN with its co-occurrence component on (weight 1): what a training that chose the
-    blend serves (a 1-epoch bench fit keeps the network alone)."""
-    if getattr(model, "cooccurrence", None) is not None:
-        model.cooccurrence["weight"] = 1.0
+    """HRNN with both co-occurrence components on (factorisation weight 1, neighbour weight 1
+    when the model has item neighbours): what a training that chose the whole blend serves,
+    the dearest case (a 1-epoch bench fit keeps the network alone)."""
+    cf = getattr(model, "cooccurrence", None)
+    if cf is not None:
+        cf["weight"] = 1.0
+        if cf.get("S") is not None:
+            cf["knn_weight"] = 1.0
     return model
 
 
-def warm_then_timed(fn, args_list):
-    """One untimed call per distinct argument first (the user's carried state, the worker's
-    events copy), then the timed calls: the warm request the issue's table is about."""
+def warm(fn, args_list):
+    """One untimed call per distinct argument (the user's carried state, the worker's events
+    copy): what makes the timed calls the warm requests the issue's table is about."""
     for a in {repr(a): a for a in args_list}.values():
         fn(*a)
+
+
+def warm_then_timed(fn, args_list):
+    warm(fn, args_list)
     return timed(fn, args_list)
+
+
+def in_turn(calls, cpu=None):
+    """`timed` of several (fn, args_list) of one length, their k-th calls one after the other
+    (a load that comes and goes slows them alike: their difference is the handler's own
+    cost); `cpu` gets the last one's CPU seconds per call. Wall seconds, one list per fn."""
+    out = [[] for _ in calls]
+    for k in range(len(calls[0][1])):
+        for samples, (fn, args_list) in zip(out, calls):
+            last = samples is out[-1]
+            c, t = time.thread_time(), time.perf_counter()
+            fn(*args_list[k])
+            samples.append(time.perf_counter() - t)
+            if cpu is not None and last:
+                cpu.append(time.thread_time() - c)
+    return out
 
 
 def run(args):
@@ -323,7 +355,9 @@ def run(args):
           f"{args.requests} requests per row (bare rows of long histories: "
           f"{args.bare_long}); numResults 25; ranking 100 candidates; warm: each user asked once "
           "before the timed calls")
-    rows, memory, first = [], [], []
+    print(f"# load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} cores)")
+    rows, memory, first, cpu99 = [], [], [], {}
     for name in args.recipes.split(","):
         base_name, _, variant = name.partition("+")
         model, fit_s = fit(base_name, data, args.train_users)
@@ -349,15 +383,15 @@ def run(args):
                     if cohort != f"{args.per_user}":   # a long history's first request: the fold
                         served.recommend(users[0], 25, with_events=False)
                         first.append((name, op, time.perf_counter() - t))
-                    runtime_ = warm_then_timed(lambda u: served.recommend(u, 25, with_events=False),
-                                               [(u,) for u in users])
+                    runtime_call = lambda u: served.recommend(u, 25, with_events=False)  # noqa: E731
+                    runtime_args = [(u,) for u in users]
                     body = [(json.dumps({"campaignArn": campaign, "userId": u, "numResults": 25}).encode(),)
                             for u in users]
                     path = "/recommendations"
                 else:
                     bare = timed(lambda h, c: model.rank(h, c), list(zip(histories_, cands))[:bare_n])
-                    runtime_ = warm_then_timed(lambda u, c: served.rank(u, c, with_events=False),
-                                               list(zip(users, cand_ids)))
+                    runtime_call = lambda u, c: served.rank(u, c, with_events=False)  # noqa: E731
+                    runtime_args = list(zip(users, cand_ids))
                     body = [(json.dumps({"campaignArn": campaign, "userId": u, "inputList": c}).encode(),)
                             for u, c in zip(users, cand_ids)]
                     path = "/personalize-ranking"
@@ -375,9 +409,15 @@ def run(args):
                     identity = gate.authenticate("POST", [path], {}, lower, b)
                     gate.authorize(identity, *gate.target(op, params[b]))
                 params = {b: json.loads(b) for b, _ in signed}
-                for b, h in signed:   # warm: the key's secret and policies, each user's state
-                    call(b, h)
-                handler = profiled(args, f"{name} {op} {cohort}", lambda: timed(call, signed))
+                warm(runtime_call, runtime_args)
+                warm(call, signed)    # the key's secret and policies, each user's state
+                cpu = []
+                if args.profile:
+                    runtime_ = timed(runtime_call, runtime_args)
+                    handler = profiled(args, f"{name} {op} {cohort}", lambda: timed(call, signed, cpu))
+                else:   # runtime and handler calls in turn: both see the machine's same moments
+                    runtime_, handler = in_turn([(runtime_call, runtime_args), (call, signed)], cpu)
+                cpu99[(name, op, cohort)] = percentiles(cpu)[1]
                 verify = timed(check, signed)
                 for label, samples in (("bare", bare), ("runtime", runtime_), ("handler", handler),
                                        ("access", verify)):
@@ -385,10 +425,10 @@ def run(args):
                 if what == "recommend" and cohort == f"{args.per_user}":
                     rows += [(name, op, cohort, *r) for r in
                              filtered_rows(name, served, campaign, filters, users, call)]
-    report(rows, memory, first)
+    report(rows, memory, first, cpu99)
 
 
-def report(rows, memory, first):
+def report(rows, memory, first, cpu99):
     print()
     print(f"{'recipe':26} {'operation':20} {'history':>8} {'path':14} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'x bare':>7}")
@@ -399,14 +439,19 @@ def report(rows, memory, first):
     at = {(n, o, c, label): (p50, p99) for n, o, c, label, p50, p99 in rows}
     print()
     print("targets (issue 15): handler p50 <= 1 ms, p99 <= 3 ms; handler - runtime p50 <= 0.5 ms")
+    print("(cpu p99: the handler's own CPU time per request, this thread's; 'met' reads the wall p99, "
+          "'cpu' the CPU p99: on a loaded machine a request that waits for a core - a scheduler "
+          "slice is about 4 ms - is slow in wall time only)")
     print(f"{'recipe':26} {'operation':20} {'history':>8} {'handler p50':>12} {'p99':>8} "
-          f"{'- runtime':>10}  met")
+          f"{'cpu p99':>8} {'- runtime':>10}  met  cpu")
     for (name, op, cohort, label), (p50, p99) in at.items():
         if label != "handler":
             continue
         extra = p50 - at[(name, op, cohort, "runtime")][0]
-        met = p50 <= 1.0 and p99 <= 3.0 and extra <= 0.5
-        print(f"{name:26} {op:20} {cohort:>8} {p50:12.3f} {p99:8.3f} {extra:10.3f}  {'yes' if met else 'NO'}")
+        fast = p50 <= 1.0 and extra <= 0.5
+        cpu = cpu99[(name, op, cohort)]
+        print(f"{name:26} {op:20} {cohort:>8} {p50:12.3f} {p99:8.3f} {cpu:8.3f} {extra:10.3f}  "
+              f"{'yes' if fast and p99 <= 3.0 else 'NO':3}  {'yes' if fast and cpu <= 3.0 else 'NO'}")
     if first:
         print()
         print("a long history's first request in a worker (no carried state yet: the whole fold)")
