@@ -2,7 +2,11 @@
 against exact scoring, in one run.
 
     .venv/bin/python bench/ann_recall.py [--items 1000000] [--dim 64] [--queries 200]
-        [--libraries exact,hnswlib,faiss,runtime]
+        [--libraries exact,hnswlib,faiss,runtime] [--shares 0.01,0.1,0.5]
+        [--cluster-shares 0.1,0.3] [--cache DIR]
+
+`--cache DIR` keeps the runtime's index between runs of the same sizes (a build of 1 million
+items takes minutes on two cores).
 
 The item table is what an HRNN model scores with: `--items` output embeddings of `--dim`
 units plus a bias per item (score = user vector . embedding + bias), drawn as a mixture of
@@ -13,10 +17,15 @@ are user vectors near random clusters. Rows:
 - hnswlib   an HNSW graph (`M`, `ef_construction`) over the inner product of [embedding, bias]
             and [q, 1]; `ef` at query time;
 - faiss     faiss-cpu's IndexHNSWFlat with METRIC_INNER_PRODUCT, same M / efConstruction / efSearch;
-- runtime   the project's index (`chalicelib.algorithms.ann`, the chosen library): unfiltered;
-            with an allowed-items mask keeping a tenth of the catalogue walked by the graph
-            (`ann.top(allowed=...)`); and as `ServedModel` applies a request filter to any
-            model: the unfiltered top 25 / share * 1.5 + 25, then the allowed ones.
+- runtime   the project's index (`chalicelib.algorithms.ann`, the chosen library, Euclidean
+            graph over [embedding, bias, sqrt(R^2 - norm^2)]) through `ann.top`, as HRNN's
+            `recommend` serves a filtered GetRecommendations: unfiltered, and with an
+            allowed-items mask per `--shares` (a random share of the catalogue) and per
+            `--cluster-shares` (the items of a random share of the clusters: most users then
+            want items far from the allowed ones); each beside exact scoring with the same mask, whose answers are the
+            truth. `answered` counts the queries each path of `ann.top` answered: g = the
+            graph's neighbours then the allowed, w = the graph walked with the mask, x = exact
+            scoring of the allowed rows.
 
 Recall@25 is the share of the exact top 25 the row returns, mean over the queries; latency is
 wall milliseconds per single query (p50, p99); build seconds with all threads.
@@ -37,7 +46,7 @@ def table(items, dim, clusters, seed=0):
     which = rng.integers(0, clusters, items)
     emb = centres[which] + 0.5 * rng.standard_normal((items, dim)).astype(np.float32)
     bias = (0.3 * rng.standard_normal(items)).astype(np.float32)
-    return emb, bias, centres
+    return emb, bias, centres, which
 
 
 def queries(centres, n, seed=1):
@@ -72,6 +81,46 @@ def recall(found, truth):
                           for f, t in zip(found, truth)]))
 
 
+def runtime_index(emb, bias, cache, tag):
+    """`ann.build` of the table (all threads) and its seconds, or the one `cache` keeps."""
+    from chalicelib.algorithms import ann
+    path = os.path.join(cache, f"ann-{tag}.npy") if cache else None
+    if path and os.path.exists(path):
+        print(f"# runtime index read from {path} (build s 0.0: built by an earlier run)")
+        return ann.Index.from_array(np.load(path), *emb.shape), 0.0
+    t = time.perf_counter()
+    index = ann.build(emb, bias, min_items=0)
+    build = time.perf_counter() - t
+    if path:
+        os.makedirs(cache, exist_ok=True)
+        np.save(path, index.to_array())
+    return index, build
+
+
+def answered_by(ann, index):
+    """A counter of the path each `ann.top` call answered by (see the module doc), and a
+    function that resets it and returns the last counts as text."""
+    counts = {"g": 0, "w": 0, "x": 0}
+    exact, neighbours = ann._exact, index.neighbours
+
+    def count_exact(*a, **kw):
+        counts["x"] += 1
+        return exact(*a, **kw)
+
+    def count_neighbours(vector, k, allowed=None, **kw):
+        counts["w" if allowed is not None else "g"] += 1
+        return neighbours(vector, k, allowed, **kw)
+    ann._exact, index.neighbours = count_exact, count_neighbours
+
+    def take(queries):
+        # a query that walked or scored exactly asked the graph first at most once
+        w, x = counts["w"], counts["x"]
+        text = f"g{queries - w - x} w{w} x{x}"
+        counts.update(g=0, w=0, x=0)
+        return text
+    return take
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--items", type=int, default=1_000_000)
@@ -83,14 +132,17 @@ def main(argv=None):
     ap.add_argument("--ef-construction", type=int, default=100)
     ap.add_argument("--ef", default="50,100,200")
     ap.add_argument("--libraries", default="exact,hnswlib,faiss,runtime")
+    ap.add_argument("--shares", default="0.01,0.1,0.5", help="allowed shares of the filter rows")
+    ap.add_argument("--cluster-shares", default="0.1,0.3", help="shares of the clusters kept")
+    ap.add_argument("--cache", default="", help="a directory keeping the runtime's index")
     args = ap.parse_args(argv)
     libs = args.libraries.split(",")
-    emb, bias, centres = table(args.items, args.dim, args.clusters)
+    emb, bias, centres, which = table(args.items, args.dim, args.clusters)
     qs = queries(centres, args.queries)
     print(f"# {args.items:,} items x {args.dim} units + bias, {args.queries} queries, k={args.k}, "
           f"M={args.m}, ef_construction={args.ef_construction}; {os.cpu_count()} CPUs")
     truth, p50, p99 = per_query(lambda q: exact_top(emb, bias, q, args.k), qs)
-    rows = [("exact", "-", 0.0, 1.0, p50, p99)]
+    rows = [("exact", "unfiltered", 0.0, 1.0, p50, p99, p50, "")]
     data = np.hstack([emb, bias[:, None]])          # score = [q, 1] . [e, b]
     aug = lambda q: np.append(q, np.float32(1.0))   # noqa: E731
     if "hnswlib" in libs:
@@ -105,7 +157,7 @@ def main(argv=None):
         for ef in map(int, args.ef.split(",")):
             index.set_ef(max(ef, args.k))
             found, p50, p99 = per_query(lambda q: index.knn_query(aug(q), k=args.k)[0][0], qs)
-            rows.append(("hnswlib", f"ef={ef}", build, recall(found, truth), p50, p99))
+            rows.append(("hnswlib", f"ef={ef}", build, recall(found, truth), p50, p99, rows[0][4], ""))
     if "faiss" in libs:
         import faiss
         faiss.omp_set_num_threads(os.cpu_count())
@@ -118,35 +170,31 @@ def main(argv=None):
         for ef in map(int, args.ef.split(",")):
             index.hnsw.efSearch = max(ef, args.k)
             found, p50, p99 = per_query(lambda q: index.search(aug(q)[None, :], args.k)[1][0], qs)
-            rows.append(("faiss", f"efSearch={ef}", build, recall(found, truth), p50, p99))
+            rows.append(("faiss", f"efSearch={ef}", build, recall(found, truth), p50, p99, rows[0][4], ""))
     if "runtime" in libs:
         from chalicelib.algorithms import ann
-        t = time.perf_counter()
-        index = ann.build(emb, bias, min_items=0)
-        build = time.perf_counter() - t
+        index, build = runtime_index(emb, bias, args.cache,
+                                     f"{args.items}x{args.dim}-c{args.clusters}-M{ann.M}-ef{ann.EF_CONSTRUCTION}")
+        took = answered_by(ann, index)
         found, p50, p99 = per_query(lambda q: ann.top(index, emb, bias, q, args.k)[0], qs)
-        rows.append(("runtime", "unfiltered", build, recall(found, truth), p50, p99))
-        allowed = np.arange(args.items) % 10 == 3
-        truth_f = [exact_top(emb, bias, q, args.k, allowed) for q in qs]
-        found, p50, p99 = per_query(lambda q: ann.top(index, emb, bias, q, args.k, allowed)[0], qs)
-        assert all(len(f) == args.k and allowed[f].all() for f in found)
-        rows.append(("runtime", "filter 10%", build, recall(found, truth_f), p50, p99))
-        # what ServedModel does with a filter on any model: ask the model (here unfiltered)
-        # for 25 / share * 1.5 + 25 candidates, keep the allowed ones
-        ask = int(args.k / allowed.mean() * 1.5) + args.k
-
-        def ask_more(q):
-            found = ann.top(index, emb, bias, q, ask)[0]
-            return found[allowed[found]][:args.k]
-        found, p50, p99 = per_query(ask_more, qs)
-        rows.append(("runtime", f"ask {ask}, 10%", build, recall(found, truth_f), p50, p99))
-        _, p50e, p99e = per_query(lambda q: exact_top(emb, bias, q, args.k, allowed), qs)
-        rows.append(("exact", "filter 10%", 0.0, 1.0, p50e, p99e))
-    base = rows[0][4]
+        rows.append(("runtime", "unfiltered", build, recall(found, truth), p50, p99, rows[0][4],
+                     took(len(qs))))
+        rng = np.random.default_rng(2)
+        masks = [(f"filter {float(s):g}", rng.random(args.items) < float(s)) for s in args.shares.split(",")]
+        masks += [(f"clusters {float(s):g}",
+                   np.isin(which, rng.permutation(args.clusters)[:int(args.clusters * float(s))]))
+                  for s in args.cluster_shares.split(",")]
+        for setting, allowed in masks:
+            truth_f, p50e, p99e = per_query(lambda q: exact_top(emb, bias, q, args.k, allowed), qs)
+            rows.append(("exact", setting, 0.0, 1.0, p50e, p99e, p50e, ""))
+            found, p50, p99 = per_query(lambda q: ann.top(index, emb, bias, q, args.k, allowed)[0], qs)
+            assert all(len(f) == args.k and allowed[f].all() for f in found), setting
+            rows.append(("runtime", setting, build, recall(found, truth_f), p50, p99, p50e,
+                         took(len(qs))))
     print(f"{'index':10} {'setting':14} {'build s':>8} {'recall@' + str(args.k):>10} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'x exact':>8}")
-    for name, setting, build, rec, p50, p99 in rows:
-        print(f"{name:10} {setting:14} {build:8.1f} {rec:10.3f} {p50:8.3f} {p99:8.3f} {p50 / base:8.3f}")
+          f"{'p99 ms':>8} {'x exact':>8} answered")
+    for name, setting, build, rec, p50, p99, base, paths in rows:
+        print(f"{name:10} {setting:14} {build:8.1f} {rec:10.3f} {p50:8.3f} {p99:8.3f} {p50 / base:8.3f} {paths}")
 
 
 if __name__ == "__main__":
