@@ -9,6 +9,8 @@ import contextlib
 import functools
 import io
 import os
+import shutil
+import tempfile
 import threading
 from urllib.parse import urlsplit, parse_qsl
 
@@ -133,10 +135,16 @@ def moto_world():
             _aws_client("s3").create_bucket(Bucket=_BASE_ENV["INTERNAL_BUCKET"])
             from tests.support import access
             access.seed_root(mp)  # the root principal's key = the credentials clients sign with
-            # a new world: no model, campaign or recorded events remembered from another one
+            # a new world: no model, campaign or recorded events remembered from another one,
+            # nor a machine folder shared with another world (chalicelib/runtime/shared.py)
             from chalicelib.runtime import serving
             serving.reset_cache()
-            yield
+            machine = tempfile.mkdtemp(prefix="machine-")
+            mp.setenv("RUNTIME_MODEL_DIR", machine)
+            try:
+                yield
+            finally:
+                shutil.rmtree(machine, ignore_errors=True)
 
 
 @pytest.fixture

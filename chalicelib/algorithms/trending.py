@@ -40,14 +40,21 @@ def trend_order(items: np.ndarray, timestamps: np.ndarray, n_items: int, interva
     items = np.asarray(items, np.int64)
     ts = np.asarray(timestamps, np.float64)
     total = np.bincount(items, minlength=n_items)
-    trend = np.zeros(n_items, np.int64)
-    current = np.zeros(n_items, np.int64)
+    current = previous = np.zeros(n_items, np.int64)
     if ts.size:
         t = ts.max()
         in_current = ts > t - interval
         in_previous = ~in_current & (ts > t - 2 * interval)
         current = np.bincount(items[in_current], minlength=n_items)
-        trend = current - np.bincount(items[in_previous], minlength=n_items)
+        previous = np.bincount(items[in_previous], minlength=n_items)
+    return rank(total, current, previous)
+
+
+def rank(total: np.ndarray, current: np.ndarray, previous: np.ndarray):
+    """`trend_order` from the counts per item: over the whole log, in the current interval and
+    in the one before (what the runtime keeps apart: `serving.ServedModel.trending`)."""
+    n_items = total.shape[0]
+    trend = (current - previous).astype(np.int64)
     rising = trend > 0
     # lexsort: last key first -> rising, then increase, then current count, then total, index
     order = np.lexsort((np.arange(n_items), -total, -np.where(rising, current, 0),

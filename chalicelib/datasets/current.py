@@ -13,7 +13,7 @@ record. Interactions have no records of this kind (PutEvents events are read by
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -108,11 +108,27 @@ def overlay(bulk: Optional[versions.VersionData], put: versions.VersionData,
     return versions.VersionData(manifest, columns, nulls, dictionaries)
 
 
-def _bulk_of(record: Optional[dict]) -> Optional[versions.VersionData]:
+def _version_of(record: Optional[dict]) -> Optional[Tuple[str, str]]:
     version_id = records.current_version(record)
     if not version_id:
         return None
-    return versions.load(record.get("datasetArn") or record["arn"], version_id)
+    return record.get("datasetArn") or record["arn"], version_id
+
+
+def _bulk_of(record: Optional[dict]) -> Optional[versions.VersionData]:
+    found = _version_of(record)
+    return bulk_version(*found) if found else None
+
+
+def version_of(dataset_group_arn: str, dataset_type: str) -> Optional[Tuple[str, str]]:
+    """(dataset ARN, current bulk version id) of the group's dataset of this type: what the
+    bulk data is, without reading it (None: nothing imported)."""
+    return _version_of(records.dataset_of_group(dataset_group_arn, dataset_type))
+
+
+def bulk_version(dataset_arn: str, version_id: str) -> versions.VersionData:
+    """One bulk data version (Interactions: what `load` gives for it)."""
+    return versions.load(dataset_arn, version_id)
 
 
 def bulk(dataset_group_arn: str, dataset_type: str) -> Optional[versions.VersionData]:

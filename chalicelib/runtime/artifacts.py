@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import posixpath
 import tarfile
-import tempfile
 
 from chalicelib.algorithms.base import Model, load_model
+from chalicelib.runtime import shared
 from chalicelib.storage import objects
 
 MODEL_FILE = "model.json"
@@ -101,38 +100,22 @@ def download(location, directory):
 
 
 def model_root() -> str:
-    """Where this machine keeps unpacked models (`RUNTIME_MODEL_DIR`, default a folder in the
-    temporary directory): every worker on the machine maps the same files."""
-    return os.environ.get("RUNTIME_MODEL_DIR") or os.path.join(tempfile.gettempdir(),
-                                                               "personalize-models")
+    """Where this machine keeps unpacked models (`shared.machine_dir`): every worker on the
+    machine maps the same files."""
+    return shared.machine_dir()
 
 
 def local_copy(location) -> str:
     """The model folder for `location` on this machine, downloaded by the first worker that
-    needs it (into a private folder, then renamed into place: a worker never sees half a
-    model). The folder's name hashes the location and its object's ETag and size, so a
-    rewritten object is a new folder."""
+    needs it (`shared.publish`: a worker never sees half a model). The folder's name hashes
+    the location and its object's ETag and size, so a rewritten object is a new folder."""
     marker = location if _is_archive(location) else _folder(location) + MODEL_FILE
     found = objects.head(marker)
     if found is None:
         raise ArtifactsMissing(f"no model files at {location}")
     tag = hashlib.sha256(f"{location}|{found.get('etag')}|{found.get('size')}".encode()).hexdigest()[:32]
-    root = model_root()
-    final = os.path.join(root, tag)
-    if not os.path.isdir(final):
-        os.makedirs(root, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".loading-", dir=root)
-        try:
-            download(location, tmp)
-            try:
-                os.rename(tmp, final)
-            except OSError:       # another worker renamed its copy first: use that one
-                if not os.path.isdir(final):
-                    raise
-        finally:
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-    return _model_dir(final)
+    return _model_dir(shared.publish(os.path.join(model_root(), tag),
+                                     lambda tmp: download(location, tmp)))
 
 
 def load(location) -> Model:

@@ -3,23 +3,28 @@ as it is now: imported rows and items put with PutItems, `chalicelib.datasets.cu
 
 Seed: "Recording Events" (recorded events join the historical interactions); EVALUATION.md:
 a user's History at inference is the imported interactions plus events recorded with
-PutEvents (fold-in, no retraining). The models keep no per-user state, so the runtime loads
-the dataset group's current INTERACTIONS data version once per loaded model and indexes it:
-users -> CSR rows of (item index in the model's item space, timestamp), oldest first. Items the
-model does not know are dropped (it could not score them anyway).
+PutEvents (fold-in, no retraining). The models keep no per-user state, so the runtime indexes
+the dataset group's current INTERACTIONS data version once per (data version, model item
+space): users -> CSR rows of (item index in the model's item space, timestamp), oldest first.
+Items the model does not know are dropped (it could not score them anyway). The index is
+arrays only, published once per machine and mapped by every worker (`mapped`, issue 15 item
+3): `bench/serving_memory.py` measured 100,000 users x 10 interactions at 100 MB of private
+heap per worker with a dict per user, 3.8x the memory of one worker at 4 workers.
 
 `merge` adds recorded events (newest first from the events store) to that imported history.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from chalicelib.algorithms.base import History
 from chalicelib.datasets import current
 from chalicelib.datasets.schema import INTERACTIONS, ITEMS
+from chalicelib.runtime import shared
 
 MAX_HISTORY = 1000   # most recent interactions kept per request; older ones barely move a model
 
@@ -32,6 +37,8 @@ class ItemIndex:
         self.order = np.argsort(ids, kind="stable").astype(np.int64)
         self.sorted = ids[self.order]
         self.size = ids.shape[0]
+        self._ids = ids
+        self._fingerprint = None
 
     def lookup(self, ids) -> np.ndarray:
         """Indices of `ids` (int64), -1 where unknown."""
@@ -44,15 +51,28 @@ class ItemIndex:
         return np.where(hit, self.order[pos_c], -1)
 
     @property
+    def fingerprint(self) -> str:
+        """Names this item space (the ids in the model's order): what an index over it is for."""
+        if self._fingerprint is None:
+            ids = np.ascontiguousarray(self._ids)
+            self._fingerprint = hashlib.sha256(ids.tobytes() + str(ids.dtype).encode()).hexdigest()[:32]
+        return self._fingerprint
+
+    @property
     def nbytes(self):
         return int(self.order.nbytes + self.sorted.nbytes)
 
 
+_NO_USERS = shared.Strings.of([])
+
+
 @dataclass
 class UserHistories:
-    """Imported interactions per user in one model's item space."""
+    """Imported interactions per user in one model's item space: user `users.find(id)`'s rows
+    are `indptr[r]:indptr[r + 1]`, oldest first. Arrays only (no per-user Python objects), so
+    the index is published once per machine and mapped by every worker (`load_user_histories`)."""
 
-    user_row: Dict[str, int] = field(default_factory=dict)
+    users: shared.Strings = _NO_USERS                       # sorted user ids
     indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     items: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     timestamps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -61,8 +81,16 @@ class UserHistories:
     event_codes: Optional[np.ndarray] = None
     event_vocab: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U1"))
 
+    def row(self, user_id: Optional[str]) -> Optional[int]:
+        row = self.users.find(user_id) if user_id is not None else -1
+        return row if row >= 0 else None
+
+    @property
+    def user_count(self) -> int:
+        return len(self.users)
+
     def history(self, user_id: Optional[str]) -> History:
-        row = self.user_row.get(user_id) if user_id is not None else None
+        row = self.row(user_id)
         if row is None:
             return History.empty()
         s, e = self.indptr[row], self.indptr[row + 1]
@@ -71,7 +99,7 @@ class UserHistories:
     def events(self, user_id: Optional[str]):
         """The user's imported interactions as (item indices, lower-case event types,
         timestamps), oldest first ("" where the dataset has no EVENT_TYPE)."""
-        row = self.user_row.get(user_id) if user_id is not None else None
+        row = self.row(user_id)
         if row is None:
             return np.zeros(0, np.int32), np.zeros(0, "<U1"), np.zeros(0, np.int64)
         s, e = self.indptr[row], self.indptr[row + 1]
@@ -83,18 +111,24 @@ class UserHistories:
             types[codes < 0] = ""
         return self.items[s:e], types, self.timestamps[s:e]
 
+    def arrays(self) -> Dict[str, np.ndarray]:
+        out = dict(self.users.arrays("users"), indptr=self.indptr, items=self.items,
+                   timestamps=self.timestamps, event_vocab=self.event_vocab)
+        if self.item_counts is not None:
+            out["item_counts"] = self.item_counts
+        if self.event_codes is not None:
+            out["event_codes"] = self.event_codes
+        return out
+
+    @classmethod
+    def of_arrays(cls, arrays: Dict[str, np.ndarray]) -> "UserHistories":
+        return cls(shared.Strings.of_arrays(arrays, "users"), arrays["indptr"], arrays["items"],
+                   arrays["timestamps"], arrays.get("item_counts"), arrays.get("event_codes"),
+                   arrays["event_vocab"])
+
     @property
     def nbytes(self):
-        # the dict costs roughly 100 bytes per user on CPython
-        arrays = self.indptr.nbytes + self.items.nbytes + self.timestamps.nbytes
-        counts = self.item_counts.nbytes if self.item_counts is not None else 0
-        events = self.event_codes.nbytes if self.event_codes is not None else 0
-        return int(arrays + counts + events + 100 * len(self.user_row))
-
-
-def _current(dataset_group_arn, dataset_type):
-    """The dataset's data now (Items: with the records put by PutItems, `datasets.current`)."""
-    return current.load(dataset_group_arn, dataset_type)
+        return int(sum(a.nbytes for a in self.arrays().values()))
 
 
 def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
@@ -114,15 +148,33 @@ def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
     codes = codes[order]
     indptr = np.zeros(uniq.shape[0] + 1, np.int64)
     indptr[1:] = np.cumsum(np.bincount(codes, minlength=uniq.shape[0]))
-    return UserHistories({u: i for i, u in enumerate(uniq.tolist())}, indptr,
+    return UserHistories(shared.Strings.of(uniq.tolist()), indptr,
                          items[order].astype(np.int32), ts[order].astype(np.int64), counts,
                          kinds[order].astype(np.int32) if kinds is not None else None, vocab)
 
 
+def mapped(identity: str, index: ItemIndex, build_: Callable[[], UserHistories]) -> UserHistories:
+    """The histories built from `identity` (what they index: a data version) in `index`'s item
+    space, as this machine's shared copy (`shared.saved`): the first worker builds and publishes
+    them, every worker maps the one copy."""
+    path = shared.folder("histories", shared.digest(f"{identity}|{index.fingerprint}"))
+    arrays, _meta = shared.saved(path, lambda: (build_().arrays(), {"identity": identity}))
+    return UserHistories.of_arrays(arrays)
+
+
 def load_user_histories(dataset_group_arn: Optional[str], index: ItemIndex) -> UserHistories:
-    """The group's imported interactions per user (empty when nothing was imported)."""
-    data = _current(dataset_group_arn, INTERACTIONS) if dataset_group_arn else None
-    if data is None or not data.rows:
+    """The group's imported interactions per user (empty when nothing was imported): the
+    current INTERACTIONS data version, read and indexed by the machine's first worker."""
+    found = current.version_of(dataset_group_arn, INTERACTIONS) if dataset_group_arn else None
+    if found is None:
+        return UserHistories(item_counts=np.zeros(index.size, np.int64))
+    dataset_arn, version_id = found
+    return mapped(f"{dataset_arn}|{version_id}", index,
+                  lambda: _index(current.bulk_version(dataset_arn, version_id), index))
+
+
+def _index(data, index: ItemIndex) -> UserHistories:
+    if not data.rows:
         return UserHistories(item_counts=np.zeros(index.size, np.int64))
     # map the version's item dictionary once, then every row through its code
     item_dict = data.dictionaries["ITEM_ID"]

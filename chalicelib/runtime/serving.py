@@ -49,6 +49,7 @@ class ServedModel:
         self._item_stamp = None
         self._text_lock = threading.Lock()
         self._trend = None   # (events version, trending's order), `_trend_now`
+        self._imported = None   # `_imported_trend`
         # user id -> (whole history, key of the newest recorded event read, Model.fold state):
         # this worker's carried states for this solution version (a new version is a new
         # ServedModel, so its states start empty)
@@ -219,28 +220,53 @@ class ServedModel:
 
     def _trend_now(self):
         """(item ids, order, trend) of `trending`, kept until this worker's copy of the group's
-        events changes (`recorded.Feed.version`): a request with nothing new counts nothing."""
-        from chalicelib.algorithms.trending import trend_order
+        events has new interactions (`recorded.Feed.version`): a request with nothing new
+        counts nothing. The imported interactions are counted and put in time order once per
+        loaded model (`_imported_trend`); a change counts the recorded ones and the two
+        intervals' window, then ranks the items (`trending.rank`)."""
+        from chalicelib.algorithms.trending import rank
         version = recorded.feed(self.dataset_group_arn).current_version() \
             if self.dataset_group_arn else None
         kept = self._trend
         if kept is not None and kept[0] == version:
             return kept[1]
         interval = self.model.interval
-        imported_ts = self.histories.timestamps
+        times, by_time, imported_total = self._imported_trend()
         # events older than two intervals before the newest import can never be in the window
-        since = float(imported_ts.max()) - 2 * interval if imported_ts.size else None
+        since = float(times[-1]) - 2 * interval if times.size else None
         recent = recorded.dataset_group_items(self.dataset_group_arn, since) if self.dataset_group_arn \
             else {"ITEM_ID": np.zeros(0, str), "TIMESTAMP": np.zeros(0, np.int64)}
         known = self.model.item_ids
-        ids = np.concatenate([known, np.setdiff1d(recent["ITEM_ID"], known)]) if recent["ITEM_ID"].size \
-            else known
-        event_items = histories.ItemIndex(ids).lookup(recent["ITEM_ID"])
-        items = np.concatenate([self.histories.items.astype(np.int64), event_items])
-        stamps = np.concatenate([imported_ts.astype(np.float64), recent["TIMESTAMP"].astype(np.float64)])
-        order, trend = trend_order(items, stamps, ids.shape[0], interval)
+        events = self.index.lookup(recent["ITEM_ID"])
+        unknown = events < 0
+        new = np.unique(recent["ITEM_ID"][unknown])     # items only the events name
+        ids = np.concatenate([known, new]) if new.size else known
+        events[unknown] = known.shape[0] + np.searchsorted(new, recent["ITEM_ID"][unknown])
+        n = ids.shape[0]
+        total = np.bincount(events, minlength=n)
+        total[:known.shape[0]] += imported_total
+        stamps = recent["TIMESTAMP"].astype(np.float64)
+        current = previous = np.zeros(n, np.int64)
+        if times.size or stamps.size:
+            t = max(float(times[-1]) if times.size else -np.inf, stamps.max() if stamps.size else -np.inf)
+
+            def window(lo, hi):   # interactions with lo < time <= hi, per item
+                a, b = np.searchsorted(times, [lo, hi], side="right")
+                inside = (stamps > lo) & (stamps <= hi)
+                return np.bincount(by_time[a:b], minlength=n) + np.bincount(events[inside], minlength=n)
+            current, previous = window(t - interval, t), window(t - 2 * interval, t - interval)
+        order, trend = rank(total, current, previous)
         self._trend = (version, (ids, order, trend))
         return ids, order, trend
+
+    def _imported_trend(self):
+        """(times ascending, their items, interactions per model item) of the imported data."""
+        if self._imported is None:
+            ts = self.histories.timestamps
+            by_time = np.argsort(ts, kind="stable")
+            self._imported = (np.asarray(ts)[by_time], np.asarray(self.histories.items, np.int64)[by_time],
+                              np.bincount(self.histories.items, minlength=self.index.size))
+        return self._imported
 
     def related(self, item_id: str, n: int,
                 allowed: Optional[np.ndarray] = None) -> List[Tuple[str, Optional[float]]]:

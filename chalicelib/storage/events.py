@@ -20,11 +20,17 @@ consistent GetItem when there is nothing to move); "~user#<sessionId>" names the
 once an event did, so later events sent without a user go straight to that user.
 
 A third kind is the change log: every write of events (PutEvents, a session's events moved to
-its user, a user's events deleted) adds one "~change#<ms>#<id>" item in the same write, naming
-the users whose events changed and the (event key, item id) of the interactions written. The
-runtime's per-worker copy of a group's events (`chalicelib.runtime.recorded`) reads these
-items since its last look, one query per group every few seconds, instead of one query per user
-per request.
+its user, a user's events deleted) adds one "~change#<ms>#<id>" item in the same write, saying
+what changed: `written`, the (event key, item id) of the interactions written (whoever they
+belong to); `events`, the interactions that now belong to a user, as (user, event key, item id,
+event type, sentAt); `cleared`, users whose events were all deleted; `users`, every user whose
+events changed (one not covered by `events` or `cleared`, e.g. a session of more than
+`LISTED_MOVES` events moved at once, is read again by readers). The runtime's copy of a group's
+events (`chalicelib.runtime.recorded`) reads these items since its last look, one query per
+group every few seconds, and applies them without reading the users. Change-log items carry
+`expiresAt` (epoch seconds, `CHANGE_LOG_SECONDS` after the write), the table's DynamoDB TTL
+attribute (`storage.tables`, template.yaml): DynamoDB deletes them some time after, so readers
+never rely on an item older than half that.
 
 Writes are idempotent: an event's key is made only of what the caller sent (`sentAt`,
 `eventId`), so a retried PutEvents request overwrites its own items instead of adding new ones.
@@ -46,6 +52,9 @@ SESSION_MARK = "~session#"    # the session has events waiting for their user
 SESSION_USER = "~user#"        # the session's user, once an event named one
 CHANGE = "~change#"            # the change log (module docstring)
 LAST_EVENT_KEY = "9" * 16      # above every 15-digit time key, below the markers
+TTL_ATTRIBUTE = "expiresAt"    # the events table's TimeToLiveSpecification attribute
+CHANGE_LOG_SECONDS = 2 * 24 * 3600   # how long a change-log item is kept
+LISTED_MOVES = 400             # a link moving more events names the user only (item size)
 BATCH = 25               # BatchWriteItem's limit
 _MAX_UNPROCESSED_ROUNDS = 8
 
@@ -65,30 +74,47 @@ def session_key(dataset_arn: str, session_id: str) -> str:
     return f"{dataset_arn}|s|{session_id}"
 
 
+def _dynamo(v):
+    """Floats (at any depth) as the Decimals DynamoDB's serializer takes."""
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    if isinstance(v, (list, tuple)):
+        return [_dynamo(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _dynamo(x) for k, x in v.items()}
+    return v
+
+
+def _plain(v):
+    """The Decimals (at any depth) of a read item as floats."""
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
 def _encode(item: dict) -> dict:
-    out = {}
-    for k, v in item.items():
-        if v is None:
-            continue
-        if isinstance(v, float):
-            v = Decimal(repr(v))
-        out[k] = _ser.serialize(v)
-    return out
+    return {k: _ser.serialize(_dynamo(v)) for k, v in item.items() if v is not None}
 
 
 def _decode(item: dict) -> dict:
-    out = {k: _de.deserialize(v) for k, v in item.items()}
-    for k, v in out.items():
-        if isinstance(v, Decimal):
-            out[k] = float(v)
-    return out
+    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
 
 
-def put_events(dataset_arn: str, events: List[dict]) -> int:
+def owner(event: dict) -> Optional[str]:
+    """The user an event belongs to: the one sent with it, else its session's user."""
+    return event.get("userId") or event.get("linkedUserId")
+
+
+def put_events(dataset_arn: str, events: List[dict]) -> dict:
     """Store events (dicts with sessionId, eventId, eventType, sentAt (epoch seconds), and
     optional userId, linkedUserId (the session's user, for an event sent without one), itemId,
-    eventValue, properties, context). An event with a userId also records its session's user.
-    Returns how many events were written.
+    eventValue, properties, context), with their change-log item, in one BatchWriteItem (up to
+    `BATCH` items: one PutEvents request). An event with a userId also records its session's
+    user. Returns the change (`_change`).
 
     A later event with the same key (same sentAt and eventId) replaces the earlier one, within
     a request and across retries."""
@@ -96,32 +122,50 @@ def put_events(dataset_arn: str, events: List[dict]) -> int:
     items: Dict[str, dict] = {}
     for e in events:
         key = event_key(e["sentAt"], e["eventId"])
-        owner = e.get("userId") or e.get("linkedUserId")
-        gsi = user_key(dataset_arn, owner) if owner else session_key(dataset_arn, e["sessionId"])
+        gsi = user_key(dataset_arn, owner(e)) if owner(e) else session_key(dataset_arn, e["sessionId"])
         items[key] = _encode({**e, "datasetArn": dataset_arn, "eventKey": key, "userKey": gsi,
                               "recordedAt": recorded_at})
         if e.get("userId"):
             items[SESSION_USER + e["sessionId"]] = _encode({
                 "datasetArn": dataset_arn, "eventKey": SESSION_USER + e["sessionId"],
                 "sessionId": e["sessionId"], "userId": e["userId"]})
-    marks = {e["sessionId"] for e in events if not (e.get("userId") or e.get("linkedUserId"))}
+    marks = {e["sessionId"] for e in events if not owner(e)}
     for sid in marks:  # a session with events waiting for their user
         items[SESSION_MARK + sid] = _encode({"datasetArn": dataset_arn,
                                              "eventKey": SESSION_MARK + sid, "sessionId": sid})
-    owners = [e.get("userId") or e.get("linkedUserId") for e in events]
-    written = [[event_key(e["sentAt"], e["eventId"]), e["itemId"]] for e in events if e.get("itemId")]
-    change = _change(dataset_arn, [u for u in owners if u], written, recorded_at)
-    _write([{"PutRequest": {"Item": item}} for item in list(items.values()) + [change]])
-    return sum(1 for k in items if not k.startswith("~"))
+    interactions = {event_key(e["sentAt"], e["eventId"]): e for e in events if e.get("itemId")}
+    change, item = _change(dataset_arn, recorded_at, written=[
+        [k, e["itemId"]] for k, e in interactions.items()], events=[
+        _owned(owner(e), k, e) for k, e in interactions.items() if owner(e)])
+    _write([{"PutRequest": {"Item": item}} for item in list(items.values()) + [item]])
+    return change
 
 
-def _change(dataset_arn: str, users, written=(), at: Optional[float] = None) -> dict:
-    """A change-log item: the users whose events changed, the interactions written as
-    [event key, item id] (the key starts with sentAt in milliseconds)."""
+def _owned(user: str, key: str, event: dict) -> list:
+    """One entry of a change's `events`: what a reader keeps of an interaction of a user."""
+    return [user, key, event["itemId"], event.get("eventType") or "", float(event["sentAt"])]
+
+
+def _change(dataset_arn: str, at: Optional[float] = None, *, users=(), written=(), events=(),
+            cleared=()) -> tuple:
+    """(change, its item): a change-log entry {eventKey, users, written, events, cleared}
+    (module docstring; `users` includes those of `events` and `cleared`)."""
     at = time.time() if at is None else at
     key = f"{change_key_at(at)}#{uuid.uuid4().hex[:12]}"
-    return _encode({"datasetArn": dataset_arn, "eventKey": key, "users": sorted(set(users)),
-                    "written": list(written), "recordedAt": at})
+    change = {"eventKey": key, "written": list(written), "events": list(events),
+              "cleared": sorted(set(cleared)),
+              "users": sorted(set(users) | {e[0] for e in events} | set(cleared))}
+    item = _encode({"datasetArn": dataset_arn, **change, "recordedAt": at,
+                    TTL_ATTRIBUTE: int(at + CHANGE_LOG_SECONDS)})
+    return change, item
+
+
+def anchor(dataset_arn: str) -> str:
+    """Write an empty change-log item (a dataset whose log expired gets a head to start
+    from); returns its key."""
+    change, item = _change(dataset_arn)
+    client("dynamodb").put_item(TableName=config.events_table(), Item=item)
+    return change["eventKey"]
 
 
 def change_head(dataset_arn: str) -> str:
@@ -136,7 +180,8 @@ def change_head(dataset_arn: str) -> str:
 
 def changes(dataset_arn: str, since: str) -> Iterator[dict]:
     """Change-log items with keys at or after `since` (a key or its prefix), oldest first:
-    {eventKey, users, written}."""
+    {eventKey, users, written, events, cleared} (an item written before `events` existed has
+    users and written only)."""
     yield from _query(ConsistentRead=True, ScanIndexForward=True,
                       KeyConditionExpression="datasetArn = :d AND eventKey BETWEEN :lo AND :hi",
                       ExpressionAttributeValues={":d": {"S": dataset_arn},
@@ -149,6 +194,11 @@ def change_key_at(at: float) -> str:
     return f"{CHANGE}{max(0, int(at * 1000)):015d}"
 
 
+def change_time(key: str) -> float:
+    """The time (seconds) a change-log key was written at."""
+    return int(key[len(CHANGE):][:15]) / 1000
+
+
 def session_user(dataset_arn: str, session_id: str) -> Optional[str]:
     """The user an event of this session last named, or None."""
     out = client("dynamodb").get_item(
@@ -158,22 +208,25 @@ def session_user(dataset_arn: str, session_id: str) -> Optional[str]:
     return item["userId"]["S"] if item else None
 
 
-def link_session(dataset_arn: str, session_id: str, user_id: str) -> int:
+def link_session(dataset_arn: str, session_id: str, user_id: str) -> Optional[dict]:
     """Give a session's anonymous events to `user_id` (same items, user's index key).
-    Returns how many were moved. The marker goes first, so an anonymous event written
-    meanwhile puts it back and is moved by the next linking call."""
+    Returns the change (None when nothing was moved). The marker goes first, so an anonymous
+    event written meanwhile puts it back and is moved by the next linking call."""
     ddb, table = client("dynamodb"), config.events_table()
     mark = {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": SESSION_MARK + session_id}}
     if "Item" not in ddb.get_item(TableName=table, Key=mark, ConsistentRead=True):
-        return 0
+        return None
     ddb.delete_item(TableName=table, Key=mark)
     moved = [dict(e, userKey=user_key(dataset_arn, user_id), linkedUserId=user_id)
              for e in _query(IndexName=USER_INDEX, KeyConditionExpression="userKey = :k",
                              ExpressionAttributeValues={":k": {"S": session_key(dataset_arn, session_id)}})]
-    if moved:
-        _write([{"PutRequest": {"Item": _encode(e)}} for e in moved]
-               + [{"PutRequest": {"Item": _change(dataset_arn, [user_id])}}])
-    return len(moved)
+    if not moved:
+        return None
+    listed = [_owned(user_id, e["eventKey"], e) for e in moved if e.get("itemId")]
+    change, item = _change(dataset_arn, users=[user_id],
+                           events=listed if len(listed) <= LISTED_MOVES else ())
+    _write([{"PutRequest": {"Item": _encode(e)}} for e in moved] + [{"PutRequest": {"Item": item}}])
+    return change
 
 
 def _write(requests: List[dict]) -> None:
@@ -233,6 +286,24 @@ def _events_of(dataset_arn: str, since: Optional[float] = None) -> dict:
 def dataset_events(dataset_arn: str, since: Optional[float] = None) -> Iterator[dict]:
     """Every event of a dataset in time order (oldest first), optionally from `since` on."""
     yield from _query(ScanIndexForward=True, ConsistentRead=True, **_events_of(dataset_arn, since))
+
+
+_INTERACTION_FIELDS = ("eventKey", "itemId", "eventType", "sentAt", "userId", "linkedUserId")
+
+
+def dataset_interactions(dataset_arn: str) -> Iterator[dict]:
+    """`dataset_events` with only what the runtime's copy keeps (key, item, type, sentAt,
+    owner), so a large dataset is read with less."""
+    names = {f"#{k}": k for k in _INTERACTION_FIELDS}
+    yield from _query(ScanIndexForward=True, ConsistentRead=True, ProjectionExpression=",".join(names),
+                      ExpressionAttributeNames=names, **_events_of(dataset_arn))
+
+
+def has_events(dataset_arn: str) -> bool:
+    """True when the dataset holds any event."""
+    out = client("dynamodb").query(TableName=config.events_table(), Limit=1, ConsistentRead=True,
+                                   Select="COUNT", **_events_of(dataset_arn))
+    return bool(out.get("Count"))
 
 
 def count_events(dataset_arn: str) -> int:
@@ -322,10 +393,11 @@ def delete_records(dataset_arn: str, record_ids) -> int:
     return len(found)
 
 
-def delete_user_events(dataset_arn: str, user_ids) -> int:
+def delete_user_events(dataset_arn: str, user_ids) -> tuple:
     """Delete every event of these users from an EVENT_INTERACTIONS dataset (sent with the
     user, or linked to them from their sessions) and the session markers naming them, so
-    later anonymous events of those sessions are not theirs either. Returns events deleted."""
+    later anonymous events of those sessions are not theirs either. Returns (events deleted,
+    the change)."""
     wanted = set(user_ids)
     keys = []
     for user in wanted:
@@ -337,14 +409,14 @@ def delete_user_events(dataset_arn: str, user_ids) -> int:
         KeyConditionExpression="datasetArn = :d AND begins_with(eventKey, :m)",
         ExpressionAttributeValues={":d": {"S": dataset_arn}, ":m": {"S": SESSION_USER}})
         if m.get("userId") in wanted]
+    change, item = _change(dataset_arn, cleared=wanted)
     _write([{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
-            for k in keys] + [{"PutRequest": {"Item": _change(dataset_arn, wanted)}}])
-    return deleted
+            for k in keys] + [{"PutRequest": {"Item": item}}])
+    return deleted, change
 
 
 def dataset_events_users(dataset_arn: str) -> Iterator[str]:
     """The users an event of the dataset belongs to (sent with or linked to), repeats included."""
     for e in dataset_events(dataset_arn):
-        owner = e.get("userId") or e.get("linkedUserId")
-        if owner:
-            yield owner
+        if owner(e):
+            yield owner(e)

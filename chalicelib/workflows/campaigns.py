@@ -70,7 +70,7 @@ def warm(state):
         log.exception("model of %s does not load", version_arn)
         return {"failureReason": f"The model of solution version {version_arn} does not load: {e}"}
     return {"items": int(served.model.item_ids.shape[0]), "bytes": served.nbytes,
-            "users": len(served.histories.user_row)}
+            "users": served.histories.user_count}
 
 
 @task("campaign.activate")

@@ -15,6 +15,7 @@ import random
 import tarfile
 import tempfile
 
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
@@ -306,6 +307,31 @@ def test_model_is_loaded_once_per_container(hrnn_campaign, runtime):
     for user in ("u0", "u1", "u2"):
         runtime.get_recommendations(campaignArn=campaign, userId=user)
     assert serving.cache().loads == loads and loads == 1
+
+
+def test_another_worker_maps_the_machines_model_and_histories(hrnn_campaign, runtime):
+    """Issue 15 item 3: a second worker of the machine answers alike from the model folder and
+    the per-user histories index the first one left there; it reads neither the model archive
+    nor the interactions data version from S3 (only the archive's HeadObject)."""
+    from chalicelib.runtime import serving
+    from chalicelib.storage.clients import client
+    _group, campaign = hrnn_campaign
+    before = {u: ids(runtime.get_recommendations(campaignArn=campaign, userId=u)) for u in ("u0", "u1")}
+    served = serving.cache().peek(serving.cache().keys()[0])
+    assert isinstance(served.histories.items.base, np.memmap)     # mapped, not copied
+    serving.reset_cache()                   # another worker: nothing loaded in its memory
+    seen = []
+    s3 = client("s3")
+
+    def hook(model, params, **kw):
+        seen.append((model.name, params.get("Key", "")))
+    s3.meta.events.register("before-call.s3", hook)
+    try:
+        after = {u: ids(runtime.get_recommendations(campaignArn=campaign, userId=u)) for u in before}
+    finally:
+        s3.meta.events.unregister("before-call.s3", hook)
+    assert after == before
+    assert [name for name, _key in seen] == ["HeadObject"], seen
 
 
 def test_getting_started_with_stock_clients_only(stock_personalize, stock_runtime, s3, played_training):

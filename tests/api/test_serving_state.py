@@ -65,8 +65,8 @@ def test_recorded_events_are_read_once_and_refreshed_by_put_events(tracker, even
 def test_a_user_without_events_costs_no_query_and_other_workers_events_show_through_the_change_log(
         tracker, events, calls, monkeypatch):  # noqa: F811
     """The worker copies the group's events once; then it reads the store's change log at most
-    once per TTL, and only the users it names: other workers' PutEvents (written straight to
-    the store here, past this worker's copy) show after the TTL."""
+    once per TTL, and applies what it says without reading the users: other workers' PutEvents
+    (written straight to the store here, past this worker's copy) show after the TTL."""
     from chalicelib.storage import events as store
     group, _ = u1_clicked(tracker, events, calls)
     for user in ("u2", "u3", "nobody"):
@@ -80,13 +80,130 @@ def test_a_user_without_events_costs_no_query_and_other_workers_events_show_thro
     time.sleep(0.02)
     del calls[:]
     assert [e["itemId"] for e in recorded.user_events(group, "u2")] == ["i9"]
-    assert calls.count("Query") == 2          # the change log, then the one user it names
+    assert calls == ["Query"]                 # the change log alone: it carries u2's event
     time.sleep(0.02)
     del calls[:]
     assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
     assert calls == ["Query"]                 # nothing new: the change log alone
     items = recorded.dataset_group_items(group)["ITEM_ID"].tolist()
     assert sorted(items) == ["i0", "i9"]      # Trending-Now's counts see both workers' events
+
+
+def other_worker_clicks(group, user, items, at):
+    """PutEvents of another worker: written to the store, past this worker's copy."""
+    from chalicelib.storage import events as store
+    dataset = recorded.dataset_arn_of_group(group)
+    return store.put_events(dataset, [{"eventId": f"x{at}-{k}", "eventType": "click", "sentAt": at + k,
+                                       "itemId": item, "userId": user, "sessionId": f"s-{user}"}
+                                      for k, item in enumerate(items)])
+
+
+@pytest.fixture
+def look_every_time(monkeypatch):
+    monkeypatch.setenv("RUNTIME_EVENTS_TTL_SECONDS", "0.001")
+
+
+def test_this_workers_put_events_is_not_read_again_through_the_change_log(
+        tracker, events, calls, look_every_time):  # noqa: F811
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1",
+                      eventList=[click("e1", "i1", T0 + 5)])
+    for _ in range(2):
+        time.sleep(0.002)
+        del calls[:]
+        assert [e["eventId"] for e in recorded.user_events(group, "u1")] == ["e1", "e0"]
+        assert calls == ["Query"]            # the change log only: no read of u1's events
+
+
+def test_a_new_worker_starts_from_the_machines_copy(tracker, events, calls):  # noqa: F811
+    """The first worker scans the group's events and publishes them on the machine; another
+    worker maps that copy and reads only the change log since (no scan of the events)."""
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    other_worker_clicks(group, "u2", ["i7", "i8"], T0 + 10)
+    recorded.forget()                        # another worker of the machine
+    del calls[:]
+    assert [e["itemId"] for e in recorded.user_events(group, "u2")] == ["i8", "i7"]
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+    assert calls == ["Query"]                # the change log since the copy's head
+    assert sorted(recorded.dataset_group_items(group)["ITEM_ID"].tolist()) == ["i0", "i7", "i8"]
+
+
+def test_a_worker_with_many_changes_publishes_a_newer_copy(tracker, events, calls, monkeypatch,
+                                                           look_every_time):  # noqa: F811
+    from chalicelib.runtime import feed, snapshots
+    monkeypatch.setattr(feed, "PUBLISH_AFTER", 3)
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    dataset = recorded.dataset_arn_of_group(group)
+    first = snapshots.newest(dataset).head
+    change = other_worker_clicks(group, "u3", ["i1", "i2", "i3"], T0 + 20)
+    time.sleep(0.002)
+    assert [e["itemId"] for e in recorded.user_events(group, "u3")] == ["i3", "i2", "i1"]
+    published = snapshots.newest(dataset)
+    assert published.head == change["eventKey"] and published.head > first
+    assert [r[1] for r in published.rows("u3")] == ["i3", "i2", "i1"]   # no read of the store
+    worker = recorded.feed(group)
+    assert worker.applied == 0 and not worker.delta      # its changes are in the copy now
+    recorded.forget()
+    del calls[:]
+    assert [e["itemId"] for e in recorded.user_events(group, "u3")] == ["i3", "i2", "i1"]
+    assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+    assert calls == ["Query"]
+
+
+def test_a_copy_the_change_log_does_not_hold_is_not_served(tracker, events, calls):  # noqa: F811
+    """A snapshot left on the machine by a deleted dataset of the same name (its head is not
+    in this dataset's change log) is not taken up."""
+    from chalicelib.runtime import snapshots
+    from chalicelib.storage import events as store
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    dataset = recorded.dataset_arn_of_group(group)
+    ghost = store.change_key_at(time.time() + 60) + "#gone"
+    snapshots.publish(dataset, *snapshots.build(
+        snapshots.Snapshot.empty(), {"ghost": [(store.event_key(T0, "g"), "i9", "click", T0)]},
+        {store.event_key(T0, "g"): "i9"}, ghost, {ghost}))
+    for fresh_worker in (False, True):
+        if fresh_worker:
+            recorded.forget()
+        recorded.feed(group).checked = float("-inf")
+        assert recorded.user_events(group, "ghost") == []
+        assert [e["itemId"] for e in recorded.user_events(group, "u1")] == ["i0"]
+        assert recorded.dataset_group_items(group)["ITEM_ID"].tolist() == ["i0"]
+
+
+def test_a_session_link_too_long_to_list_is_read_again(tracker, events, calls, monkeypatch,
+                                                       look_every_time):  # noqa: F811
+    from chalicelib.storage import events as store
+    monkeypatch.setattr(store, "LISTED_MOVES", 1)
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    events.put_events(trackingId=tracking_id, sessionId="visit", eventList=[
+        click("a1", "i4", T0 + 1), click("a2", "i5", T0 + 2)])
+    events.put_events(trackingId=tracking_id, sessionId="visit", userId="u4",
+                      eventList=[click("login", "i6", T0 + 3)])
+    time.sleep(0.002)
+    del calls[:]
+    assert [e["eventId"] for e in recorded.user_events(group, "u4")] == ["login", "a2", "a1"]
+    assert calls == ["Query", "Query"]      # the change log, then u4 (the link named only them)
+    time.sleep(0.002)
+    del calls[:]
+    assert [e["eventId"] for e in recorded.user_events(group, "u4")] == ["login", "a2", "a1"]
+    assert calls == ["Query"]
+
+
+def test_change_log_items_expire(tracker, events):  # noqa: F811
+    from chalicelib import config
+    from chalicelib.storage import events as store
+    group, tracking_id = tracker
+    described = client("dynamodb").describe_time_to_live(TableName=config.events_table())
+    assert described["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
+                                                  "AttributeName": store.TTL_ATTRIBUTE}
+    before = time.time()
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1", eventList=[click("e0", "i0", T0)])
+    item = client("dynamodb").query(
+        TableName=config.events_table(), KeyConditionExpression="datasetArn = :d AND begins_with(eventKey, :c)",
+        ExpressionAttributeValues={":d": {"S": recorded.dataset_arn_of_group(group)},
+                                   ":c": {"S": store.CHANGE}})["Items"][0]
+    expires = int(item[store.TTL_ATTRIBUTE]["N"])
+    assert before + store.CHANGE_LOG_SECONDS - 1 <= expires <= time.time() + store.CHANGE_LOG_SECONDS
 
 
 class Events:

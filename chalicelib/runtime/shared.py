@@ -1,0 +1,225 @@
+"""Read-only files that the workers of one machine share (issue 15 item 3, "Models shared,
+not copied": concurrent workers on one machine share pages).
+
+What a worker derives from stored data and keeps for serving (a solution version's model, a
+data version's per-user index, a copy of the recorded events) is the same in every worker of
+the machine. The first worker that needs it writes it once as a folder (`publish`: written in a
+private folder beside it, then renamed into place, so no worker ever sees half of one; a
+worker that loses the race uses the winner's folder); every worker then maps the files
+read-only (`load`: `np.load(mmap_mode="r")`), so N workers hold one copy in the page cache
+instead of N in their heaps, and a worker reads only the pages it touches.
+
+A published folder never changes: its name says what it was built from (a data version, a
+change-log key), so new data is a new folder. Unlinking a folder a worker still maps leaves
+that worker's pages readable (POSIX), which is what lets `prune` drop superseded ones.
+
+`Strings` holds strings of any length as two arrays (UTF-8 bytes and offsets), so ids map
+like numbers do (a fixed-width unicode array would be as wide as the longest id).
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Callable, Dict, Iterable, Optional, Tuple, TypeVar
+
+import numpy as np
+
+META = "meta.json"
+LOCK_STALE_SECONDS = 120.0   # a lock file older than this was left by a worker that died
+T = TypeVar("T")
+
+
+def machine_dir() -> str:
+    """Where this machine keeps what its workers share (`RUNTIME_MODEL_DIR`, default a folder
+    in the temporary directory)."""
+    return os.environ.get("RUNTIME_MODEL_DIR") or os.path.join(tempfile.gettempdir(),
+                                                               "personalize-models")
+
+
+def digest(text: str) -> str:
+    """A folder name for `text` (what the folder was built from)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def folder(*parts: str) -> str:
+    return os.path.join(machine_dir(), *parts)
+
+
+def publish(final: str, fill: Callable[[str], None]) -> str:
+    """`final`, filled by `fill(private_folder)` unless it exists: renamed into place whole."""
+    if os.path.isdir(final):
+        return final
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".writing-", dir=parent)
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:       # another worker renamed its copy first: use that one
+            if not os.path.isdir(final):
+                raise
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def save(final: str, arrays: Dict[str, np.ndarray], meta: Optional[dict] = None) -> str:
+    """Publish `arrays` (numbers or fixed-width strings, never objects) and `meta` (JSON)."""
+    def fill(tmp):
+        for name, value in arrays.items():
+            np.save(os.path.join(tmp, name + ".npy"), np.ascontiguousarray(value), allow_pickle=False)
+        with open(os.path.join(tmp, META), "w") as f:
+            json.dump(meta or {}, f)
+    return publish(final, fill)
+
+
+def load(final: str) -> Optional[Tuple[Dict[str, np.ndarray], dict]]:
+    """(arrays mapped read-only, meta) of a published folder; None when there is none."""
+    try:
+        with open(os.path.join(final, META)) as f:
+            meta = json.load(f)
+        arrays = {n[:-4]: np.load(os.path.join(final, n), mmap_mode="r", allow_pickle=False)
+                  for n in os.listdir(final) if n.endswith(".npy")}
+    except FileNotFoundError:      # none, or pruned meanwhile
+        return None
+    return {n: a.view(np.ndarray) for n, a in arrays.items()}, meta
+
+
+def once(lock_path: str, ready: Callable[[], Optional[T]], build: Callable[[], T],
+         wait: float = 60.0) -> T:
+    """`ready()` when it gives something; else `build()` by the one worker of the machine
+    holding the lock file, the others polling `ready()` meanwhile (up to `wait` seconds, then
+    building their own: a worker that died holds no one up)."""
+    lock = Lock(lock_path)
+    deadline = time.monotonic() + wait
+    while True:
+        found = ready()
+        if found is not None:
+            return found
+        got = lock.acquire()
+        if got or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    try:
+        found = ready()        # published while this worker took the lock
+        return found if found is not None else build()
+    finally:
+        if got:
+            lock.release()
+
+
+def saved(final: str, build: Callable[[], Tuple[Dict[str, np.ndarray], dict]]):
+    """`load(final)`, after one worker did `save(final, *build())` (`once`)."""
+    def publish_():
+        save(final, *build())
+        return load(final)
+    return once(final + ".lock", lambda: load(final), publish_)
+
+
+def prune(parent: str, keep: int) -> None:
+    """Remove all but the `keep` newest (by name) published folders under `parent`."""
+    try:
+        names = sorted(n for n in os.listdir(parent) if not n.startswith("."))
+    except FileNotFoundError:
+        return
+    for name in names[:-keep] if keep else names:
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+class Lock:
+    """A lock file between the workers of the machine (one of them builds, the others wait or
+    go on): `acquire()` is False when another holds it; a file older than
+    `LOCK_STALE_SECONDS` is taken over."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def acquire(self) -> bool:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        for _ in range(2):
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return True
+            except FileExistsError:
+                try:
+                    if time.time() - os.stat(self.path).st_mtime < LOCK_STALE_SECONDS:
+                        return False
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass      # released meanwhile: try again
+        return False
+
+    def release(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class Strings:
+    """Strings of any length as `offsets` (int64, n + 1) into `data` (UTF-8 bytes). `find`
+    bisects when they are sorted (by code point, which is the order of their UTF-8 bytes and
+    of `np.unique`)."""
+
+    def __init__(self, offsets: np.ndarray, data: np.ndarray):
+        self.offsets = offsets
+        self.data = data
+        self._bytes = memoryview(np.ascontiguousarray(data, np.uint8))
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> "Strings":
+        encoded = [v.encode("utf-8") for v in values]
+        offsets = np.zeros(len(encoded) + 1, np.int64)
+        if encoded:
+            np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+        return cls(offsets, np.frombuffer(b"".join(encoded), np.uint8).copy())
+
+    @classmethod
+    def of_arrays(cls, arrays: Dict[str, np.ndarray], name: str) -> "Strings":
+        return cls(arrays[name + ".offsets"], arrays[name + ".data"])
+
+    def arrays(self, name: str) -> Dict[str, np.ndarray]:
+        return {name + ".offsets": self.offsets, name + ".data": self.data}
+
+    def __len__(self) -> int:
+        return self.offsets.shape[0] - 1
+
+    def raw(self, i: int) -> bytes:
+        return bytes(self._bytes[int(self.offsets[i]):int(self.offsets[i + 1])])
+
+    def __getitem__(self, i: int) -> str:
+        return self.raw(i).decode("utf-8")
+
+    def tolist(self):
+        return [self[i] for i in range(len(self))]
+
+    def find(self, value: str) -> int:
+        """Position of `value` in these sorted strings, -1 when absent."""
+        key = value.encode("utf-8")
+        pos = bisect.bisect_left(range(len(self)), key, key=self.raw)
+        return pos if pos < len(self) and self.raw(pos) == key else -1
+
+    def take(self, rows: np.ndarray) -> "Strings":
+        """These strings at `rows` (a gather of the bytes, no decoding)."""
+        rows = np.asarray(rows, np.int64)
+        starts, lengths = self.offsets[:-1][rows], np.diff(self.offsets)[rows]
+        offsets = np.zeros(rows.shape[0] + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        return Strings(offsets, np.asarray(self.data)[gather])
+
+    @staticmethod
+    def join(first: "Strings", second: "Strings") -> "Strings":
+        offsets = np.concatenate([first.offsets[:-1], second.offsets + first.offsets[-1]])
+        return Strings(offsets, np.concatenate([np.asarray(first.data), np.asarray(second.data)]))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.offsets.nbytes + self.data.nbytes)
