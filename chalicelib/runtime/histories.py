@@ -63,7 +63,7 @@ class ItemIndex:
         return int(self.order.nbytes + self.sorted.nbytes)
 
 
-_NO_USERS = shared.Strings.of([])
+_NO_USERS = shared.Strings.of([], indexed=True)
 
 
 @dataclass
@@ -148,7 +148,7 @@ def build(user_ids: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray,
     codes = codes[order]
     indptr = np.zeros(uniq.shape[0] + 1, np.int64)
     indptr[1:] = np.cumsum(np.bincount(codes, minlength=uniq.shape[0]))
-    return UserHistories(shared.Strings.of(uniq.tolist()), indptr,
+    return UserHistories(shared.Strings.of(uniq.tolist(), indexed=True), indptr,
                          items[order].astype(np.int32), ts[order].astype(np.int64), counts,
                          kinds[order].astype(np.int32) if kinds is not None else None, vocab)
 

@@ -21,7 +21,6 @@ What one holds (`arrays`):
 from __future__ import annotations
 
 import bisect
-import hashlib
 import os
 import time
 from typing import Dict, Iterable, List, Optional, Set, Tuple
@@ -38,10 +37,7 @@ CHANGE_SLACK_SECONDS = 30     # change-log items written this late (clock skew) 
 Row = Tuple[str, str, str, float]      # (event key, item id, event type or "", sentAt)
 
 
-def key_hash(keys: Iterable[str]) -> np.ndarray:
-    """64-bit hashes of event keys (the identity of an interaction in `inter_hash`)."""
-    return np.fromiter((int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(),
-                                       "little", signed=True) for k in keys), np.int64)
+key_hash = shared.hash64     # the identity of an interaction in `inter_hash`
 
 
 class Snapshot:
@@ -62,7 +58,7 @@ class Snapshot:
     @classmethod
     def empty(cls, head: str = "") -> "Snapshot":
         none = shared.Strings.of([])
-        return cls(dict(none.arrays("users"), **none.arrays("keys"), indptr=np.zeros(1, np.int64),
+        return cls(dict(shared.Strings.of([], indexed=True).arrays("users"), **none.arrays("keys"), indptr=np.zeros(1, np.int64),
                         items=np.zeros(0, np.int32), types=np.zeros(0, np.int32),
                         sent=np.zeros(0, np.float64), item_vocab=np.zeros(0, "<U1"),
                         type_vocab=np.array([""]), inter_ms=np.zeros(0, np.int64),
@@ -108,7 +104,7 @@ def build(base: Snapshot, changed: Dict[str, List[Row]], added: Dict[str, str], 
     at = np.fromiter((_insertion(base.users, n) for n in names), np.int64, len(names))
     order = np.lexsort((np.r_[np.ones(kept.size, np.int8), np.zeros(len(names), np.int8)],
                         np.r_[kept, at]))
-    users = shared.Strings.join(base.users.take(kept), shared.Strings.of(names)).take(order)
+    users = shared.Strings.join(base.users.take(kept), shared.Strings.of(names, indexed=True)).take(order)
 
     new_rows = [row for n in names for row in changed[n][:MAX_EVENTS_PER_USER]]
     new_indptr = np.zeros(len(names) + 1, np.int64)

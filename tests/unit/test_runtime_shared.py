@@ -16,15 +16,20 @@ def machine(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_strings_find_take_and_join_any_ids():
+@pytest.mark.parametrize("indexed", [False, True])
+def test_strings_find_take_and_join_any_ids(indexed):
     ids = sorted(["", "a", "ab", "b", "é", "日本", "z" * 300, "user|1"])
-    s = shared.Strings.of(ids)
+    s = shared.Strings.of(ids, indexed=indexed)
     assert s.tolist() == ids and len(s) == len(ids)
     assert [s.find(i) for i in ids] == list(range(len(ids)))
     assert s.find("aa") == s.find("c") == s.find("日") == -1
-    assert s.take(np.array([6, 0, 6])).tolist() == [ids[6], ids[0], ids[6]]
-    assert shared.Strings.join(s.take([1]), shared.Strings.of(["q"])).tolist() == ["a", "q"]
-    assert shared.Strings.of([]).find("a") == -1
+    taken = s.take(np.array([6, 0, 3]))
+    assert taken.tolist() == [ids[6], ids[0], ids[3]] and taken.find(ids[3]) == 2
+    joined = shared.Strings.join(s.take([1]), shared.Strings.of(["q"], indexed=indexed))
+    assert joined.tolist() == ["a", "q"] and joined.find("q") == 1
+    assert shared.Strings.of([], indexed=indexed).find("a") == -1
+    again = shared.Strings.of_arrays(s.arrays("ids"), "ids")
+    assert [again.find(i) for i in ids] == list(range(len(ids)))
 
 
 def test_a_folder_is_built_once_and_mapped_read_only(machine):
