@@ -218,7 +218,7 @@ def item_records_stamp(dataset_group_arn: Optional[str]) -> Optional[float]:
 def load_item_text(dataset_group_arn: Optional[str], index: ItemIndex) -> Optional[np.ndarray]:
     """One lower-case text per model item: the string metadata fields of its Items dataset row
     joined by spaces ("" without a row); None when the group has no Items data."""
-    data = _current(dataset_group_arn, ITEMS) if dataset_group_arn else None
+    data = current.load(dataset_group_arn, ITEMS) if dataset_group_arn else None
     if data is None:
         return None
     idx = index.lookup(data.strings("ITEM_ID"))
