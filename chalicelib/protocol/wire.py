@@ -121,16 +121,11 @@ def _make_reader(shape):
                     if name in resolved and v is not None}
         return structure
     if kind == "list":
-        member = shape.member
-        if _make_reader(member) is _same:
-            return list
-
-        def items(value):
-            read = _reader(member)
-            return [read(v) for v in value]
-        return items
+        read = _reader(shape.member)      # a structure's reader resolves its members later
+        return list if read is _same else (lambda value: [read(v) for v in value])
     if kind == "map":
-        return lambda value: {k: _reader(shape.value)(v) for k, v in value.items()}
+        read = _reader(shape.value)
+        return lambda value: {k: read(v) for k, v in value.items()}
     if kind == "timestamp":
         return parse_timestamp
     if kind == "blob":
