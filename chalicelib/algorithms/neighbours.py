@@ -9,14 +9,15 @@ Two ways to fill S, chosen by the catalogue's size:
   `REGRESSION_L2` and no self-weight, which has a closed form: with `P = (X'X + l2 I)^-1`,
   `S_ij = -P_ij / P_jj` (S_ii = 0). Unlike a cosine it discounts what a pair shares with the rest
   of the history, so items that come with everything stop looking like everyone's neighbour.
-  One Cholesky factorisation and inverse of the `[I, I]` Gram matrix in float32: about 6 s for
-  5,714 items, 19 s for 12,101 (2 cores). Each row keeps its entries largest in absolute value
-  (negative weights are information too). Development figures, NDCG@10 of S alone, seed 0:
-  ml-latest-small order-free variant 0.3179 (top 100 by |S|; the full matrix 0.3098, top 100 by
-  value 0.2862), where implicit ALS tuned on validation scored 0.27 (5-seed mean); amazon-beauty
-  order-free 0.0829 against 0.0686. l2 50 suited the order-free variants (20: 0.2990, 100: 0.3080
-  on MovieLens; 20: 0.0812, 200: 0.0797 on beauty); the original MovieLens order preferred 200
-  (0.0765 against 0.0736), where the network carries the order anyway.
+  One Cholesky factorisation and inverse of the `[I, I]` Gram matrix in float32: 6-6.4 s for
+  5,714 items, 18-27 s for 12,101 (2 BLAS threads, a development script). Each row keeps its
+  entries largest in absolute value (negative weights are information too). Development
+  figures, NDCG@10 of S alone, seed 0: ml-latest-small order-free variant, items with 2+ users,
+  0.3179 (top 100 by |S|; the full matrix 0.3098, top 100 by value 0.2862; full matrix at l2 20 /
+  100: 0.2990 / 0.3080), where implicit ALS tuned on validation scored 0.27 (5-seed mean);
+  full matrices over every item: amazon-beauty order-free 0.0829 at l2 50 (20: 0.0812, 200:
+  0.0797) against 0.0686 for tuned ALS; the original MovieLens order preferred 200 (0.0765
+  against 0.0736 at 50), where the network carries the order anyway.
 - Shrunk cosines above that size, where the cubic solve would not fit a training's budget:
   `c_ij / (sqrt(n_i n_j) + NEIGHBOUR_SHRINK)`, `c_ij` the number of users who have both, `n_i`
   the users who have i (amazon-beauty order-free seed 0: shrink 0 0.0653, shrink 10 0.0736).
