@@ -120,14 +120,7 @@ def percentiles(samples):
 def timed(fn, args_list, cpu=None):
     """Wall seconds per call; with a `cpu` list, this thread's CPU seconds per call appended
     to it (a call whose wall time is far above its CPU time waited for a core)."""
-    out = []
-    for args in args_list:
-        c, t = time.thread_time(), time.perf_counter()
-        fn(*args)
-        out.append(time.perf_counter() - t)
-        if cpu is not None:
-            cpu.append(time.thread_time() - c)
-    return out
+    return in_turn([(fn, args_list)], cpu)[0]
 
 
 def publish_model(version, model, location):
