@@ -158,19 +158,8 @@ def _serve(resolve, protocol, method, path, headers, query, body, signed_paths, 
     return response
 
 
-# (service, method, path) -> (model, the operations its route binds): the model's operations
-# are walked once per route, not on every request
-_routes = {}
-
-
 def _rest_operation(model, service, method, path):
-    key = (service, method, "/" + (path or "").strip("/"))   # as operations_for_route reads it
-    found = _routes.get(key)
-    if found is None or found[0] is not model:
-        if len(_routes) > 1_000:   # methods are the client's text: keep the table bounded
-            _routes.clear()
-        found = _routes[key] = (model, wire.operations_for_route(model, method, key[2]))
-    ops = found[1]
+    ops = wire.operations_for_route(model, method, path or "/")
     if not ops:
         raise errors.UnknownOperationException(f"No operation is served at {method} {path}")
     # Several operations may share a URI (stock GetPersonalizedRanking and the seed's

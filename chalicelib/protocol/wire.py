@@ -29,18 +29,38 @@ def operation_for_target(model, target):
 
 def operations_for_route(model, method, path):
     """rest-json: all operations bound to `method path` (several may share one URI)."""
-    path = "/" + path.strip("/")
-    found = []
-    for name in model.operation_names:
-        op = model.operation_model(name)
-        uri = op.http.get("requestUri", "/").split("?")[0]
-        if op.http.get("method", "POST").upper() == method.upper() and _uri_matches(uri, path):
-            found.append(op)
+    method, path = method.upper(), path.strip("/")
+    exact, templated = _route_table(model)
+    found = list(exact.get((method, path), ()))
+    if templated:
+        parts = path.split("/")
+        found += [op for op_method, template, op in templated
+                  if op_method == method and _uri_matches(template, parts)]
     return found
 
 
-def _uri_matches(template, path):
-    tparts, pparts = template.strip("/").split("/"), path.strip("/").split("/")
+# service model -> (model, its routes): the operations are walked once per model, not on every
+# request; URIs without {labels} are looked up, the others matched part by part
+_route_tables = {}
+
+
+def _route_table(model):
+    found = _route_tables.get(id(model))
+    if found is None or found[0] is not model:
+        exact, templated = {}, []
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            method = op.http.get("method", "POST").upper()
+            uri = op.http.get("requestUri", "/").split("?")[0].strip("/")
+            if "{" in uri:
+                templated.append((method, uri.split("/"), op))
+            else:
+                exact.setdefault((method, uri), []).append(op)
+        found = _route_tables[id(model)] = (model, (exact, templated))
+    return found[1]
+
+
+def _uri_matches(tparts, pparts):
     if len(tparts) != len(pparts):
         return False
     return all(t.startswith("{") or t == p for t, p in zip(tparts, pparts))

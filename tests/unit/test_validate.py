@@ -148,3 +148,20 @@ def test_shape_plans_are_kept_per_shape_not_per_request():
     wire.parse_input(op, {"campaignArn": "arn:aws:personalize:us-east-1:1:campaign/c",
                           "userId": "u", "inputList": ["a", "b"]})
     assert (len(wire._writers), len(v._string_checks), len(wire._readers)) == plans
+
+
+def test_rest_routes_match_fixed_and_labelled_uris():
+    """`operations_for_route`: a fixed URI by its text, a labelled one part by part, the method
+    in any case; several operations may share one URI."""
+    shapes = {"In": {"type": "structure", "members": {}}}
+    ops = {name: {"name": name, "http": {"method": method, "requestUri": uri}, "input": {"shape": "In"}}
+           for name, method, uri in (("List", "GET", "/things"), ("Make", "POST", "/things"),
+                                     ("MakeToo", "POST", "/things/"), ("Get", "GET", "/things/{id}"),
+                                     ("Query", "GET", "/q?x=1"))}
+    model = ServiceModel({"metadata": {"protocol": "rest-json", "apiVersion": "1"},
+                          "operations": ops, "shapes": shapes}, "r")
+    names = lambda m, p: [op.name for op in wire.operations_for_route(model, m, p)]  # noqa: E731
+    assert names("post", "/things") == ["Make", "MakeToo"]
+    assert names("GET", "things/42/") == ["Get"] and names("GET", "/things") == ["List"]
+    assert names("GET", "/q") == ["Query"] and names("DELETE", "/things") == []
+    assert names("GET", "/things/42/more") == []
