@@ -19,6 +19,7 @@ like numbers do (a fixed-width unicode array would be as wide as the longest id)
 from __future__ import annotations
 
 import bisect
+import fcntl
 import hashlib
 import json
 import os
@@ -30,7 +31,6 @@ from typing import Callable, Dict, Iterable, Optional, Tuple, TypeVar
 import numpy as np
 
 META = "meta.json"
-LOCK_STALE_SECONDS = 120.0   # a lock file older than this was left by a worker that died
 T = TypeVar("T")
 
 
@@ -96,7 +96,8 @@ def once(lock_path: str, ready: Callable[[], Optional[T]], build: Callable[[], T
          wait: float = 60.0) -> T:
     """`ready()` when it gives something; else `build()` by the one worker of the machine
     holding the lock file, the others polling `ready()` meanwhile (up to `wait` seconds, then
-    building their own: a worker that died holds no one up)."""
+    building their own: a builder that hangs holds no one up for longer; one that died holds
+    no one up at all, `Lock`)."""
     lock = Lock(lock_path)
     deadline = time.monotonic() + wait
     while True:
@@ -135,32 +136,29 @@ def prune(parent: str, keep: int) -> None:
 
 class Lock:
     """A lock file between the workers of the machine (one of them builds, the others wait or
-    go on): `acquire()` is False when another holds it; a file older than
-    `LOCK_STALE_SECONDS` is taken over."""
+    go on): `acquire()` is False when another holds it. The lock is an `flock` on the file,
+    which the kernel drops when its holder exits, so a worker killed while holding it holds no
+    one up; the file itself stays (unlinking it would let two workers lock different files)."""
 
     def __init__(self, path: str):
         self.path = path
+        self._fd: Optional[int] = None
 
     def acquire(self) -> bool:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        for _ in range(2):
-            try:
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                return True
-            except FileExistsError:
-                try:
-                    if time.time() - os.stat(self.path).st_mtime < LOCK_STALE_SECONDS:
-                        return False
-                    os.unlink(self.path)
-                except FileNotFoundError:
-                    pass      # released meanwhile: try again
-        return False
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
 
     def release(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        if self._fd is not None:
+            os.close(self._fd)      # drops the lock
+            self._fd = None
 
 
 def hash64(values: Iterable[str]) -> np.ndarray:

@@ -1,6 +1,10 @@
 """What the workers of one machine share (issue 15 item 3): published folders mapped
 read-only, strings as arrays, the per-user histories index and the recorded-events snapshot
 built over an older one."""
+import os
+import signal
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -50,6 +54,19 @@ def test_a_folder_is_built_once_and_mapped_read_only(machine):
     for arrays, meta in found:
         assert arrays["x"].tolist() == [0, 1, 2, 3, 4] and meta == {"what": "five"}
         assert not arrays["x"].flags.writeable and isinstance(arrays["x"].base, np.memmap)
+
+
+def test_a_lock_held_by_a_killed_worker_is_free_at_once(machine):
+    path = str(machine / ".build.lock")
+    held = shared.Lock(path)
+    assert held.acquire() and not shared.Lock(path).acquire()     # one holder at a time
+    held.release()
+    killed = subprocess.run(
+        [sys.executable, "-c", "import os, signal, sys; from chalicelib.runtime import shared; "
+         "assert shared.Lock(sys.argv[1]).acquire(); os.kill(os.getpid(), signal.SIGKILL)", path],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert killed.returncode == -signal.SIGKILL
+    assert shared.Lock(path).acquire()      # not held up by the dead worker's lock file
 
 
 def test_mapped_histories_answer_as_built():
