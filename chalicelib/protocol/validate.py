@@ -181,30 +181,26 @@ def _make_string_check(shape):
     pattern = shape.metadata.get("pattern")
     rx = _regex(pattern) if pattern else None
 
-    def fits(value):
-        """True when `check` would add nothing (a list's items are checked by this first:
-        a valid item costs no path text)."""
-        if type(value) is not str:
-            return False
-        size = len(value)
-        return ((lo is None or size >= lo) and (hi is None or size <= hi)
-                and (not enum or value in enum)
-                and (rx is None or not value or rx.fullmatch(value) is not None))
+    def violations(value):
+        """The rules `value` breaks, in the order they are reported; `()` when none (a list's
+        items are tried by this first: a valid item costs no path text)."""
+        if not isinstance(value, str):
+            return ("Member must be a string",)
+        size, broken = len(value), ()
+        if lo is not None and size < lo:
+            broken += (f"Member must have length greater than or equal to {lo}",)
+        if hi is not None and size > hi:
+            broken += (f"Member must have length less than or equal to {hi}",)
+        if enum and value not in enum:
+            broken += (f"Member must satisfy enum value set: [{', '.join(enum)}]",)
+        if rx is not None and value and rx.fullmatch(value) is None:
+            broken += (f"Member must satisfy regular expression pattern: {pattern}",)
+        return broken
 
     def check(value, path, problems):
-        if not isinstance(value, str):
-            problems.add(path, value, "Member must be a string")
-            return
-        size = len(value)
-        if lo is not None and size < lo:
-            problems.add(path, value, f"Member must have length greater than or equal to {lo}")
-        if hi is not None and size > hi:
-            problems.add(path, value, f"Member must have length less than or equal to {hi}")
-        if enum and value not in enum:
-            problems.add(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
-        if rx is not None and value and rx.fullmatch(value) is None:
-            problems.add(path, value, f"Member must satisfy regular expression pattern: {pattern}")
-    check.fits = fits
+        for rule in violations(value):
+            problems.add(path, value, rule)
+    check.violations = violations
     return check
 
 
@@ -257,7 +253,7 @@ def _check_list(shape, value, path, problems):
     member = shape.member
     if member.type_name == "string":
         check = _string_rules(member)
-        if all(map(check.fits, value)):   # the usual request: no per-item paths to build
+        if not any(map(check.violations, value)):   # the usual request: no per-item paths
             return
     else:
         check = lambda item, where, problems: _check(member, item, where, problems)  # noqa: E731
