@@ -100,24 +100,25 @@ def runtime_index(emb, bias, cache, tag):
 def answered_by(ann, index):
     """A counter of the path each `ann.top` call answered by (see the module doc), and a
     function that resets it and returns the last counts as text."""
-    counts = {"g": 0, "w": 0, "x": 0}
-    exact, neighbours = ann._exact, index.neighbours
+    counts = {"g": 0, "w": 0}
+    from_graph, neighbours = ann._from_graph, index.neighbours
 
-    def count_exact(*a, **kw):
-        counts["x"] += 1
-        return exact(*a, **kw)
+    def count_graph(*a, **kw):
+        found = from_graph(*a, **kw)
+        counts["g"] += found is not None
+        return found
 
-    def count_neighbours(vector, k, allowed=None, **kw):
-        counts["w" if allowed is not None else "g"] += 1
-        return neighbours(vector, k, allowed, **kw)
-    ann._exact, index.neighbours = count_exact, count_neighbours
+    def count_walk(vector, k, allowed=None, **kw):
+        found = neighbours(vector, k, allowed, **kw)
+        counts["w"] += allowed is not None      # a walk that raises answers nothing
+        return found
+    ann._from_graph, index.neighbours = count_graph, count_walk
 
     def take(queries):
-        # a query that walked or scored exactly asked the graph first at most once
-        w, x = counts["w"], counts["x"]
-        text = f"g{queries - w - x} w{w} x{x}"
-        counts.update(g=0, w=0, x=0)
-        return text
+        # the graph's answers and the walks' are counted; every other query scored exactly
+        g, w = counts["g"], counts["w"]
+        counts.update(g=0, w=0)
+        return f"g{g} w{w} x{queries - g - w}"
     return take
 
 

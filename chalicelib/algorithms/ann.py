@@ -158,8 +158,12 @@ def _exact(table: np.ndarray, bias: np.ndarray, vector: np.ndarray, n: int,
     k = min(n, scores.shape[0])
     if k <= 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    part = np.argpartition(-scores, k - 1)[:k]
-    part = part[np.argsort(-scores[part], kind="stable")]
+    # one row in 1-D: `base.top_n`'s 2-D gathers cost more than a 25-row answer
+    if k < scores.shape[0]:
+        part = np.argpartition(-scores, k - 1)[:k]
+        part = part[np.argsort(-scores[part], kind="stable")]
+    else:      # all of `rows` (the graph's n): equal scores keep the graph's order
+        part = np.argsort(-scores, kind="stable")
     part = part[np.isfinite(scores[part])]
     return (part if rows is None else rows[part]).astype(np.int64), scores[part].astype(np.float64)
 
@@ -192,7 +196,4 @@ def top(index: Index, table: np.ndarray, bias: np.ndarray, vector: np.ndarray, n
                     found = None
         if found is None:
             return _exact(table, bias, vector, n, np.flatnonzero(mask))
-    v = np.asarray(vector, table.dtype)
-    scores = (table[found] @ v + bias[found]).astype(np.float64)
-    order = np.argsort(-scores, kind="stable")
-    return found[order], scores[order]
+    return _exact(table, bias, vector, n, found)   # the graph's items, scored exactly
