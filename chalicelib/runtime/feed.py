@@ -188,7 +188,9 @@ class Feed:
 
     def _read(self, user_id: str, stale: str) -> List[dict]:
         """Read a user the log named without saying how (outside the lock); kept as a delta
-        that replaces the snapshot's rows, with any change applied meanwhile on top."""
+        that replaces the snapshot's rows, with any change applied meanwhile on top: one after
+        the naming change, or one the read did not find (applied during the read, its log key
+        possibly before the naming one: written late)."""
         rows = [_row(e) for e in store.user_events(self.dataset_arn, user_id, MAX_EVENTS_PER_USER)
                 if e.get("itemId")]
         with self.lock:
@@ -199,7 +201,8 @@ class Feed:
             fresh = _Delta(cleared=stale)
             fresh.rows = {r[0]: (stale, r) for r in rows}
             if d is not None:
-                fresh.rows.update((k, v) for k, v in d.rows.items() if v[0] > stale)
+                fresh.rows.update((k, v) for k, v in d.rows.items()
+                                  if v[0] > stale or k not in fresh.rows)
             self.delta[user_id] = fresh
             self.applied += len(rows)
             found = [as_event(r) for r in self._rows(user_id)]

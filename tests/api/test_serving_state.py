@@ -189,6 +189,47 @@ def test_a_session_link_too_long_to_list_is_read_again(tracker, events, calls, m
     assert calls == ["Query"]
 
 
+def test_changes_applied_while_a_user_is_read_again_are_kept(tracker, events, calls, monkeypatch,
+                                                              look_every_time):  # noqa: F811
+    """A user the log named without saying how is read from the store outside the lock; a
+    change applied meanwhile (this worker's PutEvents) is kept on top of that read, also one
+    whose change-log key comes before the naming one (written late: out of order)."""
+    import types
+    from chalicelib.storage import events as store
+    monkeypatch.setattr(store, "LISTED_MOVES", 1)
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    dataset = recorded.dataset_arn_of_group(group)
+    events.put_events(trackingId=tracking_id, sessionId="visit", eventList=[
+        click("a1", "i4", T0 + 1), click("a2", "i5", T0 + 2)])
+    events.put_events(trackingId=tracking_id, sessionId="visit", userId="u4",
+                      eventList=[click("login", "i6", T0 + 3)])
+    worker = recorded.feed(group)
+    real_read, late = store.user_events, []
+
+    def read_meanwhile(*args, **kwargs):
+        found = real_read(*args, **kwargs)
+        named = store.change_time(worker.stale["u4"])
+        for event_id, sent, at in (("late-old", T0 + 4, named - 5), ("late-new", T0 + 5, None)):
+            if at is not None:    # its change-log key comes before the one naming u4
+                monkeypatch.setattr(store, "time", types.SimpleNamespace(time=lambda: at, sleep=time.sleep))
+            change = store.put_events(dataset, [{"eventId": event_id, "eventType": "click", "sentAt": sent,
+                                                 "itemId": "i7", "userId": "u4", "sessionId": "visit"}])
+            monkeypatch.setattr(store, "time", time)
+            late.append(change["eventKey"])
+            worker.apply(change)
+        return found
+    time.sleep(0.002)
+    monkeypatch.setattr(store, "user_events", read_meanwhile)
+    want = ["late-new", "late-old", "login", "a2", "a1"]
+    assert [e["eventId"] for e in recorded.user_events(group, "u4")] == want
+    assert late[0] < worker.delta["u4"].cleared < late[1]
+    monkeypatch.setattr(store, "user_events", real_read)
+    time.sleep(0.002)
+    del calls[:]
+    assert [e["eventId"] for e in recorded.user_events(group, "u4")] == want
+    assert calls == ["Query"]
+
+
 def test_change_log_items_expire(tracker, events):  # noqa: F811
     from chalicelib import config
     from chalicelib.storage import events as store
