@@ -128,6 +128,21 @@ def test_a_new_worker_starts_from_the_machines_copy(tracker, events, calls):  # 
     assert sorted(recorded.dataset_group_items(group)["ITEM_ID"].tolist()) == ["i0", "i7", "i8"]
 
 
+def test_a_retried_put_events_is_counted_once_by_trending_now(tracker, events, calls,
+                                                              look_every_time):  # noqa: F811
+    """Another worker's retry of an event the machine's copy holds already (same sentAt and
+    eventId: the store overwrites it) comes back through the change log; Trending-Now's
+    counts and the user's events keep it once."""
+    group, tracking_id = u1_clicked(tracker, events, calls)
+    from chalicelib.storage import events as store
+    store.put_events(recorded.dataset_arn_of_group(group), [{
+        "eventId": "e0", "eventType": "click", "sentAt": T0, "itemId": "i0", "userId": "u1",
+        "sessionId": "s1"}])
+    time.sleep(0.002)
+    assert recorded.dataset_group_items(group)["ITEM_ID"].tolist() == ["i0"]
+    assert [e["eventId"] for e in recorded.user_events(group, "u1")] == ["e0"]
+
+
 def test_a_worker_with_many_changes_publishes_a_newer_copy(tracker, events, calls, monkeypatch,
                                                            look_every_time):  # noqa: F811
     from chalicelib.runtime import feed, snapshots
