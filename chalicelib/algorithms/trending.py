@@ -16,10 +16,10 @@ by its count over the whole log (ties: lower index). With no interaction in the 
 the order is plain popularity.
 
 The model keeps the interval and the order computed from its training data (what `recommend`
-answers offline). The runtime (`chalicelib.runtime.serving`) calls `trend_order` at request
-time over the imported interactions plus the events recorded with PutEvents, on the union of
-the model's items and the events' items, so a burst of events moves an item up (or brings in a
-new one) without a new solution version. Users are not personalised: a userId only removes the
+answers offline). The runtime (`chalicelib.runtime.serving`) counts the imported interactions
+plus the events recorded with PutEvents at request time, on the union of the model's items and
+the events' items, and orders them with `rank` (`trend_order`'s ranking from those counts), so
+a burst of events moves an item up (or brings in a new one) without a new solution version. Users are not personalised: a userId only removes the
 user's history when the protocol asks for it (`exclude_history`, the offline evaluation).
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def trend_order(items: np.ndarray, timestamps: np.ndarray, n_items: int, interva
 
 def rank(total: np.ndarray, current: np.ndarray, previous: np.ndarray):
     """`trend_order` from the counts per item: over the whole log, in the current interval and
-    in the one before (what the runtime keeps apart: `serving.ServedModel.trending`)."""
+    in the one before (what the runtime counts apart: `serving.ServedModel._trend_now`)."""
     n_items = total.shape[0]
     trend = (current - previous).astype(np.int64)
     rising = trend > 0
