@@ -46,13 +46,14 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib import config
 from chalicelib.storage.clients import client
+from chalicelib.storage.tables import TABLES
 
 USER_INDEX = "byUser"
 SESSION_MARK = "~session#"    # the session has events waiting for their user
 SESSION_USER = "~user#"        # the session's user, once an event named one
 CHANGE = "~change#"            # the change log (module docstring)
 LAST_EVENT_KEY = "9" * 16      # above every 15-digit time key, below the markers
-TTL_ATTRIBUTE = "expiresAt"    # the events table's TimeToLiveSpecification attribute
+TTL_ATTRIBUTE = TABLES["EventsTable"]["TimeToLiveSpecification"]["AttributeName"]   # expiresAt
 CHANGE_LOG_SECONDS = 2 * 24 * 3600   # how long a change-log item is kept
 LISTED_MOVES = 400             # a link moving more events names the user only (item size)
 BATCH = 25               # BatchWriteItem's limit
@@ -324,7 +325,7 @@ def delete_dataset_events(dataset_arn: str) -> int:
     EVENT_INTERACTIONS dataset: a later tracker must not see the old events)."""
     keys = [{"DeleteRequest": {"Key": {"datasetArn": {"S": dataset_arn}, "eventKey": {"S": k}}}}
             for k in _keys_of(dataset_arn)]
-    _write(keys)   # the change log too: its readers start over (recorded.Feed)
+    _write(keys)   # the change log too: its readers start over (chalicelib.runtime.feed.Feed)
     return len(keys)
 
 

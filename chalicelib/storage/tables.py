@@ -64,7 +64,7 @@ TABLES = {
         "KeySchema": [{"AttributeName": "datasetArn", "KeyType": "HASH"},
                       {"AttributeName": "eventKey", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [_gsi("byUser", "userKey", "eventKey")],
-        # change-log items expire (chalicelib/storage/events.py, CHANGE_LOG_SECONDS)
+        # change-log items expire (chalicelib/storage/events.py: TTL_ATTRIBUTE, CHANGE_LOG_SECONDS)
         "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
         **_PAY_PER_REQUEST,
     },
