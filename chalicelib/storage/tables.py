@@ -94,18 +94,15 @@ def create_table_kwargs(logical_id):
 
 def ensure_tables(dynamodb_client, wait_seconds=60):
     """Create every missing table and wait until all are ACTIVE; return their names."""
-    names = []
+    names, created = [], {}
     for logical_id in TABLES:
         kwargs = create_table_kwargs(logical_id)
         names.append(kwargs["TableName"])
         try:
             dynamodb_client.create_table(**kwargs)
+            created[kwargs["TableName"]] = logical_id
         except dynamodb_client.exceptions.ResourceInUseException:
-            continue  # already there
-        ttl = TABLES[logical_id].get("TimeToLiveSpecification")
-        if ttl:
-            dynamodb_client.update_time_to_live(TableName=kwargs["TableName"],
-                                                TimeToLiveSpecification=ttl)
+            pass  # already there
     deadline = time.monotonic() + wait_seconds
     for name in names:
         while True:
@@ -113,4 +110,8 @@ def ensure_tables(dynamodb_client, wait_seconds=60):
             if status == "ACTIVE" or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+    for name, logical_id in created.items():   # DynamoDB takes UpdateTimeToLive on ACTIVE tables
+        ttl = TABLES[logical_id].get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb_client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     return names
