@@ -79,8 +79,8 @@ def forget() -> None:
         _feeds.clear()
 
 
-def record(dataset_arn: str, session_id: str, user_id, events: List[dict]) -> int:
-    """Store one PutEvents request's events under the session rule; returns how many."""
+def record(dataset_arn: str, session_id: str, user_id, events: List[dict]) -> None:
+    """Store one PutEvents request's events under the session rule."""
     if not user_id:
         known = store.session_user(dataset_arn, session_id)
         if known:   # the session's user is known already: the events are theirs
@@ -88,7 +88,6 @@ def record(dataset_arn: str, session_id: str, user_id, events: List[dict]) -> in
     _applied(dataset_arn, store.put_events(dataset_arn, events))
     if user_id:   # the session's earlier anonymous events now count for this user
         _applied(dataset_arn, store.link_session(dataset_arn, session_id, user_id))
-    return len({store.event_key(e["sentAt"], e["eventId"]) for e in events})
 
 
 def delete_user_events(dataset_group_arn: str, user_ids) -> int:
