@@ -28,8 +28,9 @@ their changes). A snapshot is named by its head, written whole and renamed into 
 (`shared.publish`), never changed. A worker taking one up keeps only its changes the snapshot
 does not hold (keys after the snapshot's reading slack, not in its `seen`). The change log is
 the invalidation: a head it no longer holds (the dataset was deleted, or its items expired
-with their TTL) makes the worker start over from a newer snapshot or a scan; a head older than
-half the log's lifetime is not trusted.
+with their TTL) makes the worker start over from a newer snapshot or a scan; so does a copy
+that has not read the log for half its lifetime (what it would read next may have expired), and
+a scan whose log head is that old writes a fresh one (`store.anchor`).
 
 Locks: `lock` guards the state and is never held over a DynamoDB call or a file write; `_busy`
 lets one thread at a time catch up, start over or publish, the others answer from the copy.
