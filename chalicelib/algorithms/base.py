@@ -129,11 +129,6 @@ class Model(abc.ABC):
 
     recipe: str = ""
     recipe_type: str = USER_PERSONALIZATION
-    # True when `recommend` takes `allowed=` (a mask over the items, a request filter's) and
-    # answers only those: the runtime then passes the mask instead of asking for more
-    # candidates than wanted and dropping the others (a model with an ANN index finds the
-    # allowed ones it would otherwise miss: `algorithms.ann`).
-    recommends_among: bool = False
 
     def __init__(self, item_ids: np.ndarray, hyperparameters: Optional[dict] = None):
         self.item_ids = np.asarray(item_ids, dtype=str)
@@ -143,7 +138,11 @@ class Model(abc.ABC):
     def recommend(self, histories: Sequence[History], n: int, *,
                   users: Optional[np.ndarray] = None,
                   exclude_history: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-        """USER_PERSONALIZATION: top-n items per history, `[B, n]` arrays."""
+        """USER_PERSONALIZATION: top-n items per history, `[B, n]` arrays. A model whose
+        `recommend` also takes `allowed=` (a mask over the items, a request filter's) answers
+        only those: the runtime then passes the mask instead of asking for more candidates
+        than wanted and dropping the others (a model with an ANN index finds the allowed ones
+        it would otherwise miss: `algorithms.ann`)."""
         raise NotImplementedError(f"{self.recipe} does not recommend for users")
 
     def similar_items(self, items: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:

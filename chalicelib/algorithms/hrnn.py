@@ -309,7 +309,6 @@ class HrnnModel(Model):
     recipe = "aws-hrnn"
     recipe_type = USER_PERSONALIZATION
     ann = None        # the catalogue's ANN index (`algorithms.ann`), large catalogues only
-    recommends_among = True
 
     def __init__(self, item_ids, hyperparameters, net: HrnnNet, item_counts: np.ndarray,
                  user_ids: Optional[np.ndarray] = None, info: Optional[dict] = None):
@@ -995,7 +994,6 @@ class HrnnColdstartModel(HrnnMetadataModel):
     """
 
     recipe = "aws-hrnn-coldstart"
-    recommends_among = False   # its recommend answers any item; the runtime drops the others
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)

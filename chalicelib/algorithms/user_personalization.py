@@ -80,7 +80,6 @@ def item_ages(data: TrainingData) -> np.ndarray:
 class UserPersonalizationModel(HrnnModel):
     recipe = NAME
     recipe_type = USER_PERSONALIZATION
-    recommends_among = False   # its recommend answers any item; the runtime drops the others
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)

@@ -15,6 +15,7 @@ with the model's vectorised scoring (`base.top_n`, argpartition); the runtime ad
 """
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -56,6 +57,8 @@ class ServedModel:
         self._states: "OrderedDict[str, tuple]" = OrderedDict()
         self._states_lock = threading.Lock()
         self.carries_state = type(model).fold is not Model.fold
+        # a model whose recommend takes `allowed=` answers among a filter's items itself
+        self.recommends_among = "allowed" in inspect.signature(model.recommend).parameters
 
     @property
     def nbytes(self) -> int:
@@ -192,7 +195,7 @@ class ServedModel:
         users = None if user is None else np.array([user])
         if state is not None:
             options = dict(options, states=[state])
-        among = allowed is not None and self.model.recommends_among
+        among = allowed is not None and self.recommends_among
         if among:       # the model answers among the allowed items itself
             options = dict(options, allowed=allowed)
 
