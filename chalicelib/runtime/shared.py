@@ -125,13 +125,20 @@ def saved(final: str, build: Callable[[], Tuple[Dict[str, np.ndarray], dict]]):
 
 
 def prune(parent: str, keep: int) -> None:
-    """Remove all but the `keep` newest (by name) published folders under `parent`."""
+    """Remove all but the `keep` newest (by name) published folders under `parent`. Each is
+    renamed away first, so a worker loading it meanwhile finds it whole or not at all (never
+    with some of its files removed)."""
     try:
         names = sorted(n for n in os.listdir(parent) if not n.startswith("."))
     except FileNotFoundError:
         return
     for name in names[:-keep] if keep else names:
-        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        doomed = tempfile.mkdtemp(prefix=".removing-", dir=parent)
+        try:
+            os.rename(os.path.join(parent, name), doomed)    # onto the empty folder
+        except OSError:       # removed by another worker meanwhile
+            pass
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 class Lock:

@@ -56,6 +56,23 @@ def test_a_folder_is_built_once_and_mapped_read_only(machine):
         assert not arrays["x"].flags.writeable and isinstance(arrays["x"].base, np.memmap)
 
 
+def test_a_folder_being_pruned_is_never_loaded_in_part(machine, monkeypatch):
+    parent = str(machine / "things")
+    old = shared.save(f"{parent}/1", {"x": np.arange(3), "y": np.arange(2)})
+    shared.save(f"{parent}/2", {"x": np.arange(3), "y": np.arange(2)})
+    seen = []
+    remove = shared.shutil.rmtree
+
+    def rmtree_one_file_at_a_time(path, ignore_errors=False):
+        os.unlink(os.path.join(path, "y.npy"))
+        seen.append(shared.load(old))          # another worker loading it meanwhile
+        remove(path, ignore_errors=ignore_errors)
+    monkeypatch.setattr(shared.shutil, "rmtree", rmtree_one_file_at_a_time)
+    shared.prune(parent, keep=1)
+    assert seen == [None] and shared.load(old) is None
+    assert sorted(os.listdir(parent)) == ["2"]
+
+
 def test_a_lock_held_by_a_killed_worker_is_free_at_once(machine):
     path = str(machine / ".build.lock")
     held = shared.Lock(path)
