@@ -168,10 +168,13 @@ class Lock:
             self._fd = None
 
 
+def _hash(key: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little", signed=True)
+
+
 def hash64(values: Iterable[str]) -> np.ndarray:
     """64-bit hashes of strings, the same in every process (unlike `hash`)."""
-    return np.fromiter((int.from_bytes(hashlib.blake2b(v.encode("utf-8"), digest_size=8).digest(),
-                                       "little", signed=True) for v in values), np.int64)
+    return np.fromiter((_hash(v.encode("utf-8")) for v in values), np.int64)
 
 
 class Strings:
@@ -235,9 +238,9 @@ class Strings:
         """Position of `value` (indexed, or sorted strings), -1 when absent."""
         key = value.encode("utf-8")
         if self.hash_sorted is None:
-            pos = bisect.bisect_left(range(len(self)), key, key=self.raw)
+            pos = self.insertion(value)
             return pos if pos < len(self) and self.raw(pos) == key else -1
-        h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little", signed=True)
+        h = _hash(key)
         at = int(np.searchsorted(self.hash_sorted, h))
         while at < self.hash_sorted.shape[0] and self.hash_sorted[at] == h:
             row = int(self.hash_rows[at])
@@ -245,6 +248,10 @@ class Strings:
                 return row
             at += 1
         return -1
+
+    def insertion(self, value: str) -> int:
+        """How many of these (sorted) strings come before `value`."""
+        return bisect.bisect_left(range(len(self)), value.encode("utf-8"), key=self.raw)
 
     def take(self, rows: np.ndarray) -> "Strings":
         """These strings at `rows` (a gather of the bytes, no decoding; indexed if these are)."""
@@ -264,7 +271,3 @@ class Strings:
         if first.hash_sorted is not None and second.hash_sorted is not None:
             out._indexed(np.concatenate([first._row_hashes(), second._row_hashes()]))
         return out
-
-    @property
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self.arrays("").values()))

@@ -20,7 +20,6 @@ What one holds (`arrays`):
 """
 from __future__ import annotations
 
-import bisect
 import os
 import time
 from typing import Dict, Iterable, List, Optional, Set, Tuple
@@ -82,10 +81,6 @@ class Snapshot:
         return (self.item_vocab[self.inter_items[start:]], self.inter_ms[start:],
                 self.inter_hash[start:])
 
-    @property
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self.arrays.values()))
-
 
 def build(base: Snapshot, changed: Dict[str, List[Row]], added: Dict[str, str], head: str,
           seen: Iterable[str]) -> Tuple[Dict[str, np.ndarray], dict]:
@@ -101,7 +96,7 @@ def build(base: Snapshot, changed: Dict[str, List[Row]], added: Dict[str, str], 
             replaced[k] = True
     kept = np.flatnonzero(~replaced)
     # where each new name goes among base's (sorted) names: before the first larger one
-    at = np.fromiter((_insertion(base.users, n) for n in names), np.int64, len(names))
+    at = np.fromiter((base.users.insertion(n) for n in names), np.int64, len(names))
     order = np.lexsort((np.r_[np.ones(kept.size, np.int8), np.zeros(len(names), np.int8)],
                         np.r_[kept, at]))
     users = shared.Strings.join(base.users.take(kept), shared.Strings.of(names, indexed=True)).take(order)
@@ -148,11 +143,6 @@ def low_key(head: str) -> str:
     """Where a reader whose newest applied change is `head` reads the change log from: the
     slack before it ("" reads it all)."""
     return store.change_key_at(store.change_time(head) - CHANGE_SLACK_SECONDS) if head else ""
-
-
-def _insertion(names: shared.Strings, name: str) -> int:
-    """How many of the sorted `names` come before `name`."""
-    return bisect.bisect_left(range(len(names)), name.encode("utf-8"), key=names.raw)
 
 
 def _codes(vocab: np.ndarray, values: List[str]) -> np.ndarray:
