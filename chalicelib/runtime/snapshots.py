@@ -1,10 +1,10 @@
 """A dataset's recorded interaction events as arrays, one copy per machine (issue 15 item 3).
 
-The runtime's copy of a group's recorded events (`chalicelib.runtime.recorded.Feed`) starts
+The runtime's copy of a group's recorded events (`chalicelib.runtime.feed.Feed`) starts
 from a `Snapshot`: the events as they were at one change-log key (`head`), published once by
 a worker into the machine's shared folder (`chalicelib.runtime.shared`, named by the dataset
 and `head`) and mapped read-only by every worker; each worker keeps only what changed since.
-A worker whose changes since grow past `recorded.PUBLISH_AFTER` publishes a newer snapshot
+A worker whose changes since grow past `feed.PUBLISH_AFTER` publishes a newer snapshot
 (`build` over the old one: no read of the store), which the others take up on their next look
 at the change log, so no worker's private part grows without bound.
 
@@ -55,14 +55,14 @@ class Snapshot:
             arrays[k] for k in ("inter_ms", "inter_items", "inter_hash"))
 
     @classmethod
-    def empty(cls, head: str = "") -> "Snapshot":
-        none = shared.Strings.of([])
-        return cls(dict(shared.Strings.of([], indexed=True).arrays("users"), **none.arrays("keys"), indptr=np.zeros(1, np.int64),
+    def empty(cls) -> "Snapshot":
+        return cls(dict(shared.Strings.of([], indexed=True).arrays("users"),
+                        **shared.Strings.of([]).arrays("keys"), indptr=np.zeros(1, np.int64),
                         items=np.zeros(0, np.int32), types=np.zeros(0, np.int32),
                         sent=np.zeros(0, np.float64), item_vocab=np.zeros(0, "<U1"),
                         type_vocab=np.array([""]), inter_ms=np.zeros(0, np.int64),
                         inter_items=np.zeros(0, np.int32), inter_hash=np.zeros(0, np.int64)),
-                   {"head": head})
+                   {"head": ""})
 
     def rows(self, user_id: str) -> List[Row]:
         """The user's events, newest first ([] for a user without any)."""
@@ -111,7 +111,7 @@ def build(base: Snapshot, changed: Dict[str, List[Row]], added: Dict[str, str], 
     gather = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
 
     new_items = [r[1] for r in new_rows]
-    fresh = [(k, v) for k, v in added.items()]
+    fresh = list(added.items())
     fresh_hash = key_hash(k for k, _ in fresh)
     if fresh:   # an interaction the base counts already (a copy of the same event) is not added
         fresh_keep = ~np.isin(fresh_hash, base.inter_hash)
@@ -134,7 +134,8 @@ def build(base: Snapshot, changed: Dict[str, List[Row]], added: Dict[str, str], 
                   items=items.astype(np.int32), types=types.astype(np.int32), sent=sent,
                   item_vocab=item_vocab, type_vocab=type_vocab, inter_ms=inter_ms[by_time],
                   inter_items=inter_items[by_time].astype(np.int32), inter_hash=inter_hash[by_time])
-    meta = {"head": head, "seen": sorted(k for k in seen if k >= low_key(head)), "builtAt": time.time(),
+    low = low_key(head)
+    meta = {"head": head, "seen": sorted(k for k in seen if k >= low), "builtAt": time.time(),
             "users": len(users), "events": int(indptr[-1]), "interactions": int(inter_ms.shape[0])}
     return arrays, meta
 
