@@ -9,7 +9,6 @@ an archive cannot write outside its temporary folder. Unpacked models stay on th
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import posixpath
@@ -99,23 +98,17 @@ def download(location, directory):
     return _model_dir(directory)
 
 
-def model_root() -> str:
-    """Where this machine keeps unpacked models (`shared.machine_dir`): every worker on the
-    machine maps the same files."""
-    return shared.machine_dir()
-
-
 def local_copy(location) -> str:
     """The model folder for `location` on this machine, downloaded by the first worker that
-    needs it (`shared.publish`: a worker never sees half a model). The folder's name hashes
-    the location and its object's ETag and size, so a rewritten object is a new folder."""
+    needs it (`shared.publish` into the machine's folder, `shared.machine_dir`: a worker never
+    sees half a model, every worker maps the same files). The folder's name hashes the location
+    and its object's ETag and size, so a rewritten object is a new folder."""
     marker = location if _is_archive(location) else _folder(location) + MODEL_FILE
     found = objects.head(marker)
     if found is None:
         raise ArtifactsMissing(f"no model files at {location}")
-    tag = hashlib.sha256(f"{location}|{found.get('etag')}|{found.get('size')}".encode()).hexdigest()[:32]
-    return _model_dir(shared.publish(os.path.join(model_root(), tag),
-                                     lambda tmp: download(location, tmp)))
+    tag = shared.digest(f"{location}|{found.get('etag')}|{found.get('size')}")
+    return _model_dir(shared.publish(shared.folder(tag), lambda tmp: download(location, tmp)))
 
 
 def load(location) -> Model:
