@@ -507,7 +507,7 @@ class HrnnModel(Model):
                                   "alpha": float(arrays["cf.alpha"]) if "cf.alpha" in arrays else CF_ALPHA,
                                   "knn_weight": float(arrays["cf.knn_weight"]) if "cf.knn_weight" in arrays
                                   else 0.0, "S": feats.get("knn")}
-        if "ann.index" in arrays:
+        if "ann.index" in arrays and not model._blended():   # a blend is scored exactly
             model.ann = ann.Index.from_array(arrays["ann.index"], len(item_ids), net.num_hidden)
         model._load_extra(arrays, meta)
         return model

@@ -105,8 +105,11 @@ def test_hrnn_builds_saves_and_serves_through_the_index(tmp_path, monkeypatch):
     data = cyclic_data()
     model = recipe_for("aws-hrnn").fit(data, dict(FAST, **{"training.epochs": "2"}), seed=0)
     assert model.ann is not None
-    if model.cooccurrence is not None:   # the index serves the network's scores alone
-        model.cooccurrence["weight"], model.cooccurrence["knn_weight"] = 0.0, 0.0
+    assert model.cooccurrence is not None
+    model.cooccurrence["weight"] = 1.0           # a blend is scored exactly: its index is not read
+    model.save(str(tmp_path / "blend"))
+    assert load_model(str(tmp_path / "blend")).ann is None
+    model.cooccurrence["weight"], model.cooccurrence["knn_weight"] = 0.0, 0.0   # the network alone
     model.save(str(tmp_path))
     loaded = load_model(str(tmp_path))
     assert isinstance(loaded.ann, ann.Index)
