@@ -89,7 +89,7 @@ def own_changes(count, n_items, rng):
                "events": events, "cleared": []}
 
 
-def worker(model_dir, args, scenario, rank, barrier, results):
+def worker(model_dir, args, scenario, barrier, results):
     from chalicelib.algorithms import registry  # noqa: F401 (every recipe module imported)
     from chalicelib.algorithms.base import History, load_model
     from chalicelib.runtime import histories as hist
@@ -125,7 +125,7 @@ def worker(model_dir, args, scenario, rank, barrier, results):
         kept.append(h)
         if scenario == "events":
             dataset = f"arn:aws:personalize:us-east-1:1:dataset/bench-{tag}/EVENT_INTERACTIONS"
-            head = heads[tag]
+            head = args.heads[tag]     # the events snapshots' heads (published by the parent)
             ddb.put_item(TableName=config.events_table(), Item={
                 "datasetArn": {"S": dataset}, "eventKey": {"S": head}, "users": {"L": []},
                 "written": {"L": []}})
@@ -137,7 +137,6 @@ def worker(model_dir, args, scenario, rank, barrier, results):
             kept.append(feed)
         return kept
 
-    heads = args.heads     # the events snapshots' heads (published by the parent)
     serve(model_dir + ".warm", "warm", WARM_USERS, WARM_USERS)
     before = rollup()
     barrier.wait()       # nobody starts before all have measured the baseline
@@ -154,8 +153,8 @@ def worker(model_dir, args, scenario, rank, barrier, results):
 def measure(model_dir, args, scenario, workers):
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(workers), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(model_dir, args, scenario, r, barrier, results))
-             for r in range(workers)]
+    procs = [ctx.Process(target=worker, args=(model_dir, args, scenario, barrier, results))
+             for _ in range(workers)]
     for p in procs:
         p.start()
     got = [results.get(timeout=900) for _ in procs]
