@@ -209,7 +209,8 @@ class ServedModel:
                  ) -> List[Tuple[str, Optional[float]]]:
         """POPULAR_ITEMS models that read recent events (Trending-Now): the order recomputed now
         from the imported interactions plus the group's recorded events, over the model's items
-        and any new item the events name (`trending.trend_order`); other models answer their
+        and any new item the events name (`trending.trend_order`'s rule, counted by `_trend_now`
+        and ranked by `trending.rank`); other models answer their
         `recommend` for nobody. `allowed_ids(ids)`: a filter's mask over those item ids."""
         if n <= 0:
             return []
