@@ -171,7 +171,7 @@ def _exact(table: np.ndarray, bias: np.ndarray, vector: np.ndarray, n: int,
 def top(index: Index, table: np.ndarray, bias: np.ndarray, vector: np.ndarray, n: int,
         allowed: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None):
     """`(items, scores)`: the best `n` items for `vector` among `allowed` (a mask; None: all)
-    less `exclude` (indices), best first; fewer only when the catalogue has fewer. Scores are
+    less `exclude` (indices), best first; fewer only when fewer qualify. Scores are
     exact (`vector . row + bias`)."""
     excluded = np.zeros(0, np.int64) if exclude is None else np.unique(np.asarray(exclude, np.int64))
     excluded = excluded[(excluded >= 0) & (excluded < index.n_items)]
